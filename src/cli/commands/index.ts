@@ -1,0 +1,9 @@
+import type { Command } from "commander";
+
+/**
+ * Every subcommand registers itself here: one `register...Command(program)` per file in this folder.
+ * Add one import and one line per command; keep the list in the order `--help` should show them.
+ */
+export function registerCommands(program: Command): void {
+  void program;
+}

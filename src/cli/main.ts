@@ -1,0 +1,35 @@
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../shared/errors.js";
+import { registerCommands } from "./commands/index.js";
+import { EXIT } from "./exit-codes.js";
+
+const program = new Command();
+program
+  .name("hsm2kms")
+  .description(
+    "Migrate keys from a PKCS#11 HSM (AWS CloudHSM) into AWS KMS as imported keys, proving each one.\n\n" +
+      "Configuration comes from environment variables (REDIS_URL, AWS_REGION, HSM2KMS_KMS_ENDPOINT,\n" +
+      "HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL or HSM2KMS_PKCS11_SLOT, HSM2KMS_PKCS11_PIN_FILE or\n" +
+      "HSM2KMS_PKCS11_PIN, HSM2KMS_METRICS_PORT; see README). A PIN is never accepted on the command line.\n\n" +
+      "Exit codes: 0 all good, 1 some keys failed, 2 usage or configuration error.",
+  )
+  .version("0.1.0")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+registerCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end here with exit code 0; usage errors were already printed by commander.
+    process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`hsm2kms: ${error.message}\n`);
+    process.exitCode = EXIT.usage;
+  } else {
+    process.stderr.write(`hsm2kms: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT.failed;
+  }
+}

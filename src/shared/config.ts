@@ -1,0 +1,229 @@
+import { readFileSync } from "node:fs";
+import { parseDurationMs } from "./durations.js";
+import { ConfigError } from "./errors.js";
+import { DEFAULT_KMS_QUOTAS, type KmsQuotas, parseQuotaList } from "./kms-quotas.js";
+import { Secret } from "./secret.js";
+
+/**
+ * Configuration, validated once at start-up from the environment (flags override) into a typed,
+ * normalised object. Nothing reads process.env after this. A bad value throws a ConfigError that names the
+ * variable and what was expected; the CLI turns it into exit code 2.
+ */
+export interface HsmConfig {
+  /** Path of the PKCS#11 library (`HSM2KMS_PKCS11_LIB`). */
+  library: string;
+  /** Token label (`HSM2KMS_TOKEN_LABEL`); either this or `slot`. */
+  tokenLabel: string | undefined;
+  /** Slot id (`HSM2KMS_PKCS11_SLOT`). */
+  slot: number | undefined;
+  /** User PIN (CloudHSM: `user:password`), from `HSM2KMS_PKCS11_PIN` or `HSM2KMS_PKCS11_PIN_FILE`. */
+  pin: Secret;
+}
+
+export interface Config {
+  /** `REDIS_URL`. @defaultValue `redis://127.0.0.1:6379` */
+  redisUrl: string;
+  /** Key prefix of every queue and ledger key (`HSM2KMS_QUEUE_PREFIX`). @defaultValue `hsm2kms` */
+  queuePrefix: string;
+  /** Default target region (`AWS_REGION`, else `AWS_DEFAULT_REGION`). */
+  region: string | undefined;
+  /** KMS endpoint override (`HSM2KMS_KMS_ENDPOINT`), e.g. the sandbox emulator. */
+  kmsEndpoint: string | undefined;
+  /** HSM settings; undefined when no PKCS#11 library is configured. */
+  hsm: HsmConfig | undefined;
+  /** Port of /metrics, /healthz, /readyz (`HSM2KMS_METRICS_PORT`); undefined: not served. */
+  metricsPort: number | undefined;
+  /** Address the metrics server binds (`HSM2KMS_METRICS_HOST`). @defaultValue `0.0.0.0` */
+  metricsHost: string;
+  /** pino level (`HSM2KMS_LOG_LEVEL`). @defaultValue `info` */
+  logLevel: string;
+  /** Concurrent HSM phase jobs per worker process (`HSM2KMS_HSM_CONCURRENCY`). @defaultValue 4 */
+  hsmConcurrency: number;
+  /** Concurrent KMS phase jobs per queue per worker process (`HSM2KMS_KMS_CONCURRENCY`). @defaultValue 8 */
+  kmsConcurrency: number;
+  /** Refuse an import token with less than this left (`HSM2KMS_TOKEN_SAFETY_MARGIN`). @defaultValue 15m */
+  tokenSafetyMarginMs: number;
+  /** Pending window for ScheduleKeyDeletion on rollback (`HSM2KMS_DELETION_WINDOW_DAYS`, 7-30). @defaultValue 7 */
+  deletionWindowDays: number;
+  /** Fleet-wide KMS rate limits per operation and region (`HSM2KMS_KMS_QUOTAS`, `Op=rps,...`). */
+  kmsQuotas: KmsQuotas;
+  /** Attempts per phase before a retryable error fails the key (`HSM2KMS_MAX_ATTEMPTS`). @defaultValue 8 */
+  maxAttempts: number;
+  /** Times a key may go back to params for a new token (`HSM2KMS_MAX_TOKEN_REFRESHES`). @defaultValue 5 */
+  maxTokenRefreshes: number;
+}
+
+export type Environment = Record<string, string | undefined>;
+
+/** Values given on the command line; they win over the environment. Never a PIN. */
+export interface ConfigFlags {
+  redisUrl?: string;
+  region?: string;
+  kmsEndpoint?: string;
+  metricsPort?: string | number;
+  queuePrefix?: string;
+}
+
+const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+
+export function isRegionName(value: string): boolean {
+  return REGION_PATTERN.test(value);
+}
+
+function bad(variable: string, value: string, expected: string): never {
+  const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+  throw new ConfigError(`${variable}=${JSON.stringify(shown)} is invalid: expected ${expected}`);
+}
+
+function integer(env: Environment, variable: string, fallback: number, min: number, max: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max)
+    bad(variable, raw, `a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function redisUrl(raw: string, variable: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    bad(variable, redactUrl(raw), "a URL such as redis://127.0.0.1:6379 or rediss://user@host:6380/0");
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:")
+    bad(variable, redactUrl(raw), "a redis:// or rediss:// URL");
+  return raw;
+}
+
+/** A Redis URL with its password hidden, for messages and logs. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:[redacted]@");
+}
+
+function readPin(env: Environment): Secret | undefined {
+  const inline = env["HSM2KMS_PKCS11_PIN"];
+  const file = env["HSM2KMS_PKCS11_PIN_FILE"];
+  if (inline && file)
+    throw new ConfigError(
+      "HSM2KMS_PKCS11_PIN and HSM2KMS_PKCS11_PIN_FILE are both set: expected only one of them",
+    );
+  if (inline !== undefined && inline !== "") return new Secret(inline);
+  if (file === undefined || file === "") return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError(
+      `HSM2KMS_PKCS11_PIN_FILE=${JSON.stringify(file)} cannot be read (${code}): expected a readable file holding the PIN`,
+    );
+  }
+  const pin = text.replace(/\r?\n$/, "");
+  if (pin === "")
+    throw new ConfigError(`HSM2KMS_PKCS11_PIN_FILE=${JSON.stringify(file)} is empty: expected the PIN`);
+  return new Secret(pin);
+}
+
+function hsmConfig(env: Environment): HsmConfig | undefined {
+  const library = env["HSM2KMS_PKCS11_LIB"];
+  if (library === undefined || library === "") return undefined;
+  const tokenLabel = env["HSM2KMS_TOKEN_LABEL"] || undefined;
+  const slotText = env["HSM2KMS_PKCS11_SLOT"];
+  let slot: number | undefined;
+  if (slotText !== undefined && slotText !== "") {
+    slot = Number(slotText);
+    if (!Number.isInteger(slot) || slot < 0)
+      bad("HSM2KMS_PKCS11_SLOT", slotText, "a slot id (a whole number, 0 or more)");
+  }
+  if (tokenLabel === undefined && slot === undefined)
+    throw new ConfigError(
+      "HSM2KMS_TOKEN_LABEL (or HSM2KMS_PKCS11_SLOT) is not set: expected the label of the token that holds the keys",
+    );
+  const pin = readPin(env);
+  if (!pin)
+    throw new ConfigError(
+      "HSM2KMS_PKCS11_PIN_FILE (or HSM2KMS_PKCS11_PIN) is not set: expected the user PIN (CloudHSM: user:password)",
+    );
+  return { library, tokenLabel, slot, pin };
+}
+
+/** Validates the environment and flags into a Config. Throws ConfigError on the first bad value. */
+export function loadConfig(env: Environment = process.env, flags: ConfigFlags = {}): Config {
+  const redisVariable = flags.redisUrl !== undefined ? "--redis-url" : "REDIS_URL";
+  const region = flags.region ?? (env["AWS_REGION"] || env["AWS_DEFAULT_REGION"] || undefined);
+  if (region !== undefined && !isRegionName(region))
+    bad(
+      flags.region !== undefined ? "--region" : "AWS_REGION",
+      region,
+      "an AWS Region name such as us-east-1",
+    );
+
+  const endpoint = flags.kmsEndpoint ?? (env["HSM2KMS_KMS_ENDPOINT"] || undefined);
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint))
+    bad(
+      flags.kmsEndpoint !== undefined ? "--kms-endpoint" : "HSM2KMS_KMS_ENDPOINT",
+      endpoint,
+      "an http:// or https:// URL",
+    );
+
+  const metricsEnv: Environment = {
+    HSM2KMS_METRICS_PORT: flags.metricsPort?.toString() ?? env["HSM2KMS_METRICS_PORT"],
+  };
+  const metricsPort = metricsEnv["HSM2KMS_METRICS_PORT"]
+    ? integer(metricsEnv, "HSM2KMS_METRICS_PORT", 0, 0, 65535)
+    : undefined;
+
+  const prefix = flags.queuePrefix ?? env["HSM2KMS_QUEUE_PREFIX"] ?? "hsm2kms";
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix))
+    bad("HSM2KMS_QUEUE_PREFIX", prefix, "1-64 letters, digits, '_', '.', '-' (no ':', '{' or '}')");
+
+  const logLevel = env["HSM2KMS_LOG_LEVEL"] || "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel))
+    bad("HSM2KMS_LOG_LEVEL", logLevel, "one of fatal, error, warn, info, debug, trace, silent");
+
+  const marginText = env["HSM2KMS_TOKEN_SAFETY_MARGIN"] || "15m";
+  const tokenSafetyMarginMs = parseDurationMs(marginText);
+  if (tokenSafetyMarginMs === undefined || tokenSafetyMarginMs > 12 * 3_600_000)
+    bad("HSM2KMS_TOKEN_SAFETY_MARGIN", marginText, "a duration such as 15m, 90s or 2h, at most 12h");
+
+  const quotaText = env["HSM2KMS_KMS_QUOTAS"] ?? "";
+  const quotaOverrides = parseQuotaList(quotaText);
+  if (typeof quotaOverrides === "string") bad("HSM2KMS_KMS_QUOTAS", quotaText, quotaOverrides);
+
+  return {
+    redisUrl: redisUrl(flags.redisUrl ?? env["REDIS_URL"] ?? "redis://127.0.0.1:6379", redisVariable),
+    queuePrefix: prefix,
+    region,
+    kmsEndpoint: endpoint,
+    hsm: hsmConfig(env),
+    metricsPort,
+    metricsHost: env["HSM2KMS_METRICS_HOST"] || "0.0.0.0",
+    logLevel,
+    hsmConcurrency: integer(env, "HSM2KMS_HSM_CONCURRENCY", 4, 1, 1024),
+    kmsConcurrency: integer(env, "HSM2KMS_KMS_CONCURRENCY", 8, 1, 1024),
+    tokenSafetyMarginMs,
+    deletionWindowDays: integer(env, "HSM2KMS_DELETION_WINDOW_DAYS", 7, 7, 30),
+    kmsQuotas: { ...DEFAULT_KMS_QUOTAS, ...quotaOverrides },
+    maxAttempts: integer(env, "HSM2KMS_MAX_ATTEMPTS", 8, 1, 100),
+    maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
+  };
+}
+
+/** Throws a ConfigError unless the config has what HSM phases need. */
+export function requireHsm(config: Config): HsmConfig {
+  if (!config.hsm)
+    throw new ConfigError(
+      "HSM2KMS_PKCS11_LIB is not set: expected the path of the PKCS#11 library (CloudHSM: /opt/cloudhsm/lib/libcloudhsm_pkcs11.so)",
+    );
+  return config.hsm;
+}
+
+/** Throws a ConfigError unless a default region is set. */
+export function requireRegion(config: Config): string {
+  if (!config.region)
+    throw new ConfigError(
+      "AWS_REGION is not set: expected an AWS Region name such as us-east-1 (or --region)",
+    );
+  return config.region;
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration suites start processes, tokens and servers: forks isolate native pkcs11js state.
+    pool: "forks",
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    globalSetup: ["test/helpers/global-setup.ts"],
+    reporters: ["default"],
+  },
+});

@@ -1,0 +1,4 @@
+export { createKmsAdapter, type KmsAdapterOptions } from "./kms-adapter.js";
+export { createKmsClient, type KmsClientSettings, transientOnlyRetryStrategy } from "./kms-client.js";
+export { awsErrorName, mapKmsError } from "./kms-errors.js";
+export type * from "./types.js";

@@ -1,0 +1,267 @@
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DeleteImportedKeyMaterialCommand,
+  DeriveSharedSecretCommand,
+  DescribeKeyCommand,
+  EncryptCommand,
+  type EncryptionAlgorithmSpec,
+  GenerateMacCommand,
+  GetParametersForImportCommand,
+  GetPublicKeyCommand,
+  ImportKeyMaterialCommand,
+  type KeyMetadata,
+  type KMSClient,
+  ListKeysCommand,
+  ListResourceTagsCommand,
+  type MacAlgorithmSpec,
+  ScheduleKeyDeletionCommand,
+  SignCommand,
+  type SigningAlgorithmSpec,
+} from "@aws-sdk/client-kms";
+import { fatal } from "../errors.js";
+import { createKmsClient, type KmsClientSettings } from "./kms-client.js";
+import { awsErrorName, mapKmsError } from "./kms-errors.js";
+import type { KmsKeyInfo, KmsPort, KmsRequestEvent } from "./types.js";
+
+export interface KmsAdapterOptions extends KmsClientSettings {
+  /** Called after every request; an observer that throws is ignored. */
+  onRequest?: (event: KmsRequestEvent) => void;
+}
+
+function keyInfo(metadata: KeyMetadata | undefined): KmsKeyInfo {
+  if (!metadata?.KeyId || !metadata.Arn)
+    throw fatal("KMS_BAD_RESPONSE", "KMS returned key metadata without KeyId/Arn");
+  return {
+    keyId: metadata.KeyId,
+    arn: metadata.Arn,
+    keyState: metadata.KeyState ?? "Unknown",
+    keySpec: metadata.KeySpec,
+    keyUsage: metadata.KeyUsage,
+    origin: metadata.Origin,
+    creationDate: metadata.CreationDate,
+    multiRegion: metadata.MultiRegion ?? false,
+    description: metadata.Description,
+  };
+}
+
+function required<T>(value: T | undefined, operation: string, field: string): T {
+  if (value === undefined) throw fatal("KMS_BAD_RESPONSE", `${operation} returned no ${field}`);
+  return value;
+}
+
+/** The KMS port over @aws-sdk/client-kms for one Region. */
+export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
+  const client: KMSClient = createKmsClient(options);
+  const region = options.region;
+
+  function notify(event: KmsRequestEvent): void {
+    try {
+      options.onRequest?.(event);
+    } catch {
+      // Observers never break the work.
+    }
+  }
+
+  async function call<T>(operation: string, what: string, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run();
+      notify({ region, operation, outcome: "success", durationMs: performance.now() - started });
+      return result;
+    } catch (error) {
+      const mapped = mapKmsError(error, operation, `${operation} (${what}, ${region})`);
+      notify({
+        region,
+        operation,
+        outcome: mapped.kind === "throttled" ? "throttled" : "error",
+        durationMs: performance.now() - started,
+        errorName: awsErrorName(error),
+      });
+      throw mapped;
+    }
+  }
+
+  return {
+    region,
+    createKey: (input) =>
+      call("CreateKey", `a ${input.keySpec} key`, async () => {
+        const out = await client.send(
+          new CreateKeyCommand({
+            Origin: "EXTERNAL",
+            KeySpec: input.keySpec,
+            KeyUsage: input.keyUsage,
+            Description: input.description,
+            MultiRegion: input.multiRegion,
+            Policy: input.policy,
+            Tags: Object.entries(input.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+          }),
+        );
+        return keyInfo(out.KeyMetadata);
+      }),
+
+    describeKey: async (keyIdOrAlias) => {
+      try {
+        return await call("DescribeKey", `key ${keyIdOrAlias}`, async () =>
+          keyInfo((await client.send(new DescribeKeyCommand({ KeyId: keyIdOrAlias }))).KeyMetadata),
+        );
+      } catch (error) {
+        if ((error as { details?: { awsError?: string } }).details?.awsError === "NotFoundException")
+          return undefined;
+        throw error;
+      }
+    },
+
+    async *listKeyIds() {
+      let marker: string | undefined;
+      do {
+        const page = await call("ListKeys", "all keys", () =>
+          client.send(new ListKeysCommand({ Limit: 1000, Marker: marker })),
+        );
+        for (const key of page.Keys ?? []) if (key.KeyId) yield key.KeyId;
+        marker = page.Truncated ? page.NextMarker : undefined;
+      } while (marker);
+    },
+
+    listResourceTags: (keyId) =>
+      call("ListResourceTags", `key ${keyId}`, async () => {
+        const tags: Record<string, string> = {};
+        let marker: string | undefined;
+        do {
+          const page = await client.send(
+            new ListResourceTagsCommand({ KeyId: keyId, Limit: 50, Marker: marker }),
+          );
+          for (const tag of page.Tags ?? []) if (tag.TagKey) tags[tag.TagKey] = tag.TagValue ?? "";
+          marker = page.Truncated ? page.NextMarker : undefined;
+        } while (marker);
+        return tags;
+      }),
+
+    createAlias: (aliasName, keyId) =>
+      call("CreateAlias", `${aliasName} -> ${keyId}`, async () => {
+        await client.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: keyId }));
+      }),
+
+    getParametersForImport: (keyId, algorithm, wrappingKeySpec) =>
+      call("GetParametersForImport", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new GetParametersForImportCommand({
+            KeyId: keyId,
+            WrappingAlgorithm: algorithm,
+            WrappingKeySpec: wrappingKeySpec,
+          }),
+        );
+        return {
+          keyId,
+          wrappingAlgorithm: algorithm,
+          wrappingKeySpec,
+          wrappingPublicKeyDer: Buffer.from(required(out.PublicKey, "GetParametersForImport", "PublicKey")),
+          importToken: Buffer.from(required(out.ImportToken, "GetParametersForImport", "ImportToken")),
+          validTo: required(out.ParametersValidTo, "GetParametersForImport", "ParametersValidTo"),
+        };
+      }),
+
+    importKeyMaterial: (input) =>
+      call("ImportKeyMaterial", `key ${input.keyId}`, async () => {
+        // Asymmetric, HMAC and multi-Region keys take none of ImportType/KeyMaterialId/KeyMaterialDescription.
+        await client.send(
+          new ImportKeyMaterialCommand({
+            KeyId: input.keyId,
+            ImportToken: input.importToken,
+            EncryptedKeyMaterial: input.encryptedKeyMaterial,
+            ...(input.validTo
+              ? { ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: input.validTo }
+              : { ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE" }),
+          }),
+        );
+      }),
+
+    deleteImportedKeyMaterial: (keyId) =>
+      call("DeleteImportedKeyMaterial", `key ${keyId}`, async () => {
+        await client.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId }));
+      }),
+
+    scheduleKeyDeletion: (keyId, days) =>
+      call("ScheduleKeyDeletion", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: days }),
+        );
+        return out.DeletionDate;
+      }),
+
+    getPublicKey: (keyId) =>
+      call("GetPublicKey", `key ${keyId}`, async () =>
+        Buffer.from(
+          required(
+            (await client.send(new GetPublicKeyCommand({ KeyId: keyId }))).PublicKey,
+            "GetPublicKey",
+            "PublicKey",
+          ),
+        ),
+      ),
+
+    sign: (keyId, message, algorithm) =>
+      call("Sign", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new SignCommand({
+            KeyId: keyId,
+            Message: message,
+            MessageType: "RAW",
+            SigningAlgorithm: algorithm as SigningAlgorithmSpec,
+          }),
+        );
+        return Buffer.from(required(out.Signature, "Sign", "Signature"));
+      }),
+
+    encrypt: (keyId, plaintext, algorithm) =>
+      call("Encrypt", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new EncryptCommand({
+            KeyId: keyId,
+            Plaintext: plaintext,
+            EncryptionAlgorithm: algorithm as EncryptionAlgorithmSpec | undefined,
+          }),
+        );
+        return Buffer.from(required(out.CiphertextBlob, "Encrypt", "CiphertextBlob"));
+      }),
+
+    decrypt: (keyId, ciphertext, algorithm) =>
+      call("Decrypt", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new DecryptCommand({
+            KeyId: keyId,
+            CiphertextBlob: ciphertext,
+            EncryptionAlgorithm: algorithm as EncryptionAlgorithmSpec | undefined,
+          }),
+        );
+        return Buffer.from(required(out.Plaintext, "Decrypt", "Plaintext"));
+      }),
+
+    generateMac: (keyId, message, algorithm) =>
+      call("GenerateMac", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new GenerateMacCommand({
+            KeyId: keyId,
+            Message: message,
+            MacAlgorithm: algorithm as MacAlgorithmSpec,
+          }),
+        );
+        return Buffer.from(required(out.Mac, "GenerateMac", "Mac"));
+      }),
+
+    deriveSharedSecret: (keyId, peerPublicKeyDer) =>
+      call("DeriveSharedSecret", `key ${keyId}`, async () => {
+        const out = await client.send(
+          new DeriveSharedSecretCommand({
+            KeyId: keyId,
+            KeyAgreementAlgorithm: "ECDH",
+            PublicKey: peerPublicKeyDer,
+          }),
+        );
+        return Buffer.from(required(out.SharedSecret, "DeriveSharedSecret", "SharedSecret"));
+      }),
+
+    close: () => client.destroy(),
+  };
+}

@@ -1,0 +1,93 @@
+import { fatal, type MigrationError, retryable, throttled, tokenExpired } from "../errors.js";
+
+/** AWS exception names that mean "slow down": the pipeline pauses the queue and spends no attempt. */
+const THROTTLING = new Set([
+  "ThrottlingException",
+  "LimitExceededException",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+]);
+/** The import token is dead or not for this key: fetch new parameters and wrap again. */
+const TOKEN = new Set(["ExpiredImportTokenException", "InvalidImportTokenException"]);
+/** KMS had a problem on its side: try again later. */
+const TRANSIENT = new Set([
+  "DependencyTimeoutException",
+  "KMSInternalException",
+  "InternalFailure",
+  "ServiceUnavailable",
+  "ServiceUnavailableException",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "TimeoutError",
+]);
+/** Network-level failures from the HTTP handler. */
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+]);
+
+const FIX_HINTS: Record<string, string> = {
+  AccessDeniedException:
+    "grant the worker's IAM role this KMS action (see deploy/iam/), then `hsm2kms retry --failed`",
+  IncorrectKeyMaterialException:
+    "the wrapped material is not valid for this KMS key (or differs from material imported before)",
+  InvalidCiphertextException:
+    "KMS could not decrypt the wrapped material: wrapping algorithm or wrapping key mismatch",
+  NotFoundException: "the KMS key does not exist in this account and Region",
+  KMSInvalidStateException: "the KMS key is not in a state that allows this (e.g. pending deletion)",
+  UnrecognizedClientException: "the AWS credentials are not valid for this Region",
+};
+
+/** The AWS error name of an SDK error (modelled or not), or the Node error code for network failures. */
+export function awsErrorName(error: unknown): string {
+  if (error && typeof error === "object") {
+    const candidate = error as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
+    if (typeof candidate.code === "string" && NETWORK_CODES.has(candidate.code)) return candidate.code;
+    if (typeof candidate.name === "string") return candidate.name;
+  }
+  return "UnknownError";
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+/**
+ * Maps an error from @aws-sdk/client-kms onto the pipeline's vocabulary, by `name` (never instanceof:
+ * unmodelled errors such as ThrottlingException arrive as KMSServiceException with `name` set).
+ * `what` names the operation and key for the message, e.g. `ImportKeyMaterial for key 1234abcd-...`.
+ */
+export function mapKmsError(error: unknown, operation: string, what: string): MigrationError {
+  const name = awsErrorName(error);
+  const awsMessage = error instanceof Error ? error.message : String(error);
+  const message = `${what}: ${name}: ${awsMessage}`;
+  const details = { operation, awsError: name, httpStatus: httpStatus(error) };
+  if (THROTTLING.has(name))
+    return throttled("KMS_THROTTLED", message, { details, retryAfterMs: 1000, cause: error });
+  if (TOKEN.has(name))
+    return tokenExpired(
+      name === "ExpiredImportTokenException" ? "IMPORT_TOKEN_EXPIRED" : "IMPORT_TOKEN_INVALID",
+      message,
+      { details, cause: error },
+    );
+  const status = httpStatus(error) ?? 0;
+  if (TRANSIENT.has(name) || NETWORK_CODES.has(name) || status >= 500)
+    return retryable("KMS_UNAVAILABLE", message, { details, cause: error });
+  const hint = FIX_HINTS[name];
+  return fatal(
+    `KMS_${name
+      .replace(/Exception$/, "")
+      .replace(/([a-z])([A-Z])/g, "$1_$2")
+      .toUpperCase()}`,
+    hint ? `${message} (${hint})` : message,
+    {
+      details,
+      cause: error,
+    },
+  );
+}

@@ -1,0 +1,81 @@
+import type { KeySpec, KeyUsage, WrappingAlgorithm, WrappingKeySpec } from "../key-specs.js";
+
+export interface KmsKeyInfo {
+  keyId: string;
+  arn: string;
+  keyState: string;
+  keySpec: string | undefined;
+  keyUsage: string | undefined;
+  origin: string | undefined;
+  creationDate: Date | undefined;
+  multiRegion: boolean;
+  description: string | undefined;
+}
+
+export interface CreateImportedKeyInput {
+  keySpec: KeySpec;
+  keyUsage: KeyUsage;
+  description?: string | undefined;
+  tags: Record<string, string>;
+  multiRegion: boolean;
+  policy?: string | undefined;
+}
+
+/** One set of import parameters. The token is bound to this key and wrapping key; never reuse it for another. */
+export interface ImportParameters {
+  keyId: string;
+  wrappingAlgorithm: WrappingAlgorithm;
+  wrappingKeySpec: WrappingKeySpec;
+  /** DER SubjectPublicKeyInfo of the KMS wrapping key. */
+  wrappingPublicKeyDer: Buffer;
+  /** Opaque; a secret for our purposes: never logged. */
+  importToken: Buffer;
+  validTo: Date;
+}
+
+export interface ImportKeyMaterialInput {
+  keyId: string;
+  importToken: Buffer;
+  encryptedKeyMaterial: Buffer;
+  /** Material expires then (KEY_MATERIAL_EXPIRES); undefined: KEY_MATERIAL_DOES_NOT_EXPIRE. */
+  validTo: Date | undefined;
+}
+
+/** What one KMS request did, for metrics and logs (observers; they cannot break the call). */
+export interface KmsRequestEvent {
+  region: string;
+  operation: string;
+  outcome: "success" | "throttled" | "error";
+  durationMs: number;
+  errorName?: string;
+}
+
+/**
+ * The KMS port the phases use, one per Region. Every method throws a MigrationError already mapped onto
+ * the pipeline's vocabulary (throttled, token-expired, retryable, fatal) whose message names the key.
+ */
+export interface KmsPort {
+  readonly region: string;
+  createKey(input: CreateImportedKeyInput): Promise<KmsKeyInfo>;
+  /** A key by id, ARN or alias name; undefined when KMS says NotFound. */
+  describeKey(keyIdOrAlias: string): Promise<KmsKeyInfo | undefined>;
+  listKeyIds(): AsyncIterable<string>;
+  listResourceTags(keyId: string): Promise<Record<string, string>>;
+  createAlias(aliasName: string, keyId: string): Promise<void>;
+  getParametersForImport(
+    keyId: string,
+    algorithm: WrappingAlgorithm,
+    wrappingKeySpec: WrappingKeySpec,
+  ): Promise<ImportParameters>;
+  importKeyMaterial(input: ImportKeyMaterialInput): Promise<void>;
+  deleteImportedKeyMaterial(keyId: string): Promise<void>;
+  /** Returns the deletion date. */
+  scheduleKeyDeletion(keyId: string, pendingWindowInDays: number): Promise<Date | undefined>;
+  getPublicKey(keyId: string): Promise<Buffer>;
+  sign(keyId: string, message: Buffer, signingAlgorithm: string): Promise<Buffer>;
+  encrypt(keyId: string, plaintext: Buffer, encryptionAlgorithm?: string): Promise<Buffer>;
+  decrypt(keyId: string, ciphertext: Buffer, encryptionAlgorithm?: string): Promise<Buffer>;
+  generateMac(keyId: string, message: Buffer, macAlgorithm: string): Promise<Buffer>;
+  deriveSharedSecret(keyId: string, peerPublicKeyDer: Buffer): Promise<Buffer>;
+  close(): void;
+}

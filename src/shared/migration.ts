@@ -1,0 +1,148 @@
+import type { SourceKeyRef, WrapPlan } from "./hsm/types.js";
+import type { KeySpec, KeyUsage, WrappingAlgorithm, WrappingKeySpec } from "./key-specs.js";
+
+/** The phases of one key's migration, in order (DESIGN.md). */
+export const PHASES = ["preflight", "create", "params", "wrap", "import", "verify"] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+/** Phases that need the HSM (run only on HSM client hosts). */
+export const HSM_PHASES: readonly PhaseName[] = ["preflight", "wrap"];
+
+export function isPhaseName(value: string): value is PhaseName {
+  return (PHASES as readonly string[]).includes(value);
+}
+
+export type MigrationStatus = "queued" | "in_progress" | "migrated" | "failed";
+export type Verified = "true" | "roundtrip" | "false";
+
+/** What the manifest row asked for. */
+export interface MigrationRequest {
+  keySpec?: KeySpec | undefined;
+  keyUsage?: KeyUsage | undefined;
+  alias?: string | undefined;
+  description?: string | undefined;
+  tags: Record<string, string>;
+  multiRegion: boolean;
+  /** ISO-8601; material expires then. */
+  expiresAt?: string | undefined;
+}
+
+/** What preflight learnt about the source key (no secret). */
+export interface SourceKeyFacts {
+  label: string;
+  idHex: string;
+  keyType: string;
+  objectClass: "private" | "secret";
+  keySpec: KeySpec;
+  keyUsage: KeyUsage;
+  fingerprint: string;
+  publicKeySpkiB64?: string | undefined;
+  secretBytes?: number | undefined;
+}
+
+/** One set of import parameters. `importTokenB64` is a secret: dropped from the ledger once imported. */
+export interface StoredImportParameters {
+  wrappingAlgorithm: WrappingAlgorithm;
+  wrappingKeySpec: WrappingKeySpec;
+  wrappingPublicKeyB64: string;
+  importTokenB64: string;
+  validTo: string;
+  fetchedAt: string;
+}
+
+/** A challenge the HSM answered at wrap time, for a check that needs the HSM's answer (HMAC). */
+export interface HsmChallenge {
+  kind: "hmac";
+  messageB64: string;
+  /** The HSM's MAC of the message. */
+  expectedB64: string;
+}
+
+export interface VerificationCheck {
+  name: string;
+  result: "pass" | "fail";
+  detail?: string | undefined;
+  algorithm?: string | undefined;
+  messageB64?: string | undefined;
+  signatureB64?: string | undefined;
+}
+
+export interface MigrationErrorInfo {
+  code: string;
+  kind: string;
+  phase: PhaseName;
+  message: string;
+  at: string;
+}
+
+/** The ledger's record of one key: everything report, status and the next phase need. */
+export interface MigrationRecord {
+  id: string;
+  region: string;
+  manifestLine?: number | undefined;
+  source: SourceKeyRef;
+  request: MigrationRequest;
+  status: MigrationStatus;
+  /** The phase to run next, or `done`. */
+  phase: PhaseName | "done";
+  /** Phase attempts spent, over all phases. */
+  attempts: number;
+  /** Attempts spent in the current phase (reset by every handover). */
+  phaseAttempts: number;
+  tokenRefreshes: number;
+  sourceKey?: SourceKeyFacts | undefined;
+  wrapPlan?: WrapPlan | undefined;
+  createStartedAt?: string | undefined;
+  kmsKeyId?: string | undefined;
+  kmsKeyArn?: string | undefined;
+  aliasCreated?: boolean | undefined;
+  importParams?: StoredImportParameters | undefined;
+  /** Ciphertext from the HSM, for the import phase; dropped once imported. */
+  wrappedMaterialB64?: string | undefined;
+  /** `fetchedAt` of the parameters the material was wrapped for: material and token must belong together. */
+  wrappedForParams?: string | undefined;
+  hsmChallenge?: HsmChallenge | undefined;
+  importStartedAt?: string | undefined;
+  importedAt?: string | undefined;
+  verified?: Verified | undefined;
+  checks?: VerificationCheck[] | undefined;
+  rolledBack?: boolean | undefined;
+  error?: MigrationErrorInfo | undefined;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string | undefined;
+}
+
+/** A new record for a manifest row, before any phase ran. */
+export function newMigrationRecord(
+  id: string,
+  region: string,
+  source: SourceKeyRef,
+  request: MigrationRequest,
+  now: Date,
+  manifestLine?: number,
+): MigrationRecord {
+  const at = now.toISOString();
+  return {
+    id,
+    region,
+    manifestLine,
+    source,
+    request,
+    status: "queued",
+    phase: "preflight",
+    attempts: 0,
+    phaseAttempts: 0,
+    tokenRefreshes: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** How a key is named in messages: its label and id, as the manifest gave them. */
+export function describeSource(source: SourceKeyRef): string {
+  const parts = [];
+  if (source.label !== undefined) parts.push(`label "${source.label}"`);
+  if (source.idHex !== undefined) parts.push(`id ${source.idHex}`);
+  return `source key ${parts.join(", ")}`;
+}

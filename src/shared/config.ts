@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
+import { WRAPPING_KEY_SPECS, type WrappingKeySpec } from "./key-specs.js";
 import { DEFAULT_KMS_QUOTAS, type KmsQuotas, parseQuotaList } from "./kms-quotas.js";
 import { Secret } from "./secret.js";
 
@@ -49,6 +50,8 @@ export interface Config {
   kmsQuotas: KmsQuotas;
   /** Attempts per phase before a retryable error fails the key (`HSM2KMS_MAX_ATTEMPTS`). @defaultValue 8 */
   maxAttempts: number;
+  /** Size of the KMS wrapping key (`HSM2KMS_WRAPPING_KEY_SPEC`). @defaultValue RSA_4096 */
+  wrappingKeySpec: WrappingKeySpec;
   /** Times a key may go back to params for a new token (`HSM2KMS_MAX_TOKEN_REFRESHES`). @defaultValue 5 */
   maxTokenRefreshes: number;
 }
@@ -128,6 +131,12 @@ function readPin(env: Environment): Secret | undefined {
 function hsmConfig(env: Environment): HsmConfig | undefined {
   const library = env["HSM2KMS_PKCS11_LIB"];
   if (library === undefined || library === "") return undefined;
+  if (!existsSync(library))
+    bad(
+      "HSM2KMS_PKCS11_LIB",
+      library,
+      "the path of an existing PKCS#11 library (CloudHSM: /opt/cloudhsm/lib/libcloudhsm_pkcs11.so)",
+    );
   const tokenLabel = env["HSM2KMS_TOKEN_LABEL"] || undefined;
   const slotText = env["HSM2KMS_PKCS11_SLOT"];
   let slot: number | undefined;
@@ -146,6 +155,13 @@ function hsmConfig(env: Environment): HsmConfig | undefined {
       "HSM2KMS_PKCS11_PIN_FILE (or HSM2KMS_PKCS11_PIN) is not set: expected the user PIN (CloudHSM: user:password)",
     );
   return { library, tokenLabel, slot, pin };
+}
+
+function wrappingKeySpec(env: Environment): WrappingKeySpec {
+  const value = env["HSM2KMS_WRAPPING_KEY_SPEC"] || "RSA_4096";
+  if (!(WRAPPING_KEY_SPECS as readonly string[]).includes(value))
+    bad("HSM2KMS_WRAPPING_KEY_SPEC", value, WRAPPING_KEY_SPECS.join(", "));
+  return value as WrappingKeySpec;
 }
 
 /** Validates the environment and flags into a Config. Throws ConfigError on the first bad value. */
@@ -206,6 +222,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     deletionWindowDays: integer(env, "HSM2KMS_DELETION_WINDOW_DAYS", 7, 7, 30),
     kmsQuotas: { ...DEFAULT_KMS_QUOTAS, ...quotaOverrides },
     maxAttempts: integer(env, "HSM2KMS_MAX_ATTEMPTS", 8, 1, 100),
+    wrappingKeySpec: wrappingKeySpec(env),
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
   };
 }

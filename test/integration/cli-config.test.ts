@@ -1,0 +1,45 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
+
+async function cli(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env["PATH"] ?? "", ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe("hsm2kms config (CLI)", () => {
+  it("exits 2 and names the variable on a bad value", async () => {
+    const result = await cli(["config"], { HSM2KMS_DELETION_WINDOW_DAYS: "99" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("HSM2KMS_DELETION_WINDOW_DAYS");
+  });
+
+  it("prints the validated configuration with the PIN redacted", async () => {
+    const result = await cli(["config"], {
+      HSM2KMS_PKCS11_LIB: process.execPath,
+      HSM2KMS_TOKEN_LABEL: "t",
+      HSM2KMS_PKCS11_PIN: "crypto-user:pa55word",
+    });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).hsm.pin).toBe("[redacted]");
+    expect(result.stdout + result.stderr).not.toContain("pa55word");
+  });
+
+  it("exits 2 on an unknown command and 0 on --help", async () => {
+    expect((await cli(["frobnicate"], {})).code).toBe(2);
+    const help = await cli(["--help"], {});
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Exit codes");
+  });
+});

@@ -1,0 +1,3 @@
+export type { KmsEmulatorOptions } from "./options.js";
+export type { KmsEmulatorStats, OperationStats } from "./quotas.js";
+export { type KmsEmulator, startKmsEmulator } from "./server.js";

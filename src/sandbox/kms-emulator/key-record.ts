@@ -1,0 +1,57 @@
+import type { KeySpec, KeyUsage } from "../../shared/key-specs.js";
+
+export type KeyState = "Enabled" | "Disabled" | "PendingImport" | "PendingDeletion";
+export type KeyOrigin = "AWS_KMS" | "EXTERNAL";
+export type ExpirationModel = "KEY_MATERIAL_EXPIRES" | "KEY_MATERIAL_DOES_NOT_EXPIRE";
+
+export interface Tag {
+  TagKey: string;
+  TagValue: string;
+}
+
+/** One KMS key in one Region. Times are epoch milliseconds. */
+export interface KeyRecord {
+  keyId: string;
+  region: string;
+  creationDate: number;
+  description: string;
+  keySpec: KeySpec;
+  keyUsage: KeyUsage;
+  origin: KeyOrigin;
+  keyState: KeyState;
+  policy: string;
+  tags: Tag[];
+  multiRegion: boolean;
+  /** Region of the primary key of a multi-Region key (this key's own Region when it is the primary). */
+  primaryRegion?: string;
+  /** PKCS#8 DER (RSA, EC) or raw bytes (AES, HMAC). Absent while PendingImport. */
+  material?: Buffer;
+  /**
+   * SHA-256 of the first material imported (or of the primary's, for a replica): KMS binds a key to its
+   * material for life, so every later import must bring the same bytes.
+   */
+  materialSha256?: string;
+  expirationModel?: ExpirationModel;
+  validTo?: number;
+  deletionDate?: number;
+  pendingWindowInDays?: number;
+}
+
+export interface AliasRecord {
+  aliasName: string;
+  targetKeyId: string;
+  creationDate: number;
+  lastUpdatedDate: number;
+}
+
+/** What GetParametersForImport handed out; the token bytes only name it. */
+export interface ImportTokenRecord {
+  tokenId: string;
+  region: string;
+  keyId: string;
+  wrappingAlgorithm: string;
+  wrappingKeySpec: string;
+  /** PKCS#8 DER of the wrapping private key. */
+  wrappingPrivateKey: Buffer;
+  expiresAt: number;
+}

@@ -1,0 +1,103 @@
+import { notFound } from "./errors.js";
+import type { AliasRecord, ImportTokenRecord, KeyRecord } from "./key-record.js";
+
+/** The keys and aliases of one Region. */
+export interface RegionState {
+  keys: Map<string, KeyRecord>;
+  aliases: Map<string, AliasRecord>;
+}
+
+const ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)\/(.+)$/;
+
+/**
+ * Every Region's keys and aliases, plus the outstanding import tokens. Time-driven transitions (material
+ * that expired, deletion dates that passed) are applied lazily whenever a key is looked up.
+ */
+export class KeyStore {
+  readonly regions = new Map<string, RegionState>();
+  readonly tokens = new Map<string, ImportTokenRecord>();
+
+  constructor(
+    readonly accountId: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  region(name: string): RegionState {
+    let state = this.regions.get(name);
+    if (!state) {
+      state = { keys: new Map(), aliases: new Map() };
+      this.regions.set(name, state);
+    }
+    return state;
+  }
+
+  keyArn(region: string, keyId: string): string {
+    return `arn:aws:kms:${region}:${this.accountId}:key/${keyId}`;
+  }
+
+  aliasArn(region: string, aliasName: string): string {
+    return `arn:aws:kms:${region}:${this.accountId}:${aliasName}`;
+  }
+
+  /** The live keys of a Region, oldest first. */
+  keys(region: string): KeyRecord[] {
+    const state = this.region(region);
+    return [...state.keys.values()].filter((key) => this.applyTimeTransitions(state, key));
+  }
+
+  aliases(region: string): AliasRecord[] {
+    this.keys(region);
+    return [...this.region(region).aliases.values()];
+  }
+
+  /**
+   * Finds a key from a KeyId parameter: key ID or key ARN, and alias name or alias ARN when the operation
+   * accepts aliases (most do not: GetParametersForImport, ImportKeyMaterial, TagResource, ...).
+   */
+  resolveKey(region: string, keyIdParam: string, allowAlias: boolean): KeyRecord {
+    const state = this.region(region);
+    let keyId = keyIdParam;
+    const arn = ARN.exec(keyIdParam);
+    if (arn) {
+      if (arn[1] !== region || arn[2] !== this.accountId)
+        throw notFound(`Invalid arn ${keyIdParam}: not in Region ${region} of account ${this.accountId}`);
+      keyId = arn[3] === "alias" ? `alias/${arn[4]}` : arn[4]!;
+    }
+    if (keyId.startsWith("alias/")) {
+      if (!allowAlias)
+        throw notFound(`Invalid keyId ${keyIdParam}: this operation takes a key ID or key ARN, not an alias`);
+      this.keys(region);
+      const alias = state.aliases.get(keyId);
+      if (!alias) throw notFound(`Alias ${this.aliasArn(region, keyId)} is not found.`);
+      keyId = alias.targetKeyId;
+    } else if (arn && arn[3] !== "key") throw notFound(`Invalid arn ${keyIdParam}`);
+    const key = state.keys.get(keyId);
+    if (!key || !this.applyTimeTransitions(state, key))
+      throw notFound(`Key '${this.keyArn(region, keyId)}' does not exist`);
+    return key;
+  }
+
+  /** Applies what time did to a key; false when the key is gone (its deletion date passed). */
+  private applyTimeTransitions(state: RegionState, key: KeyRecord): boolean {
+    const now = this.now();
+    if (key.keyState === "PendingDeletion" && key.deletionDate !== undefined && key.deletionDate <= now) {
+      state.keys.delete(key.keyId);
+      for (const alias of state.aliases.values())
+        if (alias.targetKeyId === key.keyId) state.aliases.delete(alias.aliasName);
+      return false;
+    }
+    if (key.material && key.validTo !== undefined && key.validTo <= now) {
+      // Expired imported material is deleted by KMS; the key waits for a new import.
+      key.material = undefined;
+      key.validTo = undefined;
+      if (key.keyState !== "PendingDeletion") key.keyState = "PendingImport";
+    }
+    return true;
+  }
+
+  /** Removes import tokens that expired more than `graceMs` ago (their bytes still say they expired). */
+  purgeExpiredTokens(graceMs = 0): void {
+    const now = this.now();
+    for (const [id, token] of this.tokens) if (token.expiresAt + graceMs < now) this.tokens.delete(id);
+  }
+}

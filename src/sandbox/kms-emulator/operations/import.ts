@@ -1,0 +1,195 @@
+import { createPrivateKey } from "node:crypto";
+import { UnwrapError, unwrapKeyMaterial } from "../../../shared/crypto/kms-wrap.js";
+import { isWrappingAlgorithm, isWrappingAllowed, type WrappingAlgorithm } from "../../../shared/key-specs.js";
+import type { OperationDefinition, RequestContext } from "../context.js";
+import {
+  incorrectKeyMaterial,
+  invalidCiphertext,
+  invalidState,
+  KmsError,
+  unsupported,
+  validation,
+} from "../errors.js";
+import { newTokenId } from "../import-token.js";
+import type { KeyRecord } from "../key-record.js";
+import { validateKeyMaterial } from "../material.js";
+import {
+  epochSeconds,
+  type Input,
+  optionalEnum,
+  optionalString,
+  optionalTimestamp,
+  requiredBlob,
+  requiredEnum,
+  requiredString,
+} from "../params.js";
+import { requireNotPendingDeletion } from "./key-metadata.js";
+import { sha256Hex } from "./keys.js";
+
+// The model's enums still list these; KMS refuses them at run time.
+const WRAPPING_ALGORITHM_ENUM = [
+  "RSAES_PKCS1_V1_5",
+  "RSAES_OAEP_SHA_1",
+  "RSAES_OAEP_SHA_256",
+  "RSA_AES_KEY_WRAP_SHA_1",
+  "RSA_AES_KEY_WRAP_SHA_256",
+  "SM2PKE",
+] as const;
+const WRAPPING_KEY_SPEC_ENUM = ["RSA_2048", "RSA_3072", "RSA_4096", "SM2"] as const;
+const EXPIRATION_MODELS = ["KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"] as const;
+const MAX_VALID_TO_MS = 365 * 86_400_000;
+
+/** The EXTERNAL key an import operation works on (key ID or ARN only, as KMS requires). */
+function importableKey(ctx: RequestContext, input: Input): KeyRecord {
+  const key = ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), false);
+  if (key.origin !== "EXTERNAL")
+    throw unsupported(`${ctx.store.keyArn(key.region, key.keyId)} origin is ${key.origin}, not EXTERNAL.`);
+  requireNotPendingDeletion(ctx, key);
+  return key;
+}
+
+async function getParametersForImport(ctx: RequestContext, input: Input) {
+  const key = importableKey(ctx, input);
+  const algorithm = requiredEnum(input, "WrappingAlgorithm", WRAPPING_ALGORITHM_ENUM);
+  const wrappingKeySpec = requiredEnum(input, "WrappingKeySpec", WRAPPING_KEY_SPEC_ENUM);
+  if (!isWrappingAlgorithm(algorithm))
+    throw validation(`WrappingAlgorithm ${algorithm} is no longer supported for importing key material.`);
+  if (wrappingKeySpec === "SM2") throw validation("WrappingKeySpec SM2 is only available in China Regions.");
+  if (!isWrappingAllowed(key.keySpec, algorithm, wrappingKeySpec))
+    throw validation(
+      `WrappingAlgorithm ${algorithm} with ${wrappingKeySpec} cannot import ${key.keySpec} key material.`,
+    );
+  const wrappingKey = await ctx.wrappingKeys.take(wrappingKeySpec);
+  const claims = {
+    tokenId: newTokenId(),
+    region: ctx.region,
+    keyId: key.keyId,
+    wrappingAlgorithm: algorithm,
+    wrappingKeySpec,
+    expiresAt: ctx.now() + ctx.tokenTtlMs,
+  };
+  // Earlier tokens stay valid until they expire: whether AWS revokes them is undocumented.
+  ctx.store.tokens.set(claims.tokenId, {
+    ...claims,
+    wrappingPrivateKey: wrappingKey.privateKey.export({ format: "der", type: "pkcs8" }),
+  });
+  return {
+    KeyId: ctx.store.keyArn(key.region, key.keyId),
+    ImportToken: ctx.tokenCodec.encode(claims).toString("base64"),
+    PublicKey: wrappingKey.publicKeyDer.toString("base64"),
+    ParametersValidTo: epochSeconds(claims.expiresAt),
+  };
+}
+
+/** The token's record, after checking it was issued here, for this key, and has not expired. */
+function redeemToken(ctx: RequestContext, key: KeyRecord, token: Buffer) {
+  const claims = ctx.tokenCodec.decode(token);
+  if (claims.region !== ctx.region || claims.keyId !== key.keyId)
+    throw new KmsError("InvalidImportTokenException", "The import token was issued for another KMS key.");
+  if (claims.expiresAt <= ctx.now())
+    throw new KmsError(
+      "ExpiredImportTokenException",
+      "The import token has expired. Call GetParametersForImport again.",
+    );
+  const record = ctx.store.tokens.get(claims.tokenId);
+  if (!record) throw new KmsError("InvalidImportTokenException", "Import token is invalid or malformed.");
+  return record;
+}
+
+function readExpiration(ctx: RequestContext, input: Input, key: KeyRecord) {
+  const model = optionalEnum(input, "ExpirationModel", EXPIRATION_MODELS) ?? "KEY_MATERIAL_EXPIRES";
+  const validTo = optionalTimestamp(input, "ValidTo");
+  if (model === "KEY_MATERIAL_DOES_NOT_EXPIRE" && validTo !== undefined)
+    throw validation("ValidTo is not allowed when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.");
+  if (model === "KEY_MATERIAL_EXPIRES") {
+    if (validTo === undefined)
+      throw validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.");
+    if (validTo <= ctx.now()) throw validation("ValidTo must be in the future.");
+    if (validTo > ctx.now() + MAX_VALID_TO_MS) throw validation("ValidTo must be at most 365 days from now.");
+  }
+  const symmetricOnly = ["ImportType", "KeyMaterialId", "KeyMaterialDescription"].filter(
+    (name) => input[name] !== undefined && input[name] !== null,
+  );
+  if (symmetricOnly.length > 0 && (key.keySpec !== "SYMMETRIC_DEFAULT" || key.multiRegion))
+    throw validation(
+      `${symmetricOnly.join(", ")} is only allowed for single-Region symmetric encryption keys.`,
+    );
+  optionalString(input, "KeyMaterialDescription", { max: 256 });
+  return { model, validTo };
+}
+
+/** SHA-256 KMS binds this key to: its own, or that of a related multi-Region key. */
+function boundMaterialSha256(ctx: RequestContext, key: KeyRecord): string | undefined {
+  if (key.materialSha256 || !key.multiRegion) return key.materialSha256;
+  for (const state of ctx.store.regions.values()) {
+    const related = state.keys.get(key.keyId);
+    if (related?.materialSha256) return related.materialSha256;
+  }
+  return undefined;
+}
+
+function importKeyMaterial(ctx: RequestContext, input: Input) {
+  const key = importableKey(ctx, input);
+  const token = requiredBlob(input, "ImportToken", { max: 6144 });
+  const ciphertext = requiredBlob(input, "EncryptedKeyMaterial", { max: 6144 });
+  const { model, validTo } = readExpiration(ctx, input, key);
+  const record = redeemToken(ctx, key, token);
+  const wrappingPrivateKey = createPrivateKey({
+    key: record.wrappingPrivateKey,
+    format: "der",
+    type: "pkcs8",
+  });
+  let plaintext: Buffer;
+  try {
+    plaintext = unwrapKeyMaterial(
+      record.wrappingAlgorithm as WrappingAlgorithm,
+      wrappingPrivateKey,
+      ciphertext,
+    );
+  } catch (error) {
+    if (error instanceof UnwrapError)
+      throw invalidCiphertext(`Cannot decrypt the key material: ${error.message}.`);
+    throw error;
+  }
+  const material = validateKeyMaterial(key.keySpec, plaintext, {
+    acceptKwpZeroPadding: ctx.acceptKwpZeroPadding,
+    onZeroPaddingStripped: (count) =>
+      ctx.logger.warn(
+        { region: ctx.region, keyId: key.keyId, strippedBytes: count },
+        "kms-emulator: accepted zero-padded key material (acceptKwpZeroPadding); AWS KMS would reject it",
+      ),
+  });
+  const digest = sha256Hex(material);
+  const bound = boundMaterialSha256(ctx, key);
+  if (bound !== undefined && bound !== digest)
+    throw incorrectKeyMaterial(
+      "The key material is different from the key material imported into this KMS key before.",
+    );
+  key.material = material;
+  key.materialSha256 = digest;
+  key.expirationModel = model;
+  key.validTo = validTo;
+  if (key.keyState === "PendingImport") key.keyState = "Enabled";
+  ctx.logger.info(
+    { region: ctx.region, keyId: key.keyId, expirationModel: model },
+    "kms-emulator: key material imported",
+  );
+  return { KeyId: ctx.store.keyArn(key.region, key.keyId), KeyMaterialId: digest };
+}
+
+function deleteImportedKeyMaterial(ctx: RequestContext, input: Input) {
+  const key = importableKey(ctx, input);
+  if (!key.material)
+    throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} has no key material to delete.`);
+  key.material = undefined;
+  key.validTo = undefined;
+  key.expirationModel = undefined;
+  key.keyState = "PendingImport";
+  return { KeyId: ctx.store.keyArn(key.region, key.keyId) };
+}
+
+export const importOperations: Record<string, OperationDefinition> = {
+  GetParametersForImport: { mutates: true, run: getParametersForImport },
+  ImportKeyMaterial: { mutates: true, run: importKeyMaterial },
+  DeleteImportedKeyMaterial: { mutates: true, run: deleteImportedKeyMaterial },
+};

@@ -1,0 +1,87 @@
+import { keySpecInfo } from "../../../shared/key-specs.js";
+import type { RequestContext } from "../context.js";
+import { invalidKeyUsage, invalidState, KmsError } from "../errors.js";
+import type { KeyRecord } from "../key-record.js";
+import { epochSeconds } from "../params.js";
+
+/** Encryption algorithms KMS lists for a key (only ENCRYPT_DECRYPT keys have any). */
+export function encryptionAlgorithms(key: KeyRecord): string[] | undefined {
+  if (key.keyUsage !== "ENCRYPT_DECRYPT") return undefined;
+  return key.keySpec === "SYMMETRIC_DEFAULT"
+    ? ["SYMMETRIC_DEFAULT"]
+    : ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"];
+}
+
+export function signingAlgorithms(key: KeyRecord): string[] | undefined {
+  return key.keyUsage === "SIGN_VERIFY" ? [...(keySpecInfo(key.keySpec).signingAlgorithms ?? [])] : undefined;
+}
+
+export function macAlgorithms(key: KeyRecord): string[] | undefined {
+  const algorithm = keySpecInfo(key.keySpec).macAlgorithm;
+  return algorithm ? [algorithm] : undefined;
+}
+
+export function keyAgreementAlgorithms(key: KeyRecord): string[] | undefined {
+  return key.keyUsage === "KEY_AGREEMENT" ? ["ECDH"] : undefined;
+}
+
+/** Related multi-Region keys: same key ID in other Regions. */
+function multiRegionConfiguration(ctx: RequestContext, key: KeyRecord) {
+  if (!key.multiRegion || !key.primaryRegion) return undefined;
+  const replicas: { Arn: string; Region: string }[] = [];
+  for (const [region, state] of ctx.store.regions) {
+    const related = state.keys.get(key.keyId);
+    if (related && region !== key.primaryRegion)
+      replicas.push({ Arn: ctx.store.keyArn(region, key.keyId), Region: region });
+  }
+  return {
+    MultiRegionKeyType: key.primaryRegion === key.region ? "PRIMARY" : "REPLICA",
+    PrimaryKey: { Arn: ctx.store.keyArn(key.primaryRegion, key.keyId), Region: key.primaryRegion },
+    ReplicaKeys: replicas,
+  };
+}
+
+/** KeyMetadata as DescribeKey, CreateKey and ReplicateKey return it. */
+export function keyMetadata(ctx: RequestContext, key: KeyRecord) {
+  const external = key.origin === "EXTERNAL";
+  return {
+    AWSAccountId: ctx.store.accountId,
+    KeyId: key.keyId,
+    Arn: ctx.store.keyArn(key.region, key.keyId),
+    CreationDate: epochSeconds(key.creationDate),
+    Enabled: key.keyState === "Enabled",
+    Description: key.description,
+    KeyUsage: key.keyUsage,
+    KeyState: key.keyState,
+    DeletionDate: key.deletionDate === undefined ? undefined : epochSeconds(key.deletionDate),
+    PendingDeletionWindowInDays: key.pendingWindowInDays,
+    ValidTo: key.validTo === undefined ? undefined : epochSeconds(key.validTo),
+    Origin: key.origin,
+    ExpirationModel: external && key.material ? key.expirationModel : undefined,
+    KeyManager: "CUSTOMER",
+    CustomerMasterKeySpec: key.keySpec,
+    KeySpec: key.keySpec,
+    EncryptionAlgorithms: encryptionAlgorithms(key),
+    SigningAlgorithms: signingAlgorithms(key),
+    KeyAgreementAlgorithms: keyAgreementAlgorithms(key),
+    MacAlgorithms: macAlgorithms(key),
+    MultiRegion: key.multiRegion,
+    MultiRegionConfiguration: multiRegionConfiguration(ctx, key),
+    CurrentKeyMaterialId: key.material ? key.materialSha256 : undefined,
+  };
+}
+
+/** A key a cryptographic operation may use: Enabled, with material, of the right usage. */
+export function requireUsable(ctx: RequestContext, key: KeyRecord, usage?: KeyRecord["keyUsage"]): void {
+  const arn = ctx.store.keyArn(key.region, key.keyId);
+  if (key.keyState === "Disabled") throw new KmsError("DisabledException", `${arn} is disabled.`);
+  if (key.keyState !== "Enabled") throw invalidState(`${arn} is ${key.keyState}.`);
+  if (usage && key.keyUsage !== usage)
+    throw invalidKeyUsage(`${arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
+}
+
+/** Management operations (tag, alias, import) refuse keys that are pending deletion. */
+export function requireNotPendingDeletion(ctx: RequestContext, key: KeyRecord): void {
+  if (key.keyState === "PendingDeletion")
+    throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is pending deletion.`);
+}

@@ -1,0 +1,89 @@
+import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
+import { type Logger, silentLogger } from "../../shared/logger.js";
+
+/** How to run the KMS emulator. */
+export interface KmsEmulatorOptions {
+  /** TCP port; 0 lets the OS pick one. @defaultValue 0 */
+  port?: number;
+  /** Interface to listen on. @defaultValue "127.0.0.1" */
+  host?: string;
+  /** How long an import token (and its wrapping key) stays valid. @defaultValue 86_400_000 (24 h) */
+  tokenTtlMs?: number;
+  /**
+   * Requests per second per operation and Region (token buckets with one second of burst), as overrides on
+   * top of DEFAULT_KMS_QUOTAS; `false` lifts every quota. @defaultValue DEFAULT_KMS_QUOTAS
+   */
+  quotas?: Record<string, number> | false;
+  /** Delay injected before each request: fixed, or uniform in [min, max]. @defaultValue none */
+  latencyMs?: number | [number, number];
+  /** Probability (0..1) of answering a request with HTTP 500 KMSInternalException. @defaultValue 0 */
+  faultRate?: number;
+  /** JSON file (mode 0600, it holds key material) that keeps state across restarts. @defaultValue none */
+  stateFile?: string;
+  /**
+   * Accept PKCS#8 material followed by fewer than 8 zero bytes (SoftHSM2 2.6.1 zero-pads before AES-KWP),
+   * stripping them with a warning. AWS KMS rejects such material. @defaultValue false
+   */
+  acceptKwpZeroPadding?: boolean;
+  /** RSA wrapping keys kept ready per size, once a size has been asked for. @defaultValue 2 */
+  wrappingKeyPoolSize?: number;
+  /** The AWS account in ARNs. @defaultValue "111122223333" */
+  accountId?: string;
+  /** Where the emulator logs (never key material, tokens or plaintext). @defaultValue silent */
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  port: number;
+  host: string;
+  tokenTtlMs: number;
+  quotas: Record<string, number>;
+  latencyMs: number | [number, number] | undefined;
+  faultRate: number;
+  stateFile: string | undefined;
+  acceptKwpZeroPadding: boolean;
+  wrappingKeyPoolSize: number;
+  accountId: string;
+  logger: Logger;
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new RangeError(`KMS emulator: ${message}`);
+}
+
+/** Applies defaults and rejects impossible values, naming the option. */
+export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    port: options.port ?? 0,
+    host: options.host ?? "127.0.0.1",
+    tokenTtlMs: options.tokenTtlMs ?? 86_400_000,
+    quotas: options.quotas === false ? {} : { ...DEFAULT_KMS_QUOTAS, ...options.quotas },
+    latencyMs: options.latencyMs,
+    faultRate: options.faultRate ?? 0,
+    stateFile: options.stateFile,
+    acceptKwpZeroPadding: options.acceptKwpZeroPadding ?? false,
+    wrappingKeyPoolSize: options.wrappingKeyPoolSize ?? 2,
+    accountId: options.accountId ?? "111122223333",
+    logger: options.logger ?? silentLogger(),
+  };
+  check(
+    Number.isInteger(resolved.port) && resolved.port >= 0 && resolved.port < 65536,
+    "port must be 0..65535",
+  );
+  check(resolved.tokenTtlMs > 0, "tokenTtlMs must be positive");
+  check(resolved.faultRate >= 0 && resolved.faultRate <= 1, "faultRate must be between 0 and 1");
+  check(/^\d{12}$/.test(resolved.accountId), "accountId must be 12 digits");
+  check(
+    Number.isInteger(resolved.wrappingKeyPoolSize) && resolved.wrappingKeyPoolSize >= 0,
+    "wrappingKeyPoolSize must be >= 0",
+  );
+  for (const [operation, rate] of Object.entries(resolved.quotas))
+    check(rate > 0, `quota for ${operation} must be positive`);
+  const latency = resolved.latencyMs;
+  if (latency !== undefined)
+    check(
+      typeof latency === "number" ? latency >= 0 : latency[0] >= 0 && latency[1] >= latency[0],
+      "latencyMs must be >= 0, or a range [min, max] with 0 <= min <= max",
+    );
+  return resolved;
+}

@@ -1,0 +1,80 @@
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+/**
+ * Per-Region, per-operation token buckets: capacity = the quota (one second of burst), refilled
+ * continuously at the quota's rate. Operations without a quota are never throttled.
+ */
+export class QuotaBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly quotas: Readonly<Record<string, number>>,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Takes one request from the bucket; false means throttle it. */
+  take(region: string, operation: string): boolean {
+    const rate = this.quotas[operation];
+    if (rate === undefined) return true;
+    const key = `${region}\n${operation}`;
+    const now = this.now();
+    const bucket = this.buckets.get(key) ?? { tokens: rate, updatedAt: now };
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.updatedAt) / 1000) * rate);
+    bucket.updatedAt = now;
+    this.buckets.set(key, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+}
+
+/** Counters for one operation in one Region. */
+export interface OperationStats {
+  /** Requests received (throttled and faulted ones included). */
+  calls: number;
+  /** Requests answered with ThrottlingException. */
+  throttled: number;
+  /** Requests answered with an injected KMSInternalException. */
+  faults: number;
+}
+
+/** Counters per Region and operation, plus their totals. */
+export interface KmsEmulatorStats {
+  regions: Record<string, Record<string, OperationStats>>;
+  total: OperationStats;
+}
+
+export class StatsCounter {
+  private readonly regions: Record<string, Record<string, OperationStats>> = {};
+
+  count(region: string, operation: string, field: keyof OperationStats): void {
+    const operations = this.regions[region] ?? {};
+    const stats = operations[operation] ?? { calls: 0, throttled: 0, faults: 0 };
+    stats[field] += 1;
+    operations[operation] = stats;
+    this.regions[region] = operations;
+  }
+
+  snapshot(): KmsEmulatorStats {
+    const total: OperationStats = { calls: 0, throttled: 0, faults: 0 };
+    const regions = structuredClone(this.regions);
+    for (const operations of Object.values(regions))
+      for (const stats of Object.values(operations)) {
+        total.calls += stats.calls;
+        total.throttled += stats.throttled;
+        total.faults += stats.faults;
+      }
+    return { regions, total };
+  }
+}
+
+/** The delay to inject before one request, in milliseconds. */
+export function injectedLatencyMs(latency: number | [number, number] | undefined): number {
+  if (latency === undefined) return 0;
+  if (typeof latency === "number") return latency;
+  const [min, max] = latency;
+  return min + Math.random() * (max - min);
+}

@@ -1,0 +1,134 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { EmulatorContext } from "./context.js";
+import { internal, KmsError } from "./errors.js";
+import { ImportTokenCodec } from "./import-token.js";
+import { KeyStore } from "./key-store.js";
+import { OPERATIONS } from "./operations/index.js";
+import { type KmsEmulatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { injectedLatencyMs, type KmsEmulatorStats, QuotaBuckets, StatsCounter } from "./quotas.js";
+import { loadState, StateSaver, serializeState } from "./state-file.js";
+import { operationName, readJsonBody, requestRegion, sendError, sendResult } from "./wire.js";
+import { WrappingKeyPool } from "./wrapping-key-pool.js";
+
+/** A running KMS emulator. */
+export interface KmsEmulator {
+  /** Endpoint for `new KMSClient({ endpoint })`, e.g. `http://127.0.0.1:43121`. */
+  url: string;
+  port: number;
+  /** Stops listening, drops connections, saves state and stops wrapping-key generation. */
+  close(): Promise<void>;
+  /** For tests: calls, throttles and injected faults per Region and operation. */
+  stats(): KmsEmulatorStats;
+}
+
+interface Pipeline {
+  options: ResolvedOptions;
+  context: EmulatorContext;
+  quotas: QuotaBuckets;
+  stats: StatsCounter;
+  saver: StateSaver | undefined;
+}
+
+async function runRequest(pipeline: Pipeline, request: IncomingMessage, response: ServerResponse) {
+  const { options, context, stats } = pipeline;
+  const started = performance.now();
+  let region = "unknown";
+  const operation = operationName(request);
+  try {
+    if (request.method !== "POST") throw new KmsError("UnknownOperationException", "Only POST / is served.");
+    region = requestRegion(request);
+    stats.count(region, operation ?? "unknown", "calls");
+    const delay = injectedLatencyMs(options.latencyMs);
+    if (delay > 0) await sleep(delay);
+    if (operation && !pipeline.quotas.take(region, operation)) {
+      stats.count(region, operation, "throttled");
+      throw new KmsError("ThrottlingException", "Rate exceeded");
+    }
+    if (options.faultRate > 0 && Math.random() < options.faultRate) {
+      stats.count(region, operation ?? "unknown", "faults");
+      throw internal("Injected fault: KMS had an internal error. Try again.");
+    }
+    const definition = operation ? OPERATIONS[operation] : undefined;
+    if (!definition)
+      throw new KmsError(
+        "UnknownOperationException",
+        `Unknown operation ${String(request.headers["x-amz-target"])}`,
+      );
+    const input = await readJsonBody(request);
+    const result = await definition.run({ ...context, region }, input);
+    if (definition.mutates) await pipeline.saver?.save();
+    sendResult(response, result);
+    context.logger.debug(
+      { region, operation, status: 200, ms: Math.round(performance.now() - started) },
+      "kms-emulator: request",
+    );
+  } catch (error) {
+    const kmsError = error instanceof KmsError ? error : internal("KMS had an internal error.");
+    if (!(error instanceof KmsError))
+      context.logger.error({ err: error, region, operation }, "kms-emulator: unexpected failure");
+    request.resume();
+    sendError(response, kmsError);
+    context.logger.debug(
+      { region, operation, status: kmsError.status, error: kmsError.type },
+      "kms-emulator: request failed",
+    );
+  }
+}
+
+/** Starts a KMS emulator speaking AWS JSON 1.1, for `@aws-sdk/client-kms` with an endpoint override. */
+export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<KmsEmulator> {
+  const resolved = resolveOptions(options);
+  const loaded = resolved.stateFile ? await loadState(resolved.stateFile, resolved.accountId) : undefined;
+  const store = loaded?.store ?? new KeyStore(resolved.accountId);
+  const tokenCodec = new ImportTokenCodec(loaded?.tokenSecret);
+  const wrappingKeys = new WrappingKeyPool(resolved.wrappingKeyPoolSize);
+  const stateFile = resolved.stateFile;
+  const pipeline: Pipeline = {
+    options: resolved,
+    context: {
+      store,
+      tokenCodec,
+      wrappingKeys,
+      logger: resolved.logger,
+      tokenTtlMs: resolved.tokenTtlMs,
+      acceptKwpZeroPadding: resolved.acceptKwpZeroPadding,
+      now: Date.now,
+    },
+    quotas: new QuotaBuckets(resolved.quotas),
+    stats: new StatsCounter(),
+    saver: stateFile ? new StateSaver(stateFile, () => serializeState(store, tokenCodec.secret)) : undefined,
+  };
+  const server = createServer((request, response) => void runRequest(pipeline, request, response));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(resolved.port, resolved.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
+  const url = `http://${host}:${port}`;
+  resolved.logger.info(
+    { url, stateFile, quotas: Object.keys(resolved.quotas).length > 0 },
+    "kms-emulator: listening",
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    stats: () => pipeline.stats.snapshot(),
+    close: () => {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await wrappingKeys.close();
+        await pipeline.saver?.save();
+        await pipeline.saver?.flush();
+        resolved.logger.info({ url }, "kms-emulator: closed");
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { generateKeyPair, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
+import { type WrappingKeySpec, wrappingKeyBits } from "../../shared/key-specs.js";
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface WrappingKeyPair {
+  privateKey: KeyObject;
+  /** DER SubjectPublicKeyInfo, as GetParametersForImport returns it. */
+  publicKeyDer: Buffer;
+}
+
+async function generateWrappingKey(spec: WrappingKeySpec): Promise<WrappingKeyPair> {
+  const { privateKey, publicKey } = await generateKeyPairAsync("rsa", {
+    modulusLength: wrappingKeyBits(spec),
+  });
+  return { privateKey, publicKeyDer: publicKey.export({ format: "der", type: "spki" }) };
+}
+
+/**
+ * Pre-generated RSA wrapping keys per size. Nothing is generated until a size is first asked for; after
+ * each take the pool refills in the background, one key at a time (RSA-4096 takes about a second of CPU,
+ * and the machines running tests are shared). A take that finds the pool empty awaits its own generation.
+ */
+export class WrappingKeyPool {
+  private readonly ready = new Map<WrappingKeySpec, WrappingKeyPair[]>();
+  private readonly refilling = new Map<WrappingKeySpec, Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly size: number) {}
+
+  async take(spec: WrappingKeySpec): Promise<WrappingKeyPair> {
+    const pair = this.ready.get(spec)?.shift() ?? (await generateWrappingKey(spec));
+    this.refill(spec);
+    return pair;
+  }
+
+  private refill(spec: WrappingKeySpec): void {
+    if (this.closed || this.size <= 0 || this.refilling.has(spec)) return;
+    const run = async () => {
+      const ready = this.ready.get(spec) ?? [];
+      this.ready.set(spec, ready);
+      while (!this.closed && ready.length < this.size) ready.push(await generateWrappingKey(spec));
+    };
+    this.refilling.set(
+      spec,
+      run()
+        .catch(() => undefined)
+        .finally(() => this.refilling.delete(spec)),
+    );
+  }
+
+  /** Stops refilling and waits for a generation in flight, so nothing outlives the emulator. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.refilling.values());
+    this.ready.clear();
+  }
+}

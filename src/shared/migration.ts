@@ -90,6 +90,8 @@ export interface MigrationRecord {
   /** Attempts spent in the current phase (reset by every handover). */
   phaseAttempts: number;
   tokenRefreshes: number;
+  /** Bumped by every token refresh and manual retry: part of job ids, so a phase can run again. */
+  generation: number;
   sourceKey?: SourceKeyFacts | undefined;
   wrapPlan?: WrapPlan | undefined;
   createStartedAt?: string | undefined;
@@ -134,6 +136,7 @@ export function newMigrationRecord(
     attempts: 0,
     phaseAttempts: 0,
     tokenRefreshes: 0,
+    generation: 0,
     createdAt: at,
     updatedAt: at,
   };

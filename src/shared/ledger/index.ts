@@ -1,0 +1,1 @@
+export { Ledger, LedgerConflictError, type LedgerCounts, type StoredRecord } from "./ledger.js";

@@ -1,0 +1,145 @@
+import type { Redis } from "ioredis";
+import type { MigrationRecord } from "../migration.js";
+import { CREATE_RECORD, SAVE_RECORD } from "./scripts.js";
+
+/** Another worker saved the record since we read it: our view is stale and we must not hand over. */
+export class LedgerConflictError extends Error {
+  constructor(readonly migrationId: string) {
+    super(
+      `ledger record ${migrationId} was changed by another worker (its job lock was lost): this attempt stops without handing over`,
+    );
+    this.name = this.constructor.name;
+  }
+}
+
+export interface StoredRecord {
+  record: MigrationRecord;
+  rev: number;
+}
+
+/** Counters of the whole ledger, kept in step with every save. */
+export interface LedgerCounts {
+  byStatus: Record<string, number>;
+  /** `phase|status` -> count */
+  byPhase: Record<string, number>;
+  /** `region|status` -> count */
+  byRegion: Record<string, number>;
+  /** error code -> failed keys */
+  byError: Record<string, number>;
+}
+
+/**
+ * The durable per-key record of every migration, in Redis, outliving job retention. One JSON document per
+ * key plus counters; writes are compare-and-set on a revision so a worker that lost its job lock cannot
+ * overwrite newer state. All keys share the hash tag `{<prefix>.ledger}` (Redis Cluster: one slot).
+ */
+export class Ledger {
+  private readonly base: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.base = `{${prefix}.ledger}`;
+    redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
+    redis.defineCommand("h2kSaveRecord", { numberOfKeys: 3, lua: SAVE_RECORD });
+  }
+
+  private key(suffix: string): string {
+    return `${this.base}:${suffix}`;
+  }
+
+  recordKey(id: string): string {
+    return this.key(`rec:${id}`);
+  }
+
+  /** Creates the record unless the key is already known. Returns true when created. */
+  async create(record: MigrationRecord): Promise<boolean> {
+    const created = await (this.redis as unknown as Scripts).h2kCreateRecord(
+      this.recordKey(record.id),
+      this.key("counts"),
+      this.key("ids"),
+      this.key("regions"),
+      this.key("seq"),
+      record.id,
+      JSON.stringify(record),
+      record.status,
+      record.phase,
+      record.region,
+    );
+    return created === 1;
+  }
+
+  async get(id: string): Promise<StoredRecord | undefined> {
+    const [json, rev] = await this.redis.hmget(this.recordKey(id), "json", "rev");
+    if (json == null || rev == null) return undefined;
+    return { record: JSON.parse(json) as MigrationRecord, rev: Number(rev) };
+  }
+
+  /** Saves `record` if its revision is still `rev`; returns the new revision. Throws LedgerConflictError otherwise. */
+  async save(record: MigrationRecord, rev: number, now = Date.now()): Promise<number> {
+    const result = await (this.redis as unknown as Scripts).h2kSaveRecord(
+      this.recordKey(record.id),
+      this.key("counts"),
+      this.key("finished"),
+      rev,
+      JSON.stringify(record),
+      record.status,
+      record.phase,
+      record.error?.code ?? "",
+      now,
+      record.id,
+    );
+    if (result < 0) throw new LedgerConflictError(record.id);
+    return result;
+  }
+
+  async counts(): Promise<LedgerCounts> {
+    const raw = await this.redis.hgetall(this.key("counts"));
+    const counts: LedgerCounts = { byStatus: {}, byPhase: {}, byRegion: {}, byError: {} };
+    const into: Record<string, Record<string, number>> = {
+      status: counts.byStatus,
+      phase: counts.byPhase,
+      region: counts.byRegion,
+      error: counts.byError,
+    };
+    for (const [field, value] of Object.entries(raw)) {
+      const separator = field.indexOf(":");
+      const target = into[field.slice(0, separator)];
+      if (target && Number(value) !== 0) target[field.slice(separator + 1)] = Number(value);
+    }
+    return counts;
+  }
+
+  async size(): Promise<number> {
+    return this.redis.zcard(this.key("ids"));
+  }
+
+  async regions(): Promise<string[]> {
+    return (await this.redis.smembers(this.key("regions"))).sort();
+  }
+
+  /** Keys that finished (migrated or failed) since `sinceMs`. */
+  async finishedSince(sinceMs: number): Promise<number> {
+    return this.redis.zcount(this.key("finished"), String(sinceMs), "+inf");
+  }
+
+  /** Every record in enqueue order, read in batches (memory stays flat in the ledger's size). */
+  async *records(batchSize = 500): AsyncIterable<MigrationRecord> {
+    for (let start = 0; ; start += batchSize) {
+      const ids = await this.redis.zrange(this.key("ids"), String(start), String(start + batchSize - 1));
+      if (ids.length === 0) return;
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hget(this.recordKey(id), "json");
+      for (const [error, json] of (await pipeline.exec()) ?? []) {
+        if (error) throw error;
+        if (typeof json === "string") yield JSON.parse(json) as MigrationRecord;
+      }
+    }
+  }
+}
+
+interface Scripts {
+  h2kCreateRecord(...args: Array<string | number>): Promise<number>;
+  h2kSaveRecord(...args: Array<string | number>): Promise<number>;
+}

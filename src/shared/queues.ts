@@ -1,0 +1,124 @@
+import { type JobsOptions, Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { KmsQuotas } from "./kms-quotas.js";
+import type { MigrationRecord, PhaseName } from "./migration.js";
+
+/** What a phase job carries: only the key's id and generation. State lives in the ledger, never secrets here. */
+export interface PhaseJobData {
+  migrationId: string;
+  generation: number;
+}
+
+/** The KMS operation whose quota bounds each KMS phase (a fleet-wide BullMQ limiter per queue). */
+export const PHASE_KMS_OPERATION: Partial<Record<PhaseName, string>> = {
+  create: "CreateKey",
+  params: "GetParametersForImport",
+  import: "ImportKeyMaterial",
+  verify: "Sign",
+};
+
+/**
+ * Slack on the limiter window: the limiter counts job starts, KMS counts requests a few milliseconds later;
+ * a window 2% longer than a second keeps jittered requests inside KMS's token bucket.
+ */
+const LIMITER_SLACK = 1.02;
+
+/** The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation. */
+export function phaseLimiter(
+  phase: PhaseName,
+  quotas: KmsQuotas,
+): { max: number; duration: number } | undefined {
+  const operation = PHASE_KMS_OPERATION[phase];
+  const rps = operation ? quotas[operation] : undefined;
+  if (!rps) return undefined;
+  // Whole jobs per window: below 1/s, one job per 1/rps seconds.
+  return rps >= 1
+    ? { max: Math.floor(rps), duration: Math.round(1000 * LIMITER_SLACK * (Math.floor(rps) / rps)) }
+    : { max: 1, duration: Math.round((1000 * LIMITER_SLACK) / rps) };
+}
+
+/** Queue name of a phase in a Region: `<phase>-<region>`. */
+export function queueName(phase: PhaseName, region: string): string {
+  return `${phase}-${region}`;
+}
+
+/**
+ * BullMQ prefix of a phase queue. The braces are a Redis Cluster hash tag: every key of one queue lands in
+ * one slot (BullMQ's scripts touch several keys of a queue at once), while different queues spread out.
+ */
+export function bullPrefix(prefix: string, phase: PhaseName, region: string): string {
+  return `${prefix}:{${phase}-${region}}`;
+}
+
+/** Deterministic job id of a key's phase: adding it twice adds nothing. No ':' and never all digits. */
+export function phaseJobId(record: Pick<MigrationRecord, "id" | "generation">, phase: PhaseName): string {
+  return `${record.id}-${phase}-g${record.generation}`;
+}
+
+/** Job options for phase jobs: retention bounded, a few attempts for infrastructure failures only. */
+export const PHASE_JOB_OPTIONS: JobsOptions = {
+  // Phase errors are handled through the ledger; these attempts only cover a lost Redis connection and similar.
+  attempts: 5,
+  backoff: { type: "exponential", delay: 2000 },
+  removeOnComplete: { age: 3600, count: 20_000 },
+  removeOnFail: { age: 7 * 86_400 },
+};
+
+/** The phase queues of one deployment (prefix), created on demand per phase and Region. */
+export class PhaseQueues {
+  private readonly queues = new Map<string, Queue<PhaseJobData>>();
+
+  constructor(
+    private readonly connection: Redis,
+    readonly prefix: string,
+  ) {}
+
+  queue(phase: PhaseName, region: string): Queue<PhaseJobData> {
+    const name = queueName(phase, region);
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue<PhaseJobData>(name, {
+        connection: this.connection,
+        prefix: bullPrefix(this.prefix, phase, region),
+      });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Adds the job of the record's current phase (a no-op if it exists). */
+  async addFor(record: MigrationRecord): Promise<void> {
+    if (record.phase === "done") return;
+    await this.queue(record.phase, record.region).add(
+      record.phase,
+      { migrationId: record.id, generation: record.generation },
+      { ...PHASE_JOB_OPTIONS, jobId: phaseJobId(record, record.phase) },
+    );
+  }
+
+  /** Adds the current-phase jobs of many records, grouped per queue, with addBulk. */
+  async addManyFor(records: MigrationRecord[]): Promise<void> {
+    const groups = new Map<string, MigrationRecord[]>();
+    for (const record of records) {
+      if (record.phase === "done") continue;
+      const name = queueName(record.phase, record.region);
+      groups.set(name, [...(groups.get(name) ?? []), record]);
+    }
+    for (const group of groups.values()) {
+      const first = group[0]!;
+      const phase = first.phase as PhaseName;
+      await this.queue(phase, first.region).addBulk(
+        group.map((record) => ({
+          name: phase,
+          data: { migrationId: record.id, generation: record.generation },
+          opts: { ...PHASE_JOB_OPTIONS, jobId: phaseJobId(record, phase) },
+        })),
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,38 @@
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import type { KmsRequestEvent } from "../shared/kms/types.js";
+
+/** Lifecycle events of the workers, for metrics and logs. Keys are `noun:verb`. */
+export interface WorkerEventMap {
+  /** A phase run ended: `success`, `retry`, `throttle`, `refresh`, `fail`, or `skip` (stale job). */
+  "phase:ended": { phase: string; region: string; outcome: string; durationMs: number };
+  /** A key reached a final status. */
+  "key:finished": { status: "migrated" | "failed"; keySpec: string; region: string };
+  /** A key went back to params for a new import token. */
+  "token:refreshed": { reason: string; region: string };
+  "kms:request": KmsRequestEvent;
+}
+
+/**
+ * A typed event emitter whose listeners cannot break the work: a listener that throws is logged and
+ * ignored (observers never break the work).
+ */
+export class WorkerEvents {
+  private readonly emitter = new EventEmitter();
+
+  constructor(private readonly logger?: Logger) {}
+
+  on<K extends keyof WorkerEventMap>(event: K, listener: (payload: WorkerEventMap[K]) => void): void {
+    this.emitter.on(event, listener);
+  }
+
+  emit<K extends keyof WorkerEventMap>(event: K, payload: WorkerEventMap[K]): void {
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as (payload: WorkerEventMap[K]) => void)(payload);
+      } catch (error) {
+        this.logger?.warn({ event, err: String(error) }, "an event listener threw; ignored");
+      }
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Config } from "../shared/config.js";
+import { fatal } from "../shared/errors.js";
+import type { HsmPort } from "../shared/hsm/types.js";
+import { createKmsAdapter } from "../shared/kms/index.js";
+import type { KmsPort } from "../shared/kms/types.js";
+import { Ledger } from "../shared/ledger/index.js";
+import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
+import { bullPrefix, type PhaseJobData, PhaseQueues, phaseLimiter, queueName } from "../shared/queues.js";
+import { WorkerEvents } from "./events.js";
+import { createPhaseProcessor } from "./processor.js";
+
+export interface FleetOptions {
+  config: Config;
+  /** Phases this process runs. */
+  phases: PhaseName[];
+  /** Regions to serve; default: every Region in the ledger (re-read while running), else AWS_REGION. */
+  regions?: string[] | undefined;
+  /** Exit once this process's queues are empty. */
+  untilIdle?: boolean;
+  /** The HSM, required when `phases` includes an HSM phase. */
+  hsm?: HsmPort | undefined;
+  /** Redis connection for queues and ledger (BullMQ needs maxRetriesPerRequest: null). */
+  connection: Redis;
+  logger: Logger;
+  events?: WorkerEvents;
+  /** Version written into provenance tags. */
+  toolVersion: string;
+  /** KMS credentials override (tests and the sandbox); default: the SDK's chain. */
+  kmsCredentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+  /** How often to look for new Regions and for idleness. @defaultValue 500 */
+  pollMs?: number;
+}
+
+export interface Fleet {
+  events: WorkerEvents;
+  /** Resolves when the fleet has stopped (idle with untilIdle, or after close()). */
+  stopped: Promise<void>;
+  /** Stops taking work, lets running phases finish within `deadlineMs`, then forces. */
+  close(deadlineMs?: number): Promise<void>;
+  /** Regions served so far. */
+  regions(): string[];
+}
+
+/** Starts one BullMQ worker per (phase, Region) with the phase's concurrency and fleet-wide rate limit. */
+export async function startFleet(options: FleetOptions): Promise<Fleet> {
+  const { config, connection, logger } = options;
+  const events = options.events ?? new WorkerEvents(logger);
+  const ledger = new Ledger(connection, config.queuePrefix);
+  const queues = new PhaseQueues(connection, config.queuePrefix);
+  const kmsPorts = new Map<string, KmsPort>();
+  const workers = new Map<string, Worker<PhaseJobData>>();
+  const pollMs = options.pollMs ?? 500;
+  if (options.phases.some((phase) => HSM_PHASES.includes(phase)) && !options.hsm)
+    throw fatal(
+      "HSM_NOT_CONFIGURED",
+      "HSM phases (preflight, wrap) need HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL and a PIN on this host",
+    );
+
+  const kms = (region: string): KmsPort => {
+    let port = kmsPorts.get(region);
+    if (!port) {
+      port = createKmsAdapter({
+        region,
+        endpoint: config.kmsEndpoint,
+        credentials: options.kmsCredentials,
+        onRequest: (event) => events.emit("kms:request", event),
+      });
+      kmsPorts.set(region, port);
+    }
+    return port;
+  };
+  const context = {
+    hsm: () => {
+      if (!options.hsm) throw fatal("HSM_NOT_CONFIGURED", "this worker has no HSM configured");
+      return options.hsm;
+    },
+    kms,
+    now: () => new Date(),
+    randomBytes,
+    logger,
+    settings: {
+      tokenSafetyMarginMs: config.tokenSafetyMarginMs,
+      deletionWindowDays: config.deletionWindowDays,
+      wrappingKeySpec: config.wrappingKeySpec,
+      toolVersion: options.toolVersion,
+    },
+  };
+  const limits = {
+    maxAttempts: config.maxAttempts,
+    maxTokenRefreshes: config.maxTokenRefreshes,
+    tokenSafetyMarginMs: config.tokenSafetyMarginMs,
+  };
+
+  const serve = (region: string) => {
+    for (const phase of options.phases) {
+      const name = queueName(phase, region);
+      if (workers.has(name)) continue;
+      const hsmPhase = HSM_PHASES.includes(phase);
+      const limiter = phaseLimiter(phase, config.kmsQuotas);
+      const worker = new Worker<PhaseJobData>(
+        name,
+        createPhaseProcessor(phase, region, { ledger, queues, context, limits, events }),
+        {
+          connection,
+          prefix: bullPrefix(config.queuePrefix, phase, region),
+          concurrency: hsmPhase ? config.hsmConcurrency : config.kmsConcurrency,
+          ...(limiter ? { limiter } : {}),
+          lockDuration: 60_000,
+          stalledInterval: 15_000,
+          maxStalledCount: 2,
+          maxStartedAttempts: config.maxAttempts * 4,
+        },
+      );
+      worker.on("error", (error) => logger.error({ queue: name, err: error.message }, "worker error"));
+      workers.set(name, worker);
+    }
+  };
+
+  const discoverRegions = async (): Promise<string[]> => {
+    if (options.regions?.length) return options.regions;
+    const known = await ledger.regions();
+    return known.length > 0 ? known : config.region ? [config.region] : [];
+  };
+
+  const isIdle = async (): Promise<boolean> => {
+    for (const name of workers.keys()) {
+      const [phase, ...regionParts] = name.split("-");
+      const counts = await queues
+        .queue(phase as PhaseName, regionParts.join("-"))
+        .getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
+      if (Object.values(counts).some((count) => count > 0)) return false;
+    }
+    return true;
+  };
+
+  let stopping = false;
+  const close = async (deadlineMs = 30_000) => {
+    if (stopping) return;
+    stopping = true;
+    const graceful = Promise.all([...workers.values()].map((worker) => worker.close()));
+    const timedOut = await Promise.race([graceful.then(() => false), sleep(deadlineMs).then(() => true)]);
+    if (timedOut) {
+      logger.warn(
+        { deadlineMs },
+        "running phases did not finish before the deadline: forcing; their jobs will be picked up again",
+      );
+      await Promise.all([...workers.values()].map((worker) => worker.close(true)));
+    }
+    await queues.close();
+    for (const port of kmsPorts.values()) port.close();
+  };
+
+  for (const region of await discoverRegions()) serve(region);
+  const stopped = (async () => {
+    let idleChecks = 0;
+    while (!stopping) {
+      await sleep(pollMs);
+      if (stopping) break;
+      if (!options.regions?.length) for (const region of await discoverRegions()) serve(region);
+      if (!options.untilIdle) continue;
+      idleChecks = (await isIdle()) ? idleChecks + 1 : 0;
+      if (idleChecks >= 2) await close();
+    }
+  })();
+
+  return {
+    events,
+    stopped,
+    close,
+    regions: () => [...new Set([...workers.keys()].map((name) => name.slice(name.indexOf("-") + 1)))],
+  };
+}

@@ -1,0 +1,229 @@
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+  privateDecrypt,
+  randomBytes,
+  randomUUID,
+  sign,
+} from "node:crypto";
+import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
+import { fatal, type MigrationError, throttled, tokenExpired } from "../../src/shared/errors.js";
+import { keySpecInfo } from "../../src/shared/key-specs.js";
+import type { CreateImportedKeyInput, KmsKeyInfo, KmsPort } from "../../src/shared/kms/types.js";
+
+interface FakeKey {
+  info: KmsKeyInfo;
+  tags: Record<string, string>;
+  privateKey?: KeyObject;
+  secret?: Buffer;
+}
+
+/** An in-memory KMS port for unit tests: real crypto (it unwraps and uses what is imported), no I/O. */
+export class FakeKms implements KmsPort {
+  readonly keys = new Map<string, FakeKey>();
+  readonly aliases = new Map<string, string>();
+  readonly calls: string[] = [];
+  readonly tokens = new Map<string, { keyId: string; validTo: Date }>();
+  /** Errors to throw, by operation, in order. */
+  readonly failures = new Map<string, MigrationError[]>();
+  private readonly wrappingKey = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  tokenTtlMs = 24 * 3_600_000;
+
+  constructor(
+    readonly region = "us-east-1",
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  failNext(operation: string, error: MigrationError): void {
+    this.failures.set(operation, [...(this.failures.get(operation) ?? []), error]);
+  }
+
+  count(operation: string): number {
+    return this.calls.filter((call) => call === operation).length;
+  }
+
+  private enter(operation: string): void {
+    this.calls.push(operation);
+    const queued = this.failures.get(operation);
+    const next = queued?.shift();
+    if (next) throw next;
+  }
+
+  private key(keyId: string): FakeKey {
+    const key = this.keys.get(this.aliases.get(keyId) ?? keyId);
+    if (!key)
+      throw fatal("KMS_NOT_FOUND", `key ${keyId} not found`, { details: { awsError: "NotFoundException" } });
+    return key;
+  }
+
+  async createKey(input: CreateImportedKeyInput): Promise<KmsKeyInfo> {
+    this.enter("CreateKey");
+    const keyId = randomUUID();
+    const info: KmsKeyInfo = {
+      keyId,
+      arn: `arn:aws:kms:${this.region}:111122223333:key/${keyId}`,
+      keyState: "PendingImport",
+      keySpec: input.keySpec,
+      keyUsage: input.keyUsage,
+      origin: "EXTERNAL",
+      creationDate: this.now(),
+      multiRegion: input.multiRegion,
+      description: input.description,
+    };
+    this.keys.set(keyId, { info, tags: { ...input.tags } });
+    return { ...info };
+  }
+
+  async describeKey(keyIdOrAlias: string): Promise<KmsKeyInfo | undefined> {
+    this.enter("DescribeKey");
+    const key = this.keys.get(this.aliases.get(keyIdOrAlias) ?? keyIdOrAlias);
+    return key ? { ...key.info } : undefined;
+  }
+
+  async *listKeyIds(): AsyncIterable<string> {
+    this.enter("ListKeys");
+    yield* [...this.keys.keys()];
+  }
+
+  async listResourceTags(keyId: string): Promise<Record<string, string>> {
+    this.enter("ListResourceTags");
+    return { ...this.key(keyId).tags };
+  }
+
+  async createAlias(aliasName: string, keyId: string): Promise<void> {
+    this.enter("CreateAlias");
+    if (this.aliases.has(aliasName))
+      throw fatal("KMS_ALREADY_EXISTS", `${aliasName} exists`, {
+        details: { awsError: "AlreadyExistsException" },
+      });
+    this.aliases.set(aliasName, this.key(keyId).info.keyId);
+  }
+
+  async getParametersForImport(
+    keyId: string,
+    algorithm: Parameters<KmsPort["getParametersForImport"]>[1],
+    wrappingKeySpec: Parameters<KmsPort["getParametersForImport"]>[2],
+  ) {
+    this.enter("GetParametersForImport");
+    this.key(keyId);
+    const importToken = randomBytes(64);
+    const validTo = new Date(this.now().getTime() + this.tokenTtlMs);
+    this.tokens.set(importToken.toString("hex"), { keyId, validTo });
+    return {
+      keyId,
+      wrappingAlgorithm: algorithm,
+      wrappingKeySpec,
+      wrappingPublicKeyDer: this.wrappingKey.publicKey.export({ format: "der", type: "spki" }),
+      importToken,
+      validTo,
+    };
+  }
+
+  async importKeyMaterial(input: Parameters<KmsPort["importKeyMaterial"]>[0]): Promise<void> {
+    this.enter("ImportKeyMaterial");
+    const key = this.key(input.keyId);
+    const token = this.tokens.get(input.importToken.toString("hex"));
+    if (!token || token.keyId !== input.keyId)
+      throw tokenExpired("IMPORT_TOKEN_INVALID", "InvalidImportTokenException");
+    if (token.validTo < this.now()) throw tokenExpired("IMPORT_TOKEN_EXPIRED", "ExpiredImportTokenException");
+    const family = keySpecInfo(key.info.keySpec as never).family;
+    const algorithm = family === "RSA" || family === "EC" ? "RSA_AES_KEY_WRAP_SHA_1" : "RSAES_OAEP_SHA_1";
+    const material = unwrapKeyMaterial(algorithm, this.wrappingKey.privateKey, input.encryptedKeyMaterial);
+    if (family === "RSA" || family === "EC")
+      key.privateKey = createPrivateKey({ key: material, format: "der", type: "pkcs8" });
+    else key.secret = material;
+    key.info.keyState = "Enabled";
+  }
+
+  async deleteImportedKeyMaterial(keyId: string): Promise<void> {
+    this.enter("DeleteImportedKeyMaterial");
+    const key = this.key(keyId);
+    key.privateKey = undefined;
+    key.secret = undefined;
+    key.info.keyState = "PendingImport";
+  }
+
+  async scheduleKeyDeletion(keyId: string, days: number): Promise<Date | undefined> {
+    this.enter("ScheduleKeyDeletion");
+    this.key(keyId).info.keyState = "PendingDeletion";
+    return new Date(this.now().getTime() + days * 86_400_000);
+  }
+
+  async getPublicKey(keyId: string): Promise<Buffer> {
+    this.enter("GetPublicKey");
+    const key = this.key(keyId);
+    if (!key.privateKey) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    return createPublicKey(key.privateKey).export({ format: "der", type: "spki" });
+  }
+
+  async sign(keyId: string, message: Buffer, algorithm: string): Promise<Buffer> {
+    this.enter("Sign");
+    const key = this.key(keyId);
+    const hash = `sha${algorithm.match(/SHA_(\d+)/)?.[1] ?? "256"}`;
+    if (!key.privateKey) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    return sign(hash, message, key.privateKey);
+  }
+
+  async encrypt(keyId: string, plaintext: Buffer): Promise<Buffer> {
+    this.enter("Encrypt");
+    const secret = this.key(keyId).secret;
+    if (!secret) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", secret, iv);
+    return Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  }
+
+  async decrypt(keyId: string, ciphertext: Buffer, algorithm?: string): Promise<Buffer> {
+    this.enter("Decrypt");
+    const key = this.key(keyId);
+    if (key.privateKey && algorithm) {
+      try {
+        const padding = constants.RSA_PKCS1_OAEP_PADDING;
+        return privateDecrypt({ key: key.privateKey, padding, oaepHash: "sha256" }, ciphertext);
+      } catch {
+        throw fatal("KMS_INVALID_CIPHERTEXT", "InvalidCiphertextException", {
+          details: { awsError: "InvalidCiphertextException" },
+        });
+      }
+    }
+    if (!key.secret) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    const decipher = createDecipheriv("aes-256-gcm", key.secret, ciphertext.subarray(0, 12));
+    decipher.setAuthTag(ciphertext.subarray(-16));
+    return Buffer.concat([decipher.update(ciphertext.subarray(12, -16)), decipher.final()]);
+  }
+
+  async generateMac(keyId: string, message: Buffer, algorithm: string): Promise<Buffer> {
+    this.enter("GenerateMac");
+    const secret = this.key(keyId).secret;
+    if (!secret) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    return createHmac(`sha${algorithm.slice(-3)}`, secret)
+      .update(message)
+      .digest();
+  }
+
+  async deriveSharedSecret(keyId: string, peerPublicKeyDer: Buffer): Promise<Buffer> {
+    this.enter("DeriveSharedSecret");
+    const key = this.key(keyId);
+    if (!key.privateKey) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    return diffieHellman({
+      privateKey: key.privateKey,
+      publicKey: createPublicKey({ key: peerPublicKeyDer, format: "der", type: "spki" }),
+    });
+  }
+
+  close(): void {}
+
+  throttleNext(operation: string): void {
+    this.failNext(
+      operation,
+      throttled("KMS_THROTTLED", "ThrottlingException: Rate exceeded", { retryAfterMs: 5 }),
+    );
+  }
+}

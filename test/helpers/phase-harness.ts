@@ -1,0 +1,60 @@
+import { randomBytes } from "node:crypto";
+import type { SourceKeyDescription } from "../../src/shared/hsm/types.js";
+import { silentLogger } from "../../src/shared/logger.js";
+import {
+  type MigrationRecord,
+  type MigrationRequest,
+  newMigrationRecord,
+} from "../../src/shared/migration.js";
+import type { PhaseContext, PhaseSettings } from "../../src/workers/phases/index.js";
+import { FakeHsm } from "./fake-hsm.js";
+import { FakeKms } from "./fake-kms.js";
+
+/** A controllable clock. */
+export class TestClock {
+  constructor(public ms = Date.parse("2026-11-28T12:00:00Z")) {}
+  now = (): Date => new Date(this.ms);
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export const TEST_SETTINGS: PhaseSettings = {
+  tokenSafetyMarginMs: 15 * 60_000,
+  deletionWindowDays: 7,
+  wrappingKeySpec: "RSA_2048",
+  toolVersion: "test",
+};
+
+/** Fake ports wired into a PhaseContext whose checkpoints land in `checkpoints` and in `record`. */
+export function harness() {
+  const clock = new TestClock();
+  const hsm = new FakeHsm();
+  const kms = new FakeKms("us-east-1", clock.now);
+  const checkpoints: Array<Partial<MigrationRecord>> = [];
+  const ctx: PhaseContext = {
+    hsm: () => hsm,
+    kms: () => kms,
+    now: clock.now,
+    randomBytes,
+    checkpoint: async (patch) => {
+      checkpoints.push(patch);
+    },
+    logger: silentLogger(),
+    settings: TEST_SETTINGS,
+  };
+  return { clock, hsm, kms, ctx, checkpoints };
+}
+
+export function recordFor(
+  key: Pick<SourceKeyDescription, "label">,
+  request: Partial<MigrationRequest> = {},
+): MigrationRecord {
+  return newMigrationRecord(
+    `k-${key.label}`,
+    "us-east-1",
+    { label: key.label },
+    { tags: {}, multiRegion: false, ...request },
+    new Date("2026-11-28T12:00:00Z"),
+  );
+}

@@ -1,0 +1,353 @@
+import { describe, expect, it } from "vitest";
+import { isMigrationError, type MigrationError, retryable, tokenExpired } from "../../src/shared/errors.js";
+import type { MigrationRecord, PhaseName } from "../../src/shared/migration.js";
+import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
+import { PHASE_FUNCTIONS, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
+import { harness, recordFor } from "../helpers/phase-harness.js";
+
+type Harness = ReturnType<typeof harness>;
+const LIMITS = {
+  maxAttempts: 3,
+  maxTokenRefreshes: 3,
+  tokenSafetyMarginMs: 15 * 60_000,
+  baseBackoffMs: 1,
+  maxBackoffMs: 2,
+};
+
+/** Runs one phase and merges its outcome (and checkpoints) into the record, like a worker would. */
+async function step(h: Harness, record: MigrationRecord, phase: PhaseName): Promise<MigrationRecord> {
+  const before = h.checkpoints.length;
+  const outcome = await PHASE_FUNCTIONS[phase](h.ctx, record);
+  const checkpoints = Object.assign({}, ...h.checkpoints.slice(before));
+  return { ...record, ...checkpoints, ...outcome.patch, phase: outcome.next };
+}
+
+async function stepsThrough(h: Harness, record: MigrationRecord, last: PhaseName): Promise<MigrationRecord> {
+  let current = record;
+  for (const phase of ["preflight", "create", "params", "wrap", "import", "verify"] as const) {
+    current = await step(h, current, phase);
+    if (phase === last) break;
+  }
+  return current;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<MigrationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isMigrationError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected the phase to fail");
+}
+
+describe("preflight", () => {
+  it("records spec, usage, fingerprint, public key and the wrap plan", async () => {
+    const h = harness();
+    const key = h.hsm.add("ec", "ECC_NIST_P256");
+    const record = await step(h, recordFor(key), "preflight");
+    expect(record.phase).toBe("create");
+    expect(record.sourceKey).toMatchObject({
+      keySpec: "ECC_NIST_P256",
+      keyUsage: "SIGN_VERIFY",
+      fingerprint: key.fingerprint,
+    });
+    expect(record.sourceKey?.publicKeySpkiB64).toBe(key.publicKeySpkiDer?.toString("base64"));
+    expect(record.wrapPlan).toEqual({ wrappingAlgorithm: "RSA_AES_KEY_WRAP_SHA_1", hsmPath: "two-step" });
+  });
+
+  const refusals: Array<[string, (h: Harness) => MigrationRecord, string]> = [
+    [
+      "not extractable",
+      (h) => recordFor(h.hsm.add("k", "ECC_NIST_P256", { extractable: false })),
+      "SOURCE_KEY_NOT_EXTRACTABLE",
+    ],
+    [
+      "wrap with trusted",
+      (h) => recordFor(h.hsm.add("k", "ECC_NIST_P384", { wrapWithTrusted: true })),
+      "SOURCE_KEY_WRAP_WITH_TRUSTED",
+    ],
+    [
+      "key_spec contradicts the HSM",
+      (h) => recordFor(h.hsm.add("k", "ECC_NIST_P256"), { keySpec: "ECC_NIST_P384" }),
+      "KEY_SPEC_MISMATCH",
+    ],
+    [
+      "key_usage not valid for the spec",
+      (h) => recordFor(h.hsm.add("k", "ECC_SECG_P256K1"), { keyUsage: "KEY_AGREEMENT" }),
+      "KEY_USAGE_INVALID",
+    ],
+    [
+      "HMAC asked longer than the key",
+      (h) => recordFor(h.hsm.add("k", "HMAC_256"), { keySpec: "HMAC_512" }),
+      "KEY_SPEC_MISMATCH",
+    ],
+    [
+      "a type KMS cannot import",
+      (h) =>
+        recordFor(
+          h.hsm.add("k", "SYMMETRIC_DEFAULT", {
+            keySpec: undefined,
+            unsupportedReason: "AES-128: KMS imports only 256-bit AES keys",
+          }),
+        ),
+      "UNSUPPORTED_KEY_TYPE",
+    ],
+    ["not found", () => recordFor({ label: "missing" }), "SOURCE_KEY_NOT_FOUND"],
+  ];
+  it.each(refusals)("fails the key before any KMS key exists: %s", async (_name, setUp, code) => {
+    const h = harness();
+    const error = await rejection(step(h, setUp(h), "preflight"));
+    expect(error.kind).toBe("fatal");
+    expect(error.code).toBe(code);
+    expect(h.kms.calls).toEqual([]);
+  });
+
+  it("names the key and the fix in the message", async () => {
+    const h = harness();
+    const error = await rejection(
+      step(h, recordFor(h.hsm.add("payments-signing", "ECC_NIST_P256", { extractable: false })), "preflight"),
+    );
+    expect(error.message).toContain('label "payments-signing"');
+    expect(error.message).toContain("CKA_EXTRACTABLE");
+  });
+
+  it("accepts a shorter HMAC spec for a longer key", async () => {
+    const h = harness();
+    const record = await step(
+      h,
+      recordFor(h.hsm.add("mac", "HMAC_512"), { keySpec: "HMAC_256" }),
+      "preflight",
+    );
+    expect(record.sourceKey?.keySpec).toBe("HMAC_256");
+  });
+
+  it("prefers SHA-256 when the token can do it", async () => {
+    const h = harness();
+    h.hsm.capabilitiesValue = {
+      ...h.hsm.capabilitiesValue,
+      oaepHashes: ["sha256", "sha1"],
+      rsaAesKeyWrapHashes: ["sha256"],
+    };
+    const rsa = await step(h, recordFor(h.hsm.add("rsa", "RSA_2048")), "preflight");
+    expect(rsa.wrapPlan).toEqual({
+      wrappingAlgorithm: "RSA_AES_KEY_WRAP_SHA_256",
+      hsmPath: "rsa-aes-native",
+    });
+    const aes = await step(h, recordFor(h.hsm.add("aes", "SYMMETRIC_DEFAULT")), "preflight");
+    expect(aes.wrapPlan).toEqual({ wrappingAlgorithm: "RSAES_OAEP_SHA_256", hsmPath: "oaep-direct" });
+  });
+});
+
+describe("create", () => {
+  it("creates one EXTERNAL key with provenance tags and the alias", async () => {
+    const h = harness();
+    const key = h.hsm.add("ec", "ECC_NIST_P256");
+    const record = await stepsThrough(
+      h,
+      recordFor(key, { alias: "alias/payments", tags: { team: "payments" } }),
+      "create",
+    );
+    expect(record.phase).toBe("params");
+    const created = h.kms.keys.get(record.kmsKeyId ?? "");
+    expect(created?.info).toMatchObject({
+      origin: "EXTERNAL",
+      keySpec: "ECC_NIST_P256",
+      keyUsage: "SIGN_VERIFY",
+      keyState: "PendingImport",
+    });
+    expect(created?.tags).toMatchObject({
+      team: "payments",
+      [PROVENANCE_TAGS.migrationId]: record.id,
+      [PROVENANCE_TAGS.fingerprint]: key.fingerprint,
+    });
+    expect(h.kms.aliases.get("alias/payments")).toBe(record.kmsKeyId);
+    expect(h.checkpoints.some((patch) => patch.createStartedAt)).toBe(true);
+  });
+
+  it("is idempotent: a repeat finds the key by alias", async () => {
+    const h = harness();
+    const first = await stepsThrough(
+      h,
+      recordFor(h.hsm.add("ec", "ECC_NIST_P256"), { alias: "alias/x" }),
+      "create",
+    );
+    const { kmsKeyId: _lost, ...withoutKey } = first;
+    const again = await step(h, { ...withoutKey, createStartedAt: undefined, phase: "create" }, "create");
+    expect(again.kmsKeyId).toBe(first.kmsKeyId);
+    expect(h.kms.count("CreateKey")).toBe(1);
+  });
+
+  it("is idempotent without an alias: a CreateKey whose result was lost is found by its provenance tag", async () => {
+    const h = harness();
+    const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
+    const first = await step(h, preflighted, "create");
+    // The crash lost everything after the createStartedAt checkpoint.
+    const again = await step(h, { ...preflighted, createStartedAt: first.createStartedAt }, "create");
+    expect(again.kmsKeyId).toBe(first.kmsKeyId);
+    expect(h.kms.count("CreateKey")).toBe(1);
+  });
+
+  it("refuses an alias that points to a key it did not make", async () => {
+    const h = harness();
+    const foreign = await h.kms.createKey({
+      keySpec: "ECC_NIST_P256",
+      keyUsage: "SIGN_VERIFY",
+      tags: {},
+      multiRegion: false,
+    });
+    h.kms.aliases.set("alias/taken", foreign.keyId);
+    const error = await rejection(
+      stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256"), { alias: "alias/taken" }), "create"),
+    );
+    expect(error.code).toBe("ALIAS_TAKEN");
+    expect(h.kms.count("CreateKey")).toBe(1);
+  });
+});
+
+describe("params, wrap, import", () => {
+  it("a wrap with a token inside the safety margin goes back to params", async () => {
+    const h = harness();
+    const record = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "params");
+    h.clock.advance(24 * 3_600_000 - 10 * 60_000);
+    const error = await rejection(step(h, record, "wrap"));
+    expect(error.kind).toBe("token-expired");
+    expect(h.hsm.calls).not.toContain("wrapKey");
+  });
+
+  it("a wrap refuses a key that changed since preflight", async () => {
+    const h = harness();
+    const record = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "params");
+    h.hsm.keys[0]!.description.fingerprint = "sha256:other";
+    expect((await rejection(step(h, record, "wrap"))).code).toBe("SOURCE_KEY_CHANGED");
+  });
+
+  it("import drops the token and ciphertext, and sends the manifest's expiry", async () => {
+    const h = harness();
+    const record = await stepsThrough(
+      h,
+      recordFor(h.hsm.add("ec", "ECC_NIST_P256"), { expiresAt: "2027-06-01T00:00:00Z" }),
+      "import",
+    );
+    expect(record.phase).toBe("verify");
+    expect(record.importParams).toBeUndefined();
+    expect(record.wrappedMaterialB64).toBeUndefined();
+    expect(h.kms.keys.get(record.kmsKeyId ?? "")?.info.keyState).toBe("Enabled");
+  });
+
+  it("an import whose success was lost finds the key Enabled and moves on without importing twice", async () => {
+    const h = harness();
+    const wrapped = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "wrap");
+    const imported = await step(h, wrapped, "import");
+    const repeat = await step(h, { ...wrapped, importStartedAt: imported.importStartedAt }, "import");
+    expect(repeat.phase).toBe("verify");
+    expect(h.kms.count("ImportKeyMaterial")).toBe(1);
+  });
+
+  it("params after a lost import goes straight to verify", async () => {
+    const h = harness();
+    const imported = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "import");
+    const again = await step(h, { ...imported, phase: "params" }, "params");
+    expect(again.phase).toBe("verify");
+    expect(h.kms.count("GetParametersForImport")).toBe(1);
+  });
+
+  it("import refuses ciphertext made for other parameters", async () => {
+    const h = harness();
+    const wrapped = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "wrap");
+    const error = await rejection(
+      step(h, { ...wrapped, wrappedForParams: "2020-01-01T00:00:00Z" }, "import"),
+    );
+    expect(error.code).toBe("WRAPPED_FOR_OTHER_TOKEN");
+  });
+});
+
+describe("verify", () => {
+  const cases: Array<[string, Parameters<Harness["hsm"]["add"]>[1], string | undefined, string]> = [
+    ["EC signing", "ECC_NIST_P384", undefined, "true"],
+    ["RSA signing", "RSA_2048", undefined, "true"],
+    ["RSA encryption", "RSA_2048", "ENCRYPT_DECRYPT", "true"],
+    ["HMAC", "HMAC_224", undefined, "true"],
+    ["AES", "SYMMETRIC_DEFAULT", undefined, "roundtrip"],
+    ["ECDH", "ECC_NIST_P256", "KEY_AGREEMENT", "true"],
+  ];
+  it.each(cases)("%s: proves identity", async (_name, spec, usage, verified) => {
+    const h = harness();
+    const record = await stepsThrough(
+      h,
+      recordFor(h.hsm.add("k", spec), { keyUsage: usage as never }),
+      "verify",
+    );
+    expect(record.phase).toBe("done");
+    expect(record.verified).toBe(verified);
+    expect(record.checks?.every((check) => check.result === "pass")).toBe(true);
+  });
+
+  it.each(cases)(
+    "%s: a wrong key imported is rolled back and fails with evidence",
+    async (_name, spec, usage) => {
+      const h = harness();
+      const key = h.hsm.add("k", spec);
+      const imported = await stepsThrough(h, recordFor(key, { keyUsage: usage as never }), "wrap");
+      // The HSM now wraps other material than the public key preflight recorded: KMS gets the wrong key.
+      h.hsm.replaceMaterial("k");
+      const rewrapped = await step(h, { ...imported, wrappedMaterialB64: undefined }, "wrap");
+      const afterImport = await step(h, rewrapped, "import");
+      if (spec === "SYMMETRIC_DEFAULT") {
+        // AES can only be round-tripped in KMS: a wrong AES key is not detectable, which is why it reports "roundtrip".
+        expect((await step(h, afterImport, "verify")).verified).toBe("roundtrip");
+        return;
+      }
+      const error = await rejection(step(h, afterImport, "verify"));
+      expect(error.code).toBe("VERIFICATION_FAILED");
+      expect(h.kms.keys.get(afterImport.kmsKeyId ?? "")?.info.keyState).toBe("PendingDeletion");
+      expect(h.kms.count("DeleteImportedKeyMaterial")).toBe(1);
+      expect(h.checkpoints.at(-1)).toMatchObject({ verified: "false", rolledBack: true });
+    },
+  );
+});
+
+describe("runMigrationInProcess", () => {
+  it("migrates a key through every phase", async () => {
+    const h = harness();
+    const result = await runMigrationInProcess(h.ctx, recordFor(h.hsm.add("ec", "ECC_SECG_P256K1")), LIMITS);
+    expect(result.status).toBe("migrated");
+    expect(result.verified).toBe("true");
+  });
+
+  it("an expired token at import goes back to params and succeeds", async () => {
+    const h = harness();
+    h.kms.failNext("ImportKeyMaterial", tokenExpired("IMPORT_TOKEN_EXPIRED", "ExpiredImportTokenException"));
+    const result = await runMigrationInProcess(h.ctx, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), LIMITS);
+    expect(result.status).toBe("migrated");
+    expect(result.tokenRefreshes).toBe(1);
+    expect(h.kms.count("GetParametersForImport")).toBe(2);
+  });
+
+  it("throttling spends no attempt; retryable errors are bounded", async () => {
+    const h = harness();
+    h.kms.throttleNext("CreateKey");
+    h.kms.throttleNext("CreateKey");
+    const ok = await runMigrationInProcess(h.ctx, recordFor(h.hsm.add("a", "ECC_NIST_P256")), LIMITS);
+    expect(ok.status).toBe("migrated");
+    for (let i = 0; i < 5; i++)
+      h.kms.failNext("GetParametersForImport", retryable("KMS_UNAVAILABLE", "KMSInternalException"));
+    const failed = await runMigrationInProcess(h.ctx, recordFor(h.hsm.add("b", "ECC_NIST_P256")), LIMITS);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toMatchObject({ code: "KMS_UNAVAILABLE", phase: "params" });
+    expect(failed.error?.message).toContain("gave up after 3 attempts");
+  });
+
+  it("token refreshes are bounded", async () => {
+    const h = harness();
+    for (let i = 0; i < 10; i++)
+      h.kms.failNext(
+        "ImportKeyMaterial",
+        tokenExpired("IMPORT_TOKEN_INVALID", "InvalidImportTokenException"),
+      );
+    const result = await runMigrationInProcess(h.ctx, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), LIMITS);
+    expect(result.status).toBe("failed");
+    expect(result.tokenRefreshes).toBe(3);
+    expect(result.importParams).toBeUndefined();
+  });
+});

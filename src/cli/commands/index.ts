@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerConfigCommand } from "./config.js";
+import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 
 /**
  * Every subcommand registers itself here: one `register...Command(program)` per file in this folder.
@@ -7,4 +8,5 @@ import { registerConfigCommand } from "./config.js";
  */
 export function registerCommands(program: Command): void {
   registerConfigCommand(program);
+  registerKmsEmulatorCommand(program);
 }

@@ -1,4 +1,10 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  generatePrimeSync,
+  type KeyObject,
+} from "node:crypto";
 import { GetParametersForImportCommand, ImportKeyMaterialCommand, KMSClient } from "@aws-sdk/client-kms";
 import type { KmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
@@ -83,4 +89,63 @@ export async function importMaterial(
       ...expiry,
     }),
   );
+}
+
+function derLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  const bytes = Buffer.from(length.toString(16).padStart(length > 0xff ? 4 : 2, "0"), "hex");
+  return Buffer.concat([Buffer.from([0x80 | bytes.length]), bytes]);
+}
+
+/** A DER element from its tag and contents (test fixtures only). */
+export function der(tag: number, ...children: Buffer[]): Buffer {
+  const body = Buffer.concat(children);
+  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
+}
+
+export function derInteger(value: bigint): Buffer {
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  if (Number.parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
+  return der(0x02, Buffer.from(hex, "hex"));
+}
+
+const mod = (a: bigint, n: bigint) => ((a % n) + n) % n;
+function modInverse(a: bigint, n: bigint): bigint {
+  let [r0, r1, s0, s1] = [mod(a, n), n, 1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
+  }
+  return mod(s0, n);
+}
+const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? a : gcd(b, a % b));
+
+/**
+ * A 2048-bit three-prime RSA key (RFC 8017 multi-prime RSAPrivateKey, version 1) as PKCS#8: node:crypto
+ * cannot generate one, so it is assembled from three primes.
+ */
+export function threePrimeRsaPkcs8(): Buffer {
+  const e = 65537n;
+  for (;;) {
+    const [p, q, r] = [0, 1, 2].map(() => generatePrimeSync(683, { bigint: true })) as [
+      bigint,
+      bigint,
+      bigint,
+    ];
+    const n = p * q * r;
+    if (n.toString(2).length !== 2048) continue;
+    const phi = (p - 1n) * (q - 1n) * (r - 1n);
+    if (gcd(e, phi) !== 1n) continue;
+    const d = modInverse(e, phi);
+    const otherPrime = der(0x30, derInteger(r), derInteger(d % (r - 1n)), derInteger(modInverse(p * q, r)));
+    const rsaKey = der(
+      0x30,
+      derInteger(1n),
+      ...[n, e, d, p, q, d % (p - 1n), d % (q - 1n), modInverse(q, p)].map(derInteger),
+      der(0x30, otherPrime),
+    );
+    const algorithm = der(0x30, Buffer.from("06092a864886f70d0101010500", "hex"));
+    return der(0x30, derInteger(0n), algorithm, der(0x04, rsaKey));
+  }
 }

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { createECDH, createPrivateKey, type KeyObject } from "node:crypto";
 import { type KeySpec, keySpecInfo } from "../../shared/key-specs.js";
 import { type DerElement, DerError, readChildren, readElement, readUnsigned, TAG } from "./der.js";
 import { incorrectKeyMaterial } from "./errors.js";
@@ -106,7 +106,7 @@ function checkRsa(spec: KeySpec, der: Buffer): void {
     throw incorrectKeyMaterial(
       "RSA key material must have exactly two primes (multi-prime RSA is not supported)",
     );
-  const [n, , , p, q] = fields.map((field) => readUnsigned(der, field));
+  const [, n, , , p, q] = fields.map((field) => readUnsigned(der, field));
   if (p! * q! !== n) throw incorrectKeyMaterial("RSA key material is inconsistent: p * q != n");
   const key = parseNodeKey(der);
   const bits = key.asymmetricKeyDetails?.modulusLength;
@@ -142,14 +142,24 @@ function checkEc(spec: KeySpec, der: Buffer): void {
   if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== curve.nodeName)
     throw incorrectKeyMaterial(`${spec} needs a key on ${curve.nodeName}`);
   const publicKey = rest.find((field) => field.tag === TAG.CONTEXT_1);
-  if (publicKey) checkEmbeddedPublicKey(der, publicKey, key);
+  if (publicKey)
+    checkEmbeddedPublicKey(der, publicKey, curve.nodeName, der.subarray(scalar.start, scalar.end));
 }
 
-/** The optional public key in an ECPrivateKey must be the private scalar's own point. */
-function checkEmbeddedPublicKey(der: Buffer, wrapper: DerElement, key: KeyObject): void {
+/**
+ * The optional public key in an ECPrivateKey must be the private scalar's own point. node:crypto would
+ * trust the embedded point, so derive it independently (ECDH computes scalar × G).
+ */
+function checkEmbeddedPublicKey(der: Buffer, wrapper: DerElement, curveName: string, scalar: Buffer): void {
   const bitString = readElement(der, wrapper.start, wrapper.end);
   const point = der.subarray(bitString.start + 1, bitString.end);
-  const spki = createPublicKey(key).export({ format: "der", type: "spki" });
-  if (!spki.subarray(spki.length - point.length).equals(point))
+  const ecdh = createECDH(curveName);
+  try {
+    ecdh.setPrivateKey(scalar);
+  } catch {
+    throw incorrectKeyMaterial("the EC private key is out of range for its curve");
+  }
+  const derived = ecdh.getPublicKey(undefined, point[0] === 0x04 ? "uncompressed" : "compressed");
+  if (!derived.equals(point))
     throw incorrectKeyMaterial("the public key inside the EC key material does not match its private key");
 }

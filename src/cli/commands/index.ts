@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerConfigCommand } from "./config.js";
 import { registerKmsEmulatorCommand } from "./kms-emulator.js";
+import { registerSandboxCommand } from "./sandbox.js";
 
 /**
  * Every subcommand registers itself here: one `register...Command(program)` per file in this folder.
@@ -9,4 +10,5 @@ import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 export function registerCommands(program: Command): void {
   registerConfigCommand(program);
   registerKmsEmulatorCommand(program);
+  registerSandboxCommand(program);
 }

@@ -61,6 +61,11 @@ export interface WrapCapabilities {
    * carries trailing 0x00 bytes. Reported so that it is handled visibly, never silently.
    */
   kwpZeroPads: boolean;
+  /**
+   * CKM_RSA_PKCS_OAEP can wrap a private (EC) key directly (SoftHSM2: no, CKR_KEY_NOT_WRAPPABLE). Absent means
+   * no: private keys then go through RSA_AES_KEY_WRAP_*.
+   */
+  oaepWrapsPrivateKeys?: boolean;
   /** CKM_ECDH1_DERIVE available (KEY_AGREEMENT verification). */
   ecdh: boolean;
   manufacturer: string;
@@ -90,8 +95,11 @@ export interface HsmPort {
    * wrapping algorithm.
    */
   wrapKey(ref: SourceKeyRef, request: WrapRequest): Promise<Buffer>;
-  /** HMAC of `message` computed by the HSM with the source key (GENERATE_VERIFY_MAC verification). */
-  hmac(ref: SourceKeyRef, message: Buffer): Promise<Buffer>;
+  /**
+   * HMAC of `message` computed by the HSM with the source key (GENERATE_VERIFY_MAC verification), with the
+   * hash of `keySpec` (the spec the key is imported as; default: the one inferred from the key's length).
+   */
+  hmac(ref: SourceKeyRef, message: Buffer, keySpec?: KeySpec): Promise<Buffer>;
   /**
    * ECDH in the HSM between the source key and `peerPublicKeyDer` (SPKI); returns the raw shared secret
    * (KEY_AGREEMENT verification). Throws HSM_MECHANISM_UNAVAILABLE when the token cannot.

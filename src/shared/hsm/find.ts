@@ -1,0 +1,96 @@
+import pkcs11js from "pkcs11js";
+import { fatal } from "../errors.js";
+import { findObjects, readIdHex, readLabel } from "./attributes.js";
+import type { Handle, Pkcs11 } from "./pkcs11-library.js";
+import type { SourceKeyRef } from "./types.js";
+
+/** A private or secret key object on the token, as found (no attributes beyond its names yet). */
+export interface SourceKeyObject {
+  handle: Handle;
+  label: string;
+  idHex: string;
+  objectClass: "private" | "secret";
+}
+
+const KEY_CLASSES = [
+  { objectClass: "private", ckoClass: pkcs11js.CKO_PRIVATE_KEY },
+  { objectClass: "secret", ckoClass: pkcs11js.CKO_SECRET_KEY },
+] as const;
+
+/** How messages name a key reference: `key "label"`, `key id 0a0b`, or both. */
+export function describeRef(ref: SourceKeyRef): string {
+  if (ref.label !== undefined && ref.idHex !== undefined) return `key "${ref.label}" (id ${ref.idHex})`;
+  if (ref.label !== undefined) return `key "${ref.label}"`;
+  return `key id ${ref.idHex ?? "?"}`;
+}
+
+function idBytes(ref: SourceKeyRef): Buffer {
+  const hex = ref.idHex ?? "";
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex))
+    throw fatal(
+      "SOURCE_KEY_REF_INVALID",
+      `${describeRef(ref)}: source_id must be hex with an even number of digits`,
+    );
+  return Buffer.from(hex, "hex");
+}
+
+/** Every private and secret key object matching the template (all of them when it is empty). */
+export function findKeyObjects(
+  pkcs11: Pkcs11,
+  session: Handle,
+  template: pkcs11js.Template = [],
+): SourceKeyObject[] {
+  return KEY_CLASSES.flatMap(({ objectClass, ckoClass }) =>
+    findObjects(pkcs11, session, [{ type: pkcs11js.CKA_CLASS, value: ckoClass }, ...template]).map(
+      (handle) => ({
+        handle,
+        objectClass,
+        label: readLabel(pkcs11, session, handle),
+        idHex: readIdHex(pkcs11, session, handle),
+      }),
+    ),
+  );
+}
+
+/**
+ * Exactly one private or secret key matching the reference (label and/or id, both must match when both are
+ * given); fatal SOURCE_KEY_NOT_FOUND or SOURCE_KEY_AMBIGUOUS otherwise.
+ */
+export function findSourceKey(
+  pkcs11: Pkcs11,
+  session: Handle,
+  ref: SourceKeyRef,
+  tokenLabel: string,
+): SourceKeyObject {
+  if (ref.label === undefined && ref.idHex === undefined)
+    throw fatal("SOURCE_KEY_REF_INVALID", "a source key needs a label (source_label) or an id (source_id)");
+  const template: pkcs11js.Template = [];
+  if (ref.label !== undefined) template.push({ type: pkcs11js.CKA_LABEL, value: ref.label });
+  if (ref.idHex !== undefined) template.push({ type: pkcs11js.CKA_ID, value: idBytes(ref) });
+  const candidates = findKeyObjects(pkcs11, session, template);
+  const [only, ...others] = candidates;
+  if (!only) {
+    const what = ref.label !== undefined ? `label "${ref.label}"` : "";
+    const id = ref.idHex !== undefined ? `id ${ref.idHex}` : "";
+    throw fatal(
+      "SOURCE_KEY_NOT_FOUND",
+      `no private or secret key with ${[what, id].filter(Boolean).join(" and ")} on token "${tokenLabel}"`,
+    );
+  }
+  if (others.length > 0) {
+    const listed = candidates
+      .map((key) => `${key.objectClass} key "${key.label}" id ${key.idHex || "(none)"}`)
+      .join("; ");
+    throw fatal(
+      "SOURCE_KEY_AMBIGUOUS",
+      `${candidates.length} keys match ${describeRef(ref)} on token "${tokenLabel}": ${listed}; ` +
+        "name one with source_id (and source_label) so that exactly one matches",
+      {
+        details: {
+          candidates: candidates.map(({ label, idHex, objectClass }) => ({ label, idHex, objectClass })),
+        },
+      },
+    );
+  }
+  return only;
+}

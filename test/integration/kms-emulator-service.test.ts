@@ -1,0 +1,190 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  GetParametersForImportCommand,
+  GetPublicKeyCommand,
+  ImportKeyMaterialCommand,
+  KMSClient,
+  SignCommand,
+} from "@aws-sdk/client-kms";
+import { afterAll, describe, expect, it } from "vitest";
+import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
+import { ecKey, errorName, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function emulatorWith(options: Parameters<typeof startKmsEmulator>[0]) {
+  const emulator = await startKmsEmulator({ wrappingKeyPoolSize: 0, ...options });
+  cleanups.push(() => emulator.close());
+  return emulator;
+}
+function clientFor(emulator: KmsEmulator, region?: string) {
+  const client = kmsClient(emulator, region);
+  cleanups.push(() => client.destroy());
+  return client;
+}
+
+describe("quotas, faults and latency", () => {
+  it("N+1 calls within a second of an operation with quota N: the last one is throttled", async () => {
+    const emulator = await emulatorWith({ quotas: { CreateKey: 3 } });
+    const client = clientFor(emulator);
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await errorName(client.send(new CreateKeyCommand({}))));
+    expect(results).toEqual(["no error", "no error", "no error", "ThrottlingException"]);
+    // Another Region has its own bucket; other operations are not affected.
+    const west = clientFor(emulator, "eu-west-1");
+    expect(await errorName(west.send(new CreateKeyCommand({})))).toBe("no error");
+    expect(await errorName(client.send(new DescribeKeyCommand({ KeyId: "alias/none" })))).toBe(
+      "NotFoundException",
+    );
+    const stats = emulator.stats();
+    expect(stats.regions["us-east-1"]?.["CreateKey"]).toEqual({ calls: 4, throttled: 1, faults: 0 });
+    expect(stats.regions["eu-west-1"]?.["CreateKey"]).toEqual({ calls: 1, throttled: 0, faults: 0 });
+    expect(stats.total.throttled).toBe(1);
+  });
+
+  it("the default GetParametersForImport quota is 1/s and refills", async () => {
+    const emulator = await emulatorWith({});
+    const client = clientFor(emulator);
+    const keyId = (
+      await client.send(
+        new CreateKeyCommand({ KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC", Origin: "EXTERNAL" }),
+      )
+    ).KeyMetadata!.KeyId!;
+    const request = () =>
+      errorName(
+        client.send(
+          new GetParametersForImportCommand({
+            KeyId: keyId,
+            WrappingAlgorithm: "RSAES_OAEP_SHA_256",
+            WrappingKeySpec: "RSA_2048",
+          }),
+        ),
+      );
+    expect(await request()).toBe("no error");
+    expect(await request()).toBe("ThrottlingException");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await request()).toBe("no error");
+  });
+
+  it("faultRate 1 answers HTTP 500 KMSInternalException; latency delays", async () => {
+    const faulty = await emulatorWith({ quotas: false, faultRate: 1 });
+    const client = clientFor(faulty);
+    let status = 0;
+    try {
+      await client.send(new CreateKeyCommand({}));
+    } catch (error) {
+      expect((error as Error).name).toBe("KMSInternalException");
+      status = (error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode;
+    }
+    expect(status).toBe(500);
+    expect(faulty.stats().total.faults).toBe(1);
+    const slow = await emulatorWith({ quotas: false, latencyMs: [150, 200] });
+    const slowClient = clientFor(slow);
+    const started = performance.now();
+    await slowClient.send(new CreateKeyCommand({}));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+  });
+});
+
+describe("wire", () => {
+  it("answers unknown operations, missing credentials and bad JSON like AWS", async () => {
+    const emulator = await emulatorWith({ quotas: false });
+    const post = (headers: Record<string, string>, body = "{}") =>
+      fetch(emulator.url, {
+        method: "POST",
+        headers: { "content-type": "application/x-amz-json-1.1", ...headers },
+        body,
+      });
+    const auth = {
+      authorization:
+        "AWS4-HMAC-SHA256 Credential=AKID/20261128/ap-south-1/kms/aws4_request, SignedHeaders=host, Signature=00",
+    };
+    const unknown = await post({ ...auth, "x-amz-target": "TrentService.FlyToTheMoon" });
+    expect(unknown.status).toBe(400);
+    expect(unknown.headers.get("x-amzn-errortype")).toBe("UnknownOperationException");
+    expect(await unknown.json()).toMatchObject({ __type: "UnknownOperationException" });
+    const anonymous = await post({ "x-amz-target": "TrentService.ListKeys" });
+    expect((await anonymous.json()).__type).toBe("MissingAuthenticationTokenException");
+    const badJson = await post({ ...auth, "x-amz-target": "TrentService.ListKeys" }, "{nope");
+    expect(badJson.status).toBe(400);
+    expect((await badJson.json()).__type).toBe("SerializationException");
+    const listed = await post({ ...auth, "x-amz-target": "TrentService.ListKeys" });
+    expect(await listed.json()).toEqual({ Keys: [], Truncated: false });
+    expect(emulator.stats().regions["ap-south-1"]?.["ListKeys"]?.calls).toBe(2);
+  });
+});
+
+describe("--state", () => {
+  it("state survives a restart: the imported key still signs, the alias resolves, tokens stay usable", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "kms-emulator-state-"));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const stateFile = join(directory, "state.json");
+    const first = await startKmsEmulator({ quotas: false, stateFile, wrappingKeyPoolSize: 0 });
+    const firstClient = new KMSClient({
+      region: "us-west-2",
+      endpoint: first.url,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      maxAttempts: 1,
+    });
+    const p256 = ecKey("prime256v1");
+    const keyId = (
+      await firstClient.send(
+        new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY", Origin: "EXTERNAL" }),
+      )
+    ).KeyMetadata!.KeyId!;
+    await importMaterial(firstClient, keyId, p256.pkcs8);
+    await firstClient.send(new CreateAliasCommand({ AliasName: "alias/survivor", TargetKeyId: keyId }));
+    const other = (
+      await firstClient.send(
+        new CreateKeyCommand({ KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY", Origin: "EXTERNAL" }),
+      )
+    ).KeyMetadata!.KeyId!;
+    const pending = await firstClient.send(
+      new GetParametersForImportCommand({
+        KeyId: other,
+        WrappingAlgorithm: "RSAES_OAEP_SHA_256",
+        WrappingKeySpec: "RSA_2048",
+      }),
+    );
+    firstClient.destroy();
+    await first.close();
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+
+    const second = await emulatorWith({ quotas: false, stateFile });
+    const client = clientFor(second, "us-west-2");
+    const publicKey = await client.send(new GetPublicKeyCommand({ KeyId: "alias/survivor" }));
+    expect(Buffer.from(publicKey.PublicKey!).equals(p256.spki)).toBe(true);
+    const signed = await client.send(
+      new SignCommand({
+        KeyId: "alias/survivor",
+        Message: Buffer.from("m"),
+        SigningAlgorithm: "ECDSA_SHA_256",
+      }),
+    );
+    const { verify } = await import("node:crypto");
+    expect(verify("sha256", Buffer.from("m"), p256.publicKey, Buffer.from(signed.Signature!))).toBe(true);
+    const encrypted = wrapKeyMaterial(
+      "RSAES_OAEP_SHA_256",
+      Buffer.from(pending.PublicKey!),
+      ecKey("prime256v1").pkcs8,
+    );
+    const imported = await client.send(
+      new ImportKeyMaterialCommand({
+        KeyId: other,
+        ImportToken: pending.ImportToken,
+        EncryptedKeyMaterial: encrypted,
+        ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE",
+      }),
+    );
+    expect(imported.KeyId).toContain(other);
+  });
+});

@@ -6,7 +6,7 @@ import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
 
 export interface InProcessHooks {
   /** After each phase ran (success or error), with the record as it then stands. */
-  onPhase?: (record: MigrationRecord, phase: string, outcome: string) => void;
+  onPhase?: (record: MigrationRecord, phase: string, outcome: string) => void | Promise<void>;
 }
 
 /** Handover cap: no key runs more phases than this (token refreshes and retries included). */
@@ -40,10 +40,10 @@ export async function runMigrationInProcess(
         phaseAttempts: 0,
         attempts: record.attempts + 1,
       };
-      hooks.onPhase?.(record, phase, "success");
+      await hooks.onPhase?.(record, phase, "success");
     } catch (thrown) {
       const decision = decideAfterError(record, phase, toMigrationError(thrown), limits, ctx.now());
-      hooks.onPhase?.(record, phase, decision.action);
+      await hooks.onPhase?.(record, phase, decision.action);
       if (decision.action === "fail") record = { ...record, ...decision.patch };
       else if (decision.action === "refresh")
         record = { ...record, ...decision.outcome.patch, phase: decision.outcome.next, phaseAttempts: 0 };

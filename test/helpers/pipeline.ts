@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+import type { HsmPort } from "../../src/shared/hsm/types.js";
+import { createKmsAdapter } from "../../src/shared/kms/index.js";
+import type { KmsPort } from "../../src/shared/kms/types.js";
+import { silentLogger } from "../../src/shared/logger.js";
+import type { PhaseContext, PhaseSettings } from "../../src/workers/phases/index.js";
+
+export const TEST_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
+
+/** A KMS port on the emulator through the real SDK client. */
+export function emulatorKms(url: string, region = "us-east-1"): KmsPort {
+  return createKmsAdapter({ region, endpoint: url, credentials: TEST_CREDENTIALS, maxAttempts: 1 });
+}
+
+/** A phase context over a real HSM and the emulator (KMS ports per Region, closed by `close`). */
+export function realContext(hsm: HsmPort, url: string, settings: Partial<PhaseSettings> = {}) {
+  const ports = new Map<string, KmsPort>();
+  const context: Omit<PhaseContext, "checkpoint"> = {
+    hsm: () => hsm,
+    kms: (region) => {
+      let port = ports.get(region);
+      if (!port) {
+        port = emulatorKms(url, region);
+        ports.set(region, port);
+      }
+      return port;
+    },
+    now: () => new Date(),
+    randomBytes,
+    logger: silentLogger(),
+    settings: {
+      tokenSafetyMarginMs: 15 * 60_000,
+      deletionWindowDays: 7,
+      wrappingKeySpec: "RSA_2048",
+      toolVersion: "test",
+      ...settings,
+    },
+  };
+  return {
+    context,
+    close: () => {
+      for (const port of ports.values()) port.close();
+    },
+  };
+}

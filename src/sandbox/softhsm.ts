@@ -41,13 +41,16 @@ export interface SandboxTokenOptions {
   force?: boolean;
 }
 
-/** The environment that points hsm2kms (and SoftHSM2) at the sandbox token. Holds a PIN file, never a PIN. */
-export interface SandboxEnvironment {
+/**
+ * The environment that points hsm2kms (and SoftHSM2) at the sandbox token. Holds a PIN file, never a PIN.
+ * A type alias rather than an interface, so that it is assignable to a child process's `env`.
+ */
+export type SandboxEnvironment = {
   SOFTHSM2_CONF: string;
   HSM2KMS_PKCS11_LIB: string;
   HSM2KMS_TOKEN_LABEL: string;
   HSM2KMS_PKCS11_PIN_FILE: string;
-}
+};
 
 export interface SandboxToken {
   dir: string;

@@ -67,7 +67,10 @@ export function findSourceKey(
   const template: pkcs11js.Template = [];
   if (ref.label !== undefined) template.push({ type: pkcs11js.CKA_LABEL, value: ref.label });
   if (ref.idHex !== undefined) template.push({ type: pkcs11js.CKA_ID, value: idBytes(ref) });
-  const candidates = findKeyObjects(pkcs11, session, template);
+  // Sorted so that messages and ledger details do not change with the token's enumeration order.
+  const candidates = findKeyObjects(pkcs11, session, template).sort(
+    (a, b) => a.idHex.localeCompare(b.idHex) || a.label.localeCompare(b.label),
+  );
   const [only, ...others] = candidates;
   if (!only) {
     const what = ref.label !== undefined ? `label "${ref.label}"` : "";

@@ -46,6 +46,9 @@ async function addOddKeys(): Promise<void> {
     await aes("duplicate-label", "dd02", 32);
     await aes("aes-128", "a128", 16);
     await ecPair("brainpool", "b256", "06092b2403030208010107");
+    // Two key pairs under one label and id: which public key belongs to which private key is unknowable.
+    await ecPair("twin", "7777", "06082a8648ce3d030107");
+    await ecPair("twin", "7777", "06082a8648ce3d030107");
     const lonely = await ecPair("ec-no-public", "e0e0", "06082a8648ce3d030107");
     pkcs11.C_DestroyObject(session, lonely.publicKey);
     await pkcs11.C_GenerateKeyPairAsync(
@@ -209,8 +212,17 @@ describe("describeKey on SoftHSM2", () => {
         "sample-ec-secp256k1",
         "sample-hmac-224",
         "sample-rsa-2048",
+        "twin",
+        "twin",
       ].sort(),
     );
+    for (const twin of keys.filter((key) => key.label === "twin"))
+      expect(twin).toMatchObject({
+        keySpec: undefined,
+        keyType: "EC",
+        unsupportedReason: expect.stringContaining("2 different EC public key objects share its id or label"),
+        fingerprint: "object:twin/7777",
+      });
     const lonely = keys.find((key) => key.label === "ec-no-public");
     expect(lonely?.keySpec).toBeUndefined();
     expect(lonely?.unsupportedReason).toContain("no EC public key object");

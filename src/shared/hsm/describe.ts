@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import { fatal } from "../errors.js";
+import { fatal, isMigrationError } from "../errors.js";
 import { eccKeySpecForEcParams, hmacKeySpecForLength, type KeySpec, keySpecInfo } from "../key-specs.js";
 import {
   findObjects,
@@ -59,6 +59,30 @@ export function describeSourceKey(
     wrapWithTrusted: readBool(pkcs11, session, key.handle, pkcs11js.CKA_WRAP_WITH_TRUSTED) ?? false,
     fingerprint: fingerprint(key, facts.publicKeySpkiDer, checkValue),
   };
+}
+
+/**
+ * describeSourceKey for `inventory`: never throws for one odd key (it would hide all the others); a key that
+ * cannot be described is listed with the reason as `unsupportedReason`.
+ */
+export function describeForInventory(reader: Reader, key: SourceKeyObject): SourceKeyDescription {
+  try {
+    return describeSourceKey(reader, key, { requirePublicKey: false });
+  } catch (error) {
+    if (!isMigrationError(error) || error.kind !== "fatal") throw error;
+    return {
+      label: key.label,
+      idHex: key.idHex,
+      objectClass: key.objectClass,
+      keyType: keyTypeName(readUlong(reader.pkcs11, reader.session, key.handle, pkcs11js.CKA_KEY_TYPE) ?? -1),
+      keySpec: undefined,
+      unsupportedReason: error.message,
+      extractable: readBool(reader.pkcs11, reader.session, key.handle, pkcs11js.CKA_EXTRACTABLE) ?? false,
+      wrapWithTrusted:
+        readBool(reader.pkcs11, reader.session, key.handle, pkcs11js.CKA_WRAP_WITH_TRUSTED) ?? false,
+      fingerprint: fingerprint(key, undefined, undefined),
+    };
+  }
 }
 
 function fingerprint(key: SourceKeyObject, spki: Buffer | undefined, checkValue: Buffer | undefined): string {

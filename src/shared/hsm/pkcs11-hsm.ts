@@ -5,7 +5,7 @@ import type { KeySpec } from "../key-specs.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { readBool } from "./attributes.js";
 import { probeCapabilities } from "./capabilities.js";
-import { describeSourceKey } from "./describe.js";
+import { describeForInventory, describeSourceKey } from "./describe.js";
 import { findKeyObjects, findSourceKey, type SourceKeyObject } from "./find.js";
 import { hsmHmac, hsmSharedSecret } from "./key-checks.js";
 import { acquireLibrary, type Handle } from "./pkcs11-library.js";
@@ -76,7 +76,7 @@ class Pkcs11Hsm implements HsmPort {
   async listKeys(): Promise<SourceKeyDescription[]> {
     return this.#pool.run("listKeys", (session) =>
       findKeyObjects(this.#pkcs11, session).map((key) =>
-        describeSourceKey({ pkcs11: this.#pkcs11, session }, key, { requirePublicKey: false }),
+        describeForInventory({ pkcs11: this.#pkcs11, session }, key),
       ),
     );
   }

@@ -1,0 +1,70 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * The metrics of DESIGN.md, on a registry of their own. Labels are bounded: phase, outcome, operation,
+ * status, key_spec, reason, state, region. Never a per-key label.
+ */
+export interface Metrics {
+  registry: Registry;
+  phaseDuration: Histogram<"phase" | "outcome" | "region">;
+  keys: Counter<"status" | "key_spec">;
+  kmsRequests: Counter<"operation" | "outcome">;
+  kmsThrottled: Counter<"operation">;
+  tokenRefreshes: Counter<"reason">;
+  queueJobs: Gauge<"phase" | "state" | "region">;
+  hsmSessions: Gauge<"state">;
+}
+
+/** Phase latencies span sub-millisecond HSM wraps to multi-second KMS calls under quota. */
+const PHASE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    phaseDuration: new Histogram({
+      name: "hsm2kms_phase_duration_seconds",
+      help: "Duration of one phase run, by phase and outcome (success, retry, throttle, refresh, fail, skip, conflict)",
+      labelNames: ["phase", "outcome", "region"],
+      buckets: PHASE_BUCKETS,
+      registers: [registry],
+    }),
+    keys: new Counter({
+      name: "hsm2kms_keys_total",
+      help: "Keys that reached a final status (migrated or failed), by KMS key spec",
+      labelNames: ["status", "key_spec"],
+      registers: [registry],
+    }),
+    kmsRequests: new Counter({
+      name: "hsm2kms_kms_requests_total",
+      help: "KMS requests by operation and outcome (success, throttled, error)",
+      labelNames: ["operation", "outcome"],
+      registers: [registry],
+    }),
+    kmsThrottled: new Counter({
+      name: "hsm2kms_kms_throttled_total",
+      help: "KMS requests answered with ThrottlingException, by operation",
+      labelNames: ["operation"],
+      registers: [registry],
+    }),
+    tokenRefreshes: new Counter({
+      name: "hsm2kms_import_token_refreshes_total",
+      help: "Times a key went back to GetParametersForImport for a new import token, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    queueJobs: new Gauge({
+      name: "hsm2kms_queue_jobs",
+      help: "Jobs in the phase queues by state, read from Redis at scrape time",
+      labelNames: ["phase", "state", "region"],
+      registers: [registry],
+    }),
+    hsmSessions: new Gauge({
+      name: "hsm2kms_hsm_sessions",
+      help: "PKCS#11 sessions of this worker by state (open, in_use)",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+  };
+}

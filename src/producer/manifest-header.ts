@@ -1,0 +1,50 @@
+import { ManifestFileError } from "./manifest-file-error.js";
+import { didYouMean, nearest, show } from "./manifest-text.js";
+import { isManifestColumn, MANIFEST_COLUMNS, type ManifestColumn } from "./manifest-types.js";
+
+const VALID = `valid columns: ${MANIFEST_COLUMNS.join(", ")}`;
+
+/**
+ * Checks the header record (names trimmed, case-sensitive) and returns the column of each field position.
+ * Throws ManifestFileError naming every unknown column (with the nearest valid name), a duplicate, or the
+ * lack of both source_label and source_id.
+ */
+export function parseHeader(fields: readonly string[], line: number): ManifestColumn[] {
+  const names = fields.map((field) => field.trim());
+  if (names.some((name) => name.includes("\r")))
+    throw new ManifestFileError(
+      `line ${line}: lines end with CR only; expected LF or CRLF line endings (save the file as CSV UTF-8)`,
+    );
+  if (!names.some((name) => isManifestColumn(name) || nearest(name, MANIFEST_COLUMNS).length > 0))
+    throw new ManifestFileError(
+      `line ${line} is not a header: found ${listShown(names)}; expected column names such as source_label,key_spec,alias (${VALID})`,
+    );
+  const unknown = names.filter((name) => !isManifestColumn(name));
+  if (unknown.length > 0) {
+    const described = unknown.map((name) =>
+      name === "" ? "an empty column name" : `${show(name)}${didYouMean(name, MANIFEST_COLUMNS)}`,
+    );
+    const noun = unknown.length === 1 ? "column" : "columns";
+    throw new ManifestFileError(`line ${line}: unknown ${noun} ${described.join(", ")}; ${VALID}`);
+  }
+  const columns = names as ManifestColumn[];
+  const seen = new Map<ManifestColumn, number>();
+  for (const [index, column] of columns.entries()) {
+    const first = seen.get(column);
+    if (first !== undefined)
+      throw new ManifestFileError(
+        `line ${line}: column ${column} appears twice (fields ${first + 1} and ${index + 1}); expected each column once`,
+      );
+    seen.set(column, index);
+  }
+  if (!seen.has("source_label") && !seen.has("source_id"))
+    throw new ManifestFileError(
+      `line ${line}: no source_label or source_id column; expected at least one of them to find each key in the HSM`,
+    );
+  return columns;
+}
+
+function listShown(names: readonly string[]): string {
+  const shown = names.slice(0, 5).map(show).join(", ");
+  return names.length > 5 ? `${shown}, ...` : shown;
+}

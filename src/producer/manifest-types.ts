@@ -1,0 +1,56 @@
+import type { KeySpec, KeyUsage } from "../shared/key-specs.js";
+
+/** The manifest's columns: a user-facing contract (DESIGN.md). Any order in a file; each at most once. */
+export const MANIFEST_COLUMNS = [
+  "source_label",
+  "source_id",
+  "key_spec",
+  "key_usage",
+  "alias",
+  "description",
+  "tags",
+  "region",
+  "multi_region",
+  "expires_at",
+] as const;
+
+export type ManifestColumn = (typeof MANIFEST_COLUMNS)[number];
+
+export function isManifestColumn(name: string): name is ManifestColumn {
+  return (MANIFEST_COLUMNS as readonly string[]).includes(name);
+}
+
+/** One valid manifest row, normalised. */
+export interface ManifestRow {
+  /** 1-based physical line of the record's first line in the file (the header is line 1). */
+  line: number;
+  /** CKA_LABEL of the source key. At least one of sourceLabel and sourceIdHex is set. */
+  sourceLabel: string | undefined;
+  /** CKA_ID as lower-case hex of even length, without `0x`. */
+  sourceIdHex: string | undefined;
+  /** undefined: infer from the HSM. */
+  keySpec: KeySpec | undefined;
+  /** undefined: the spec's default, decided once the spec is known. */
+  keyUsage: KeyUsage | undefined;
+  /** `alias/...` */
+  alias: string | undefined;
+  description: string | undefined;
+  tags: Record<string, string>;
+  /** The row's region, or the default region. */
+  region: string;
+  multiRegion: boolean;
+  expiresAt: Date | undefined;
+}
+
+/** What is wrong with a row: `message` says what is wrong and what is expected. */
+export interface RowProblem {
+  line: number;
+  /** undefined: the problem is about the row as a whole (field count, no source key). */
+  column: string | undefined;
+  message: string;
+}
+
+/** What readManifest yields per data record: a valid row, or every problem of a rejected one. */
+export type ManifestEntry =
+  | { kind: "row"; row: ManifestRow }
+  | { kind: "rejected"; line: number; problems: RowProblem[] };

@@ -23,7 +23,11 @@ export const PHASE_KMS_OPERATION: Partial<Record<PhaseName, string>> = {
  */
 const LIMITER_SLACK = 1.02;
 
-/** The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation. */
+/**
+ * The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation. Up to 50/s the jobs are
+ * paced evenly (one per 1/rps seconds): a burst at each window's start would meet KMS's token bucket before
+ * it refilled, since the KMS call comes a little after the job starts.
+ */
 export function phaseLimiter(
   phase: PhaseName,
   quotas: KmsQuotas,
@@ -31,10 +35,8 @@ export function phaseLimiter(
   const operation = PHASE_KMS_OPERATION[phase];
   const rps = operation ? quotas[operation] : undefined;
   if (!rps) return undefined;
-  // Whole jobs per window: below 1/s, one job per 1/rps seconds.
-  return rps >= 1
-    ? { max: Math.floor(rps), duration: Math.round(1000 * LIMITER_SLACK * (Math.floor(rps) / rps)) }
-    : { max: 1, duration: Math.round((1000 * LIMITER_SLACK) / rps) };
+  if (rps <= 50) return { max: 1, duration: Math.ceil((1000 * LIMITER_SLACK) / rps) };
+  return { max: Math.floor(rps), duration: Math.round(1000 * LIMITER_SLACK) };
 }
 
 /** Queue name of a phase in a Region: `<phase>-<region>`. */

@@ -143,7 +143,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     if (stopping) return;
     stopping = true;
     const graceful = Promise.all([...workers.values()].map((worker) => worker.close()));
-    const timedOut = await Promise.race([graceful.then(() => false), sleep(deadlineMs).then(() => true)]);
+    // An unref'd timer: a graceful close must not keep the process alive until the deadline.
+    const timedOut = await Promise.race([
+      graceful.then(() => false),
+      sleep(deadlineMs, true, { ref: false }),
+    ]);
     if (timedOut) {
       logger.warn(
         { deadlineMs },

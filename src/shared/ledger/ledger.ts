@@ -42,7 +42,7 @@ export class Ledger {
   ) {
     this.base = `{${prefix}.ledger}`;
     redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
-    redis.defineCommand("h2kSaveRecord", { numberOfKeys: 3, lua: SAVE_RECORD });
+    redis.defineCommand("h2kSaveRecord", { numberOfKeys: 4, lua: SAVE_RECORD });
   }
 
   private key(suffix: string): string {
@@ -53,9 +53,8 @@ export class Ledger {
     return this.key(`rec:${id}`);
   }
 
-  /** Creates the record unless the key is already known. Returns true when created. */
-  async create(record: MigrationRecord): Promise<boolean> {
-    const created = await (this.redis as unknown as Scripts).h2kCreateRecord(
+  private createArgs(record: MigrationRecord): Array<string | number> {
+    return [
       this.recordKey(record.id),
       this.key("counts"),
       this.key("ids"),
@@ -66,8 +65,37 @@ export class Ledger {
       record.status,
       record.phase,
       record.region,
-    );
-    return created === 1;
+    ];
+  }
+
+  /** Creates the record unless the key is already known. Returns true when created. */
+  async create(record: MigrationRecord): Promise<boolean> {
+    return (await (this.redis as unknown as Scripts).h2kCreateRecord(...this.createArgs(record))) === 1;
+  }
+
+  /** Creates many records in one round trip; for each, true when created, false when already known. */
+  async createMany(records: MigrationRecord[]): Promise<boolean[]> {
+    const pipeline = this.redis.pipeline() as unknown as Scripts & {
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
+    for (const record of records) pipeline.h2kCreateRecord(...this.createArgs(record));
+    return ((await pipeline.exec()) ?? []).map(([error, created]) => {
+      if (error) throw error;
+      return created === 1;
+    });
+  }
+
+  /** Many records by id, in one round trip (undefined where unknown). */
+  async getMany(ids: string[]): Promise<Array<StoredRecord | undefined>> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.recordKey(id), "json", "rev");
+    return ((await pipeline.exec()) ?? []).map(([error, value]) => {
+      if (error) throw error;
+      const [json, rev] = value as [string | null, string | null];
+      return json == null || rev == null
+        ? undefined
+        : { record: JSON.parse(json) as MigrationRecord, rev: Number(rev) };
+    });
   }
 
   async get(id: string): Promise<StoredRecord | undefined> {
@@ -82,6 +110,7 @@ export class Ledger {
       this.recordKey(record.id),
       this.key("counts"),
       this.key("finished"),
+      this.key("failed"),
       rev,
       JSON.stringify(record),
       record.status,
@@ -122,6 +151,15 @@ export class Ledger {
   /** Keys that finished (migrated or failed) since `sinceMs`. */
   async finishedSince(sinceMs: number): Promise<number> {
     return this.redis.zcount(this.key("finished"), String(sinceMs), "+inf");
+  }
+
+  /** Ids of failed keys, oldest failure first. */
+  async failedIds(start = 0, count = 100): Promise<string[]> {
+    return this.redis.zrange(this.key("failed"), String(start), String(start + count - 1));
+  }
+
+  async failedCount(): Promise<number> {
+    return this.redis.zcard(this.key("failed"));
   }
 
   /** Every record in enqueue order, read in batches (memory stays flat in the ledger's size). */

@@ -30,7 +30,7 @@ return 1
 
 /**
  * Saves a record if nobody saved it since we read it (compare-and-set on `rev`), moving the counters.
- * KEYS: record, counts, finished (zset of finished ids by time).
+ * KEYS: record, counts, finished (zset of finished ids by time), failed (zset of failed ids by time).
  * ARGV: expected rev, json, status, phase, code, nowMs, id.
  * Returns the new rev, or -1 on a conflict (another worker owns the key now), -2 when the record is gone.
  */
@@ -45,5 +45,6 @@ redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'phase', ARGV[4]
 if (ARGV[3] == 'migrated' or ARGV[3] == 'failed') and old[2] ~= ARGV[3] then
   redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
 end
+if ARGV[3] == 'failed' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7]) else redis.call('ZREM', KEYS[4], ARGV[7]) end
 return rev
 `;

@@ -1,0 +1,110 @@
+import { createReadStream } from "node:fs";
+import { access } from "node:fs/promises";
+import type { Command } from "commander";
+import { type EnqueueSummary, enqueueManifest } from "../../producer/enqueue.js";
+import { formatProblem, ManifestFileError } from "../../producer/manifest.js";
+import { previewPreflight } from "../../producer/preview.js";
+import { ConfigError } from "../../shared/errors.js";
+import { createLogger } from "../../shared/logger.js";
+import { EXIT } from "../exit-codes.js";
+import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
+
+interface EnqueueFlags extends CommonFlags {
+  dryRun?: boolean;
+  preflight?: boolean;
+}
+
+async function openManifest(path: string) {
+  try {
+    await access(path);
+  } catch {
+    throw new ConfigError(`manifest ${path} cannot be read: expected a CSV file with a header row`);
+  }
+  return createReadStream(path);
+}
+
+export function summaryLine(summary: EnqueueSummary, dryRun: boolean): string {
+  return dryRun
+    ? `${summary.accepted} rows valid, ${summary.rejected} rejected (dry run: nothing enqueued)`
+    : `${summary.accepted} rows accepted (${summary.queued} queued, ${summary.alreadyKnown} already known), ${summary.rejected} rejected`;
+}
+
+/** Enqueues a manifest; returns the exit code. Shared with `migrate`. */
+export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<number> {
+  const config = configFrom(flags);
+  const dryRun = Boolean(flags.dryRun || flags.preflight);
+  const runtime = dryRun ? undefined : await openRuntime(config, "producer");
+  const progress = process.stderr.isTTY
+    ? (summary: EnqueueSummary) =>
+        process.stderr.write(`\r${summary.accepted} rows accepted, ${summary.rejected} rejected...`)
+    : undefined;
+  const rows: Array<{
+    line: number;
+    label?: string | undefined;
+    idHex?: string | undefined;
+    request: Parameters<typeof previewPreflight>[1][number]["request"];
+  }> = [];
+  try {
+    const summary = await enqueueManifest(await openManifest(path), {
+      defaultRegion: config.region,
+      dryRun,
+      ledger: runtime?.ledger,
+      queues: runtime?.queues,
+      onProblem: (problem) => process.stderr.write(`${path}: ${formatProblem(problem)}\n`),
+      onProgress: progress,
+      onValidRow: flags.preflight
+        ? (row) =>
+            rows.push({
+              line: row.line,
+              label: row.sourceLabel,
+              idHex: row.sourceIdHex,
+              request: {
+                keySpec: row.keySpec,
+                keyUsage: row.keyUsage,
+                tags: row.tags,
+                multiRegion: row.multiRegion,
+              },
+            })
+        : undefined,
+    });
+    if (progress) process.stderr.write("\n");
+    process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
+    let failedPreflight = 0;
+    if (flags.preflight) {
+      const logger = createLogger({ level: config.logLevel, base: { component: "preflight-preview" } });
+      const hsm = await openHsm(config, logger);
+      try {
+        for await (const line of previewPreflight(hsm, rows, config.wrappingKeySpec)) {
+          if (!line.ok) failedPreflight++;
+          process.stdout.write(`${line.text}\n`);
+        }
+      } finally {
+        await hsm.close();
+      }
+    }
+    return summary.rejected > 0 || failedPreflight > 0 ? EXIT.failed : EXIT.ok;
+  } catch (error) {
+    if (error instanceof ManifestFileError) throw new ConfigError(`${path}: ${error.message}`);
+    throw error;
+  } finally {
+    await runtime?.close();
+  }
+}
+
+export function registerEnqueueCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("enqueue")
+      .argument("<manifest>", "manifest CSV (header row; see README for the columns)")
+      .description(
+        "Validate a manifest and enqueue one migration per key. Bad rows are reported by line and column and the good rows are still enqueued. Re-running the same or an overlapping manifest adds nothing twice. Exit 1 if any row was rejected, 2 if the file is unusable.",
+      )
+      .option("--dry-run", "validate only; touch nothing in Redis")
+      .option(
+        "--preflight",
+        "validate, then run preflight against the HSM and print per key the KeySpec and wrapping algorithm it would use, or why it cannot be migrated (implies --dry-run)",
+      ),
+  ).action(async (path: string, flags: EnqueueFlags) => {
+    process.exitCode = await runEnqueue(path, flags);
+  });
+}

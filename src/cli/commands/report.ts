@@ -1,0 +1,67 @@
+import { createWriteStream } from "node:fs";
+import type { Command } from "commander";
+import { reportJson, reportRow } from "../../producer/report.js";
+import { ConfigError } from "../../shared/errors.js";
+import type { Ledger } from "../../shared/ledger/index.js";
+import { createReportCsvStream } from "../../shared/report-csv.js";
+import { EXIT } from "../exit-codes.js";
+import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+
+interface ReportFlags extends CommonFlags {
+  format?: string;
+  out?: string;
+}
+
+/** Writes the report (one row per key) and returns how many keys are not migrated. */
+export async function writeReport(
+  ledger: Ledger,
+  format: "csv" | "json",
+  out: NodeJS.WritableStream,
+): Promise<{ keys: number; notMigrated: number }> {
+  const write = (text: string) =>
+    new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
+  const csv = createReportCsvStream();
+  let keys = 0;
+  let notMigrated = 0;
+  await write(format === "csv" ? csv.header : "[");
+  for await (const record of ledger.records()) {
+    if (record.status !== "migrated") notMigrated++;
+    await write(
+      format === "csv"
+        ? csv.line(reportRow(record))
+        : `${keys === 0 ? "\n" : ",\n"}  ${JSON.stringify(reportJson(record))}`,
+    );
+    keys++;
+  }
+  if (format === "json") await write(keys === 0 ? "]\n" : "\n]\n");
+  return { keys, notMigrated };
+}
+
+export async function runReport(flags: ReportFlags): Promise<number> {
+  const format = flags.format ?? "csv";
+  if (format !== "csv" && format !== "json")
+    throw new ConfigError(`--format ${JSON.stringify(format)} is invalid: expected csv or json`);
+  const runtime = await openRuntime(configFrom(flags), "report");
+  const out = flags.out ? createWriteStream(flags.out, { mode: 0o640 }) : process.stdout;
+  try {
+    const { notMigrated } = await writeReport(runtime.ledger, format, out);
+    return notMigrated > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+    await runtime.close();
+  }
+}
+
+export function registerReportCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("report")
+      .description(
+        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error. CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated.",
+      )
+      .option("--format <format>", "csv or json", "csv")
+      .option("--out <file>", "write to this file instead of standard output"),
+  ).action(async (flags: ReportFlags) => {
+    process.exitCode = await runReport(flags);
+  });
+}

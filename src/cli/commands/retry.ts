@@ -1,0 +1,38 @@
+import type { Command } from "commander";
+import { requeueFailed } from "../../producer/retry.js";
+import { ConfigError } from "../../shared/errors.js";
+import { EXIT } from "../exit-codes.js";
+import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+
+interface RetryFlags extends CommonFlags {
+  failed?: boolean;
+  all?: boolean;
+}
+
+export function registerRetryCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("retry")
+      .description(
+        "Re-queue failed keys whose failure a fix outside hsm2kms can cure (a KMS permission, a quota, an HSM that was down). Keys that cannot succeed as they are (not extractable, unsupported type, failed verification) are listed and left alone unless --all.",
+      )
+      .option("--failed", "re-queue failed keys (required)")
+      .option("--all", "also re-queue keys whose failure looks permanent"),
+  ).action(async (flags: RetryFlags) => {
+    if (!flags.failed) throw new ConfigError("retry needs --failed (the only kind of retry there is)");
+    const runtime = await openRuntime(configFrom(flags), "retry");
+    try {
+      const result = await requeueFailed(runtime.ledger, runtime.queues, {
+        includePermanent: Boolean(flags.all),
+      });
+      for (const skipped of result.skipped)
+        process.stderr.write(
+          `left alone: ${skipped.source} (${skipped.region}): ${skipped.code} (permanent; use --all to force)\n`,
+        );
+      process.stdout.write(`${result.requeued} failed keys re-queued, ${result.skipped.length} left alone\n`);
+      process.exitCode = result.skipped.length > 0 ? EXIT.failed : EXIT.ok;
+    } finally {
+      await runtime.close();
+    }
+  });
+}

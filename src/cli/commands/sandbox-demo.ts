@@ -1,0 +1,107 @@
+import { createWriteStream } from "node:fs";
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { runSandboxDemo } from "../../sandbox/demo.js";
+import { createLogger } from "../../shared/logger.js";
+import { EXIT } from "../exit-codes.js";
+import { configFrom, openRuntime } from "../runtime.js";
+import { runEnqueue } from "./enqueue.js";
+import { printKeyTable } from "./migrate.js";
+import { writeReport } from "./report.js";
+import { runWorker } from "./worker.js";
+
+interface DemoFlags {
+  dir: string;
+  region: string;
+  prefix: string;
+}
+
+/** The one key the sandbox makes unmigratable on purpose. */
+const EXPECTED_FAILURE = { label: "sample-ec-p256-nonextractable", code: "SOURCE_KEY_NOT_EXTRACTABLE" };
+
+async function wipe(prefix: string): Promise<void> {
+  const runtime = await openRuntime(configFrom({ prefix }), "sandbox");
+  try {
+    for (const pattern of [`${prefix}:*`, `{${prefix}.ledger}:*`]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await runtime.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        if (keys.length > 0) await runtime.redis.unlink(...keys);
+      } while (cursor !== "0");
+    }
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** Prints the outcome and says whether it is the expected one: all keys migrated but the non-extractable one. */
+async function migrateAndCheck(manifestPath: string, reportPath: string): Promise<boolean> {
+  await runEnqueue(manifestPath, {});
+  await runWorker({ untilIdle: true });
+  const runtime = await openRuntime(configFrom({}), "sandbox");
+  try {
+    process.stdout.write("\n");
+    await printKeyTable(runtime.ledger, process.stdout);
+    const file = createWriteStream(reportPath);
+    await writeReport(runtime.ledger, "csv", file);
+    await new Promise<void>((done) => file.end(() => done()));
+    let migrated = 0;
+    let unexpected = 0;
+    for await (const record of runtime.ledger.records()) {
+      const expectedFailure = record.source.label === EXPECTED_FAILURE.label;
+      if (record.status === "migrated" && record.verified !== "false" && !expectedFailure) migrated++;
+      else if (
+        !(expectedFailure && record.status === "failed" && record.error?.code === EXPECTED_FAILURE.code)
+      )
+        unexpected++;
+    }
+    process.stdout.write(
+      `\n${migrated} keys migrated and verified; ${EXPECTED_FAILURE.label} refused at preflight as expected (${EXPECTED_FAILURE.code}); ${unexpected} unexpected outcomes.\nReport: ${reportPath}\n`,
+    );
+    return unexpected === 0;
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** `hsm2kms sandbox demo`: the README's first command. */
+export function registerSandboxDemoCommand(sandbox: Command): void {
+  sandbox
+    .command("demo")
+    .description(
+      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas, Redis queues and workers. Prints one line per key and writes the report. Exit 0 when every key migrated and verified but the deliberately non-extractable one.",
+    )
+    .option("--dir <dir>", "sandbox directory (token, manifest, report)", ".sandbox")
+    .option("--region <region>", "target Region in the emulator", "us-east-1")
+    .option("--prefix <prefix>", "Redis key prefix for the demo (wiped first)", "hsm2kms-sandbox")
+    .action(async (flags: DemoFlags) => {
+      process.env["HSM2KMS_LOG_LEVEL"] ??= "warn";
+      const logger = createLogger({
+        level: process.env["HSM2KMS_LOG_LEVEL"],
+        base: { component: "sandbox" },
+      });
+      let ok = false;
+      const result = await runSandboxDemo({
+        dir: resolve(flags.dir),
+        region: flags.region,
+        prefix: flags.prefix,
+        logger,
+        wipe,
+        migrate: async (manifest, report) => {
+          ok = await migrateAndCheck(manifest, report);
+        },
+      });
+      process.stdout.write(
+        `\nTo work with the sandbox token yourself (start an emulator with \`hsm2kms kms-emulator --port 4599 --accept-kwp-zero-padding\`):\n${Object.entries(
+          result.env,
+        )
+          .filter(([name]) => !name.startsWith("AWS_") && name !== "HSM2KMS_KMS_ENDPOINT")
+          .map(([name, value]) => `  export ${name}=${value}`)
+          .join(
+            "\n",
+          )}\n  export HSM2KMS_KMS_ENDPOINT=http://127.0.0.1:4599 AWS_REGION=${flags.region} AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox\n`,
+      );
+      process.exitCode = ok ? EXIT.ok : EXIT.failed;
+    });
+}

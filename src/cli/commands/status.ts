@@ -1,0 +1,82 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Command } from "commander";
+import { collectStatus, type StatusReport } from "../../producer/status.js";
+import { formatDuration } from "../../shared/durations.js";
+import { PHASES } from "../../shared/migration.js";
+import { EXIT } from "../exit-codes.js";
+import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+
+interface StatusFlags extends CommonFlags {
+  json?: boolean;
+  watch?: boolean;
+  interval?: string;
+}
+
+const pad = (text: string | number, width: number) => String(text).padStart(width);
+
+/** The status as people read it. */
+export function formatStatus(status: StatusReport, paramsQuota: number): string {
+  const s = status.byStatus;
+  const lines = [
+    `${status.total} keys in ${status.regions.join(", ") || "no Region yet"}: ${s["migrated"] ?? 0} migrated, ${s["failed"] ?? 0} failed, ${s["in_progress"] ?? 0} in progress, ${s["queued"] ?? 0} queued`,
+    "",
+    `${"phase".padEnd(10)}${pad("queued", 9)}${pad("running", 9)}${pad("failed", 9)}`,
+  ];
+  for (const phase of PHASES) {
+    const row = status.byPhase[phase] ?? {};
+    lines.push(
+      `${phase.padEnd(10)}${pad(row["queued"] ?? 0, 9)}${pad(row["in_progress"] ?? 0, 9)}${pad(row["failed"] ?? 0, 9)}`,
+    );
+  }
+  const eta =
+    status.etaSeconds === undefined
+      ? "unknown (nothing finished lately)"
+      : formatDuration(status.etaSeconds * 1000);
+  lines.push(
+    "",
+    `rate ${status.keysPerMinute.toFixed(1)} keys/min over the last ${status.windowMinutes} min; ${status.remaining} remaining; ETA ${eta}` +
+      ` (at best ${formatDuration(status.quotaFloorSeconds * 1000)} at ${paramsQuota} GetParametersForImport/s per Region)`,
+  );
+  if (status.failures.length > 0) {
+    lines.push("", "failures by reason:");
+    for (const failure of status.failures) lines.push(`  ${pad(failure.count, 5)}  ${failure.code}`);
+    lines.push("", "oldest failures (hsm2kms report has them all):");
+    for (const failure of status.recentFailures)
+      lines.push(`  ${failure.source} (${failure.region}): ${failure.code}: ${failure.message}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function registerStatusCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("status")
+      .description(
+        "Show counts per phase and state, the rate, the ETA (from the current rate and from the GetParametersForImport quota) and failures with reasons.",
+      )
+      .option("--json", "print JSON (for scripts)")
+      .option("--watch", "refresh until interrupted")
+      .option("--interval <seconds>", "refresh interval for --watch", "2"),
+  ).action(async (flags: StatusFlags) => {
+    const config = configFrom(flags);
+    const runtime = await openRuntime(config, "status");
+    const paramsQuota = config.kmsQuotas["GetParametersForImport"] ?? 1;
+    let interrupted = false;
+    const onSignal = () => {
+      interrupted = true;
+    };
+    process.once("SIGINT", onSignal);
+    try {
+      do {
+        const status = await collectStatus(runtime.ledger, runtime.queues, { paramsQuota });
+        const text = flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, paramsQuota);
+        process.stdout.write(flags.watch && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : text);
+        if (flags.watch) await sleep(Number(flags.interval ?? 2) * 1000);
+      } while (flags.watch && !interrupted);
+      process.exitCode = EXIT.ok;
+    } finally {
+      process.off("SIGINT", onSignal);
+      await runtime.close();
+    }
+  });
+}

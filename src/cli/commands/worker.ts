@@ -1,0 +1,146 @@
+import type { Command } from "commander";
+import { type Config, requireHsm } from "../../shared/config.js";
+import { ConfigError } from "../../shared/errors.js";
+import type { HsmPort } from "../../shared/hsm/types.js";
+import { createMetrics } from "../../shared/metrics.js";
+import { type MetricsServer, startMetricsServer } from "../../shared/metrics-server.js";
+import { HSM_PHASES, isPhaseName, PHASES, type PhaseName } from "../../shared/migration.js";
+import { WorkerEvents } from "../../workers/events.js";
+import { startFleet } from "../../workers/fleet.js";
+import { collectAtScrape, observeWorkers } from "../../workers/observe.js";
+import { EXIT } from "../exit-codes.js";
+import {
+  type CommonFlags,
+  configFrom,
+  openHsm,
+  openRuntime,
+  type Runtime,
+  TOOL_VERSION,
+  withCommonFlags,
+} from "../runtime.js";
+
+export interface WorkerFlags extends CommonFlags {
+  phases?: string;
+  regions?: string;
+  untilIdle?: boolean;
+  shutdownDeadline?: string;
+}
+
+/** The phases to run: the list given, else all when an HSM is configured, else the KMS phases. */
+export function selectPhases(list: string | undefined, config: Config): PhaseName[] {
+  if (list === undefined)
+    return config.hsm ? [...PHASES] : PHASES.filter((phase) => !HSM_PHASES.includes(phase));
+  const phases = list
+    .split(",")
+    .map((phase) => phase.trim())
+    .filter(Boolean);
+  const unknown = phases.filter((phase) => !isPhaseName(phase));
+  if (unknown.length > 0 || phases.length === 0)
+    throw new ConfigError(
+      `--phases ${JSON.stringify(list)} is invalid: expected a comma-separated list from ${PHASES.join(",")}`,
+    );
+  if (phases.some((phase) => HSM_PHASES.includes(phase as PhaseName))) requireHsm(config);
+  return phases as PhaseName[];
+}
+
+/** Serves /metrics, /healthz and /readyz when HSM2KMS_METRICS_PORT is set. */
+async function serveMetrics(
+  config: Config,
+  runtime: Runtime,
+  events: WorkerEvents,
+  hsm: HsmPort | undefined,
+): Promise<MetricsServer | undefined> {
+  if (config.metricsPort === undefined) return undefined;
+  const metrics = createMetrics();
+  observeWorkers(events, metrics);
+  collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.regions(), hsm });
+  const server = await startMetricsServer({
+    port: config.metricsPort,
+    host: config.metricsHost,
+    registry: metrics.registry,
+    logger: runtime.logger,
+    readiness: {
+      redis: async () => {
+        await runtime.redis.ping();
+      },
+      ...(hsm
+        ? {
+            hsm: async () => {
+              await hsm.capabilities();
+              if (hsm.sessionStats().open === 0) throw new Error("no PKCS#11 session open");
+            },
+          }
+        : {}),
+    },
+  });
+  runtime.logger.info({ port: server.port }, "serving /metrics, /healthz, /readyz");
+  return server;
+}
+
+/** Runs workers until stopped (or idle); returns the exit code. Shared with `migrate`. */
+export async function runWorker(flags: WorkerFlags): Promise<number> {
+  const config = configFrom(flags);
+  const phases = selectPhases(flags.phases, config);
+  const regions = flags.regions
+    ?.split(",")
+    .map((region) => region.trim())
+    .filter(Boolean);
+  const runtime = await openRuntime(config, "worker");
+  let hsm: HsmPort | undefined;
+  try {
+    if (phases.some((phase) => HSM_PHASES.includes(phase))) hsm = await openHsm(config, runtime.logger);
+    const events = new WorkerEvents(runtime.logger);
+    const metricsServer = await serveMetrics(config, runtime, events, hsm);
+    const fleet = await startFleet({
+      config,
+      phases,
+      regions,
+      untilIdle: flags.untilIdle,
+      hsm,
+      connection: runtime.redis,
+      logger: runtime.logger,
+      toolVersion: TOOL_VERSION,
+      events,
+    });
+    runtime.logger.info({ phases, regions: fleet.regions() }, "worker started");
+    const deadlineMs = Number(flags.shutdownDeadline ?? 30) * 1000;
+    const stop = (signal: string) => {
+      runtime.logger.info({ signal, deadlineMs }, "stopping: no new work; running phases may finish");
+      void fleet.close(deadlineMs);
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    await fleet.stopped;
+    await fleet.close(deadlineMs);
+    process.off("SIGTERM", stop);
+    process.off("SIGINT", stop);
+    await metricsServer?.close();
+    return (await runtime.ledger.failedCount()) > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await hsm?.close();
+    await runtime.close();
+  }
+}
+
+export function registerWorkerCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("worker")
+      .description(
+        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did.",
+      )
+      .option(
+        "--phases <list>",
+        `comma-separated phases from ${PHASES.join(",")} (default: all with an HSM configured, else the KMS phases)`,
+      )
+      .option("--regions <list>", "Regions to serve (default: every Region in the ledger, else AWS_REGION)")
+      .option("--until-idle", "exit when no work is left for this worker's phases")
+      .option(
+        "--shutdown-deadline <seconds>",
+        "on SIGTERM, seconds to let running phases finish before forcing",
+        "30",
+      ),
+  ).action(async (flags: WorkerFlags) => {
+    process.exitCode = await runWorker(flags);
+  });
+}

@@ -1,0 +1,98 @@
+import type { Ledger } from "../shared/ledger/index.js";
+import { type MigrationRecord, newMigrationRecord } from "../shared/migration.js";
+import type { PhaseQueues } from "../shared/queues.js";
+import { type ManifestRow, migrationId, type RowProblem, readManifest } from "./manifest.js";
+
+export interface EnqueueSummary {
+  /** Rows that passed validation. */
+  accepted: number;
+  /** Rows rejected, each reported with its line. */
+  rejected: number;
+  /** Of the accepted rows: keys newly queued. */
+  queued: number;
+  /** Of the accepted rows: keys the ledger already knew (queued, running, migrated or failed). */
+  alreadyKnown: number;
+}
+
+export interface EnqueueOptions {
+  defaultRegion: string | undefined;
+  /** Validate only: nothing is written. */
+  dryRun?: boolean;
+  /** Ledger and queues; required unless dryRun. */
+  ledger?: Ledger;
+  queues?: PhaseQueues;
+  now?: () => Date;
+  /** Rows per Redis round trip. @defaultValue 500 */
+  chunkSize?: number;
+  onProblem?: (problem: RowProblem) => void;
+  onValidRow?: (row: ManifestRow, id: string) => void;
+  onProgress?: (summary: EnqueueSummary) => void;
+}
+
+function recordOf(row: ManifestRow, now: Date): MigrationRecord {
+  return newMigrationRecord(
+    migrationId(row),
+    row.region,
+    { label: row.sourceLabel, idHex: row.sourceIdHex },
+    {
+      keySpec: row.keySpec,
+      keyUsage: row.keyUsage,
+      alias: row.alias,
+      description: row.description,
+      tags: row.tags,
+      multiRegion: row.multiRegion,
+      expiresAt: row.expiresAt?.toISOString(),
+    },
+    now,
+    row.line,
+  );
+}
+
+/**
+ * Streams a manifest, reports every bad row, and enqueues one migration per good row: a ledger record
+ * (created only if the key is unknown) and its preflight job (deterministic id), in chunks. Re-running the
+ * same or an overlapping manifest adds nothing already known. Memory stays flat in the manifest's size.
+ */
+export async function enqueueManifest(
+  input: NodeJS.ReadableStream | AsyncIterable<Buffer | string>,
+  options: EnqueueOptions,
+): Promise<EnqueueSummary> {
+  const summary: EnqueueSummary = { accepted: 0, rejected: 0, queued: 0, alreadyKnown: 0 };
+  const now = options.now ?? (() => new Date());
+  const chunkSize = options.chunkSize ?? 500;
+  let chunk: MigrationRecord[] = [];
+
+  const flush = async () => {
+    if (chunk.length === 0 || options.dryRun) return;
+    const { ledger, queues } = options;
+    if (!ledger || !queues) throw new Error("enqueueManifest needs a ledger and queues unless dryRun");
+    const created = await ledger.createMany(chunk);
+    const known = chunk.filter((_, index) => !created[index]);
+    // A known key still waiting for preflight may have lost its job in a crash between the two writes:
+    // adding it again is a no-op when it exists.
+    const stored = await ledger.getMany(known.map((record) => record.id));
+    const waiting = stored.flatMap((entry) =>
+      entry?.record.status === "queued" && entry.record.phase === "preflight" ? [entry.record] : [],
+    );
+    await queues.addManyFor([...chunk.filter((_, index) => created[index]), ...waiting]);
+    summary.queued += chunk.length - known.length;
+    summary.alreadyKnown += known.length;
+    chunk = [];
+    options.onProgress?.(summary);
+  };
+
+  for await (const entry of readManifest(input, { defaultRegion: options.defaultRegion, now: now() })) {
+    if (entry.kind === "rejected") {
+      summary.rejected++;
+      for (const problem of entry.problems) options.onProblem?.(problem);
+      continue;
+    }
+    summary.accepted++;
+    const record = recordOf(entry.row, now());
+    options.onValidRow?.(entry.row, record.id);
+    chunk.push(record);
+    if (chunk.length >= chunkSize) await flush();
+  }
+  await flush();
+  return summary;
+}

@@ -1,0 +1,36 @@
+import type { MigrationRecord } from "../shared/migration.js";
+import type { ReportRow } from "../shared/report-csv.js";
+
+/** The report's view of a key (DESIGN.md: report columns). */
+export function reportRow(record: MigrationRecord): ReportRow {
+  return {
+    source_label: record.sourceKey?.label ?? record.source.label ?? "",
+    source_id: record.sourceKey?.idHex ?? record.source.idHex ?? "",
+    key_spec: record.sourceKey?.keySpec ?? record.request.keySpec ?? "",
+    key_usage: record.sourceKey?.keyUsage ?? record.request.keyUsage ?? "",
+    region: record.region,
+    kms_key_id: record.kmsKeyId ?? "",
+    kms_key_arn: record.kmsKeyArn ?? "",
+    alias: record.request.alias ?? "",
+    status: record.status,
+    verified: record.status === "migrated" ? (record.verified ?? "false") : "false",
+    attempts: String(record.attempts),
+    error: record.status === "failed" && record.error ? `${record.error.code}: ${record.error.message}` : "",
+  };
+}
+
+/** JSON report entry: the CSV columns plus the evidence a script may want. */
+export function reportJson(record: MigrationRecord) {
+  return {
+    ...reportRow(record),
+    migration_id: record.id,
+    manifest_line: record.manifestLine,
+    phase: record.phase,
+    wrapping_algorithm: record.wrapPlan?.wrappingAlgorithm,
+    source_fingerprint: record.sourceKey?.fingerprint,
+    token_refreshes: record.tokenRefreshes,
+    checks: record.checks,
+    error_code: record.error?.code,
+    completed_at: record.completedAt,
+  };
+}

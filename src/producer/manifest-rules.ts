@@ -29,7 +29,8 @@ class Problems {
   }
 }
 
-const CONTROL = /\p{Cc}/u;
+// Bidi overrides and isolates too: they make a label read differently in logs and reports.
+const CONTROL = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
 const DESCRIPTION_CONTROL = /[^\P{Cc}\t\n\r]/u;
 const ALIAS = /^alias\/[A-Za-z0-9/_-]+$/;
 const chars = (value: string) => [...value].length;

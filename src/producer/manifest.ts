@@ -108,11 +108,11 @@ function entryFor(
   columns: readonly ManifestColumn[],
   line: number,
   context: { defaultRegion: string | undefined; now: Date },
-): { row: ManifestRow; problems: RowProblem[] } {
+): { row: ManifestRow | undefined; problems: RowProblem[] } {
   if (fields.length !== columns.length) {
     const count = fields.length === 1 ? "1 field" : `${fields.length} fields`;
     const message = `has ${count}; expected ${columns.length}, one per header column`;
-    return { row: undefined as never, problems: [{ line, column: undefined, message }] };
+    return { row: undefined, problems: [{ line, column: undefined, message }] };
   }
   const cells: ManifestCells = {};
   for (const [index, column] of columns.entries()) cells[column] = fields[index]!;
@@ -124,7 +124,7 @@ class DuplicateIndex {
   private readonly keys = new Map<string, number>();
   private readonly aliases = new Map<string, number>();
 
-  check({ row, problems }: { row: ManifestRow; problems: RowProblem[] }): ManifestEntry {
+  check({ row, problems }: { row: ManifestRow | undefined; problems: RowProblem[] }): ManifestEntry {
     if (row === undefined) return { kind: "rejected", line: problems[0]!.line, problems };
     // A key whose identity or region is itself wrong cannot be compared with others.
     const identityKnown = !problems.some(

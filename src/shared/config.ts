@@ -52,6 +52,11 @@ export interface Config {
   maxAttempts: number;
   /** Size of the KMS wrapping key (`HSM2KMS_WRAPPING_KEY_SPEC`). @defaultValue RSA_4096 */
   wrappingKeySpec: WrappingKeySpec;
+  /**
+   * How long a worker holds a job before another may take it over (`HSM2KMS_JOB_LOCK`); a crashed worker's
+   * jobs are recovered after about this long. @defaultValue 60s
+   */
+  jobLockMs: number;
   /** Times a key may go back to params for a new token (`HSM2KMS_MAX_TOKEN_REFRESHES`). @defaultValue 5 */
   maxTokenRefreshes: number;
 }
@@ -157,6 +162,20 @@ function hsmConfig(env: Environment): HsmConfig | undefined {
   return { library, tokenLabel, slot, pin };
 }
 
+function duration(
+  env: Environment,
+  variable: string,
+  fallback: string,
+  minMs: number,
+  maxMs: number,
+): number {
+  const text = env[variable] || fallback;
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms < minMs || ms > maxMs)
+    bad(variable, text, `a duration such as 30s or 5m, from ${minMs / 1000}s to ${maxMs / 1000}s`);
+  return ms;
+}
+
 function wrappingKeySpec(env: Environment): WrappingKeySpec {
   const value = env["HSM2KMS_WRAPPING_KEY_SPEC"] || "RSA_4096";
   if (!(WRAPPING_KEY_SPECS as readonly string[]).includes(value))
@@ -223,6 +242,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     kmsQuotas: { ...DEFAULT_KMS_QUOTAS, ...quotaOverrides },
     maxAttempts: integer(env, "HSM2KMS_MAX_ATTEMPTS", 8, 1, 100),
     wrappingKeySpec: wrappingKeySpec(env),
+    jobLockMs: duration(env, "HSM2KMS_JOB_LOCK", "60s", 1000, 3_600_000),
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
   };
 }

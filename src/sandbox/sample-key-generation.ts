@@ -34,7 +34,11 @@ export function sampleKeyExists(pkcs11: Pkcs11, session: Handle, key: SampleKey)
 
 /** Generates one sample key as token objects, inside the HSM: its material never exists outside it. */
 export async function generateSampleKey(pkcs11: Pkcs11, session: Handle, name: SampleKeyName): Promise<void> {
-  const key: SampleKey = SAMPLE_KEYS[name];
+  await generateKey(pkcs11, session, SAMPLE_KEYS[name]);
+}
+
+/** Generates a key described like a sample key (any label and id), inside the HSM, as token objects. */
+export async function generateKey(pkcs11: Pkcs11, session: Handle, key: SampleKey): Promise<void> {
   const on = (type: number) => ({ type, value: true });
   switch (key.kind.type) {
     case "ec":

@@ -1,0 +1,95 @@
+import { Redis } from "ioredis";
+import { formatManifestCsv } from "../../src/producer/manifest.js";
+import type { KmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { generateKey } from "../../src/sandbox/sample-key-generation.js";
+import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { Ledger } from "../../src/shared/ledger/index.js";
+import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
+import { emulatorKms } from "./pipeline.js";
+import { TEST_REDIS_URL } from "./redis.js";
+import { withTokenSession } from "./softhsm.js";
+
+const KINDS: Array<Pick<SampleKey, "keySpec" | "defaultUsage" | "kind">> = [
+  {
+    keySpec: "ECC_NIST_P256",
+    defaultUsage: "SIGN_VERIFY",
+    kind: { type: "ec", curveOidDerHex: "06082a8648ce3d030107" },
+  },
+  {
+    keySpec: "ECC_NIST_P384",
+    defaultUsage: "SIGN_VERIFY",
+    kind: { type: "ec", curveOidDerHex: "06052b81040022" },
+  },
+  {
+    keySpec: "ECC_SECG_P256K1",
+    defaultUsage: "SIGN_VERIFY",
+    kind: { type: "ec", curveOidDerHex: "06052b8104000a" },
+  },
+  { keySpec: "HMAC_256", defaultUsage: "GENERATE_VERIFY_MAC", kind: { type: "hmac", bytes: 32 } },
+  { keySpec: "SYMMETRIC_DEFAULT", defaultUsage: "ENCRYPT_DECRYPT", kind: { type: "aes", bytes: 32 } },
+  { keySpec: "HMAC_224", defaultUsage: "GENERATE_VERIFY_MAC", kind: { type: "hmac", bytes: 28 } },
+];
+
+/** `count` keys of mixed fast-to-make types, labelled `<prefix>-<n>`, generated in the test token. */
+export async function addMixedKeys(
+  env: Record<string, string>,
+  prefix: string,
+  count: number,
+  withRsa = 0,
+): Promise<SampleKey[]> {
+  const keys: SampleKey[] = [];
+  for (let n = 0; n < count; n++) {
+    const rsa = n < withRsa;
+    const kind = KINDS[n % KINDS.length]!;
+    keys.push({
+      label: `${prefix}-${n}`,
+      idHex: `f1${n.toString(16).padStart(6, "0")}`,
+      extractable: true,
+      ...(rsa
+        ? { keySpec: "RSA_2048", defaultUsage: "SIGN_VERIFY", kind: { type: "rsa", bits: 2048 } }
+        : kind),
+    } as SampleKey);
+  }
+  await withTokenSession(env, async (pkcs11, session) => {
+    for (const key of keys) await generateKey(pkcs11, session, key);
+  });
+  return keys;
+}
+
+export function manifestFor(keys: SampleKey[], region = "us-east-1"): string {
+  return formatManifestCsv(keys.map((key) => ({ source_label: key.label, source_id: key.idHex, region })));
+}
+
+/** A ledger on the shared test Redis; close with `redis.disconnect()`. */
+export function testLedger(prefix: string) {
+  const redis = new Redis(TEST_REDIS_URL);
+  return { redis, ledger: new Ledger(redis, prefix) };
+}
+
+/** Polls until `done` is true or the time is up. */
+export async function waitFor(done: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await done()) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** KMS keys per migration id (from the provenance tag), over every key in the emulator's Region. */
+export async function kmsKeysByMigration(
+  emulator: KmsEmulator,
+  region = "us-east-1",
+): Promise<Map<string, string[]>> {
+  const kms = emulatorKms(emulator.url, region);
+  const byMigration = new Map<string, string[]>();
+  try {
+    for await (const keyId of kms.listKeyIds()) {
+      const id = (await kms.listResourceTags(keyId))[PROVENANCE_TAGS.migrationId] ?? "(none)";
+      byMigration.set(id, [...(byMigration.get(id) ?? []), keyId]);
+    }
+  } finally {
+    kms.close();
+  }
+  return byMigration;
+}

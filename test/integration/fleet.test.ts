@@ -1,0 +1,174 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import type { MigrationRecord } from "../../src/shared/migration.js";
+import { REPORT_COLUMNS } from "../../src/shared/report-csv.js";
+import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
+import { addMixedKeys, kmsKeysByMigration, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+
+let token: TestToken;
+const emulators: KmsEmulator[] = [];
+const workers: CliProcess[] = [];
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  token = await createTestToken();
+});
+
+afterAll(async () => {
+  for (const worker of workers) worker.child.kill("SIGKILL");
+  await Promise.all(workers.map((worker) => worker.exited));
+  await Promise.all(emulators.map((emulator) => emulator.close()));
+  for (const prefix of prefixes) await deletePrefix(prefix);
+  for (const prefix of prefixes) await deletePrefix(`{${prefix}.ledger}`);
+  await token?.cleanup();
+});
+
+function environment(emulator: KmsEmulator, prefix: string): Record<string, string> {
+  return {
+    ...token.env,
+    REDIS_URL: TEST_REDIS_URL,
+    HSM2KMS_QUEUE_PREFIX: prefix,
+    HSM2KMS_KMS_ENDPOINT: emulator.url,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
+    HSM2KMS_JOB_LOCK: "4s",
+    HSM2KMS_LOG_LEVEL: "warn",
+  };
+}
+
+async function records(prefix: string): Promise<MigrationRecord[]> {
+  const { redis, ledger } = testLedger(prefix);
+  try {
+    const all: MigrationRecord[] = [];
+    for await (const record of ledger.records()) all.push(record);
+    return all;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function countFinished(prefix: string): Promise<{ migrated: number; failed: number }> {
+  const { redis, ledger } = testLedger(prefix);
+  try {
+    const counts = await ledger.counts();
+    return { migrated: counts.byStatus["migrated"] ?? 0, failed: counts.byStatus["failed"] ?? 0 };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Each source key has exactly one KMS key, and every KMS key belongs to a key the ledger knows. */
+async function expectOneKmsKeyPerSourceKey(
+  emulator: KmsEmulator,
+  ledgerRecords: MigrationRecord[],
+): Promise<void> {
+  const byMigration = await kmsKeysByMigration(emulator);
+  for (const record of ledgerRecords)
+    expect(byMigration.get(record.id), `KMS keys of ${record.source.label}`).toEqual([record.kmsKeyId]);
+  const known = new Set(ledgerRecords.map((record) => record.id));
+  expect([...byMigration.keys()].filter((id) => !known.has(id))).toEqual([]);
+}
+
+describe("the fleet", () => {
+  let keys: SampleKey[];
+
+  it("two worker processes migrate 40 mixed keys at AWS's default quotas; one is SIGKILLed mid-run; nothing is lost or duplicated", async () => {
+    keys = await addMixedKeys(token.env, "fleet", 40, 2);
+    const objectsBefore = (await listTokenObjects(token.env)).length;
+    const emulator = await startKmsEmulator({ acceptKwpZeroPadding: true });
+    emulators.push(emulator);
+    const prefix = randomPrefix("fleet");
+    prefixes.push(prefix);
+    const env = environment(emulator, prefix);
+    const manifest = join(token.dir, "fleet.csv");
+    await writeFile(manifest, manifestFor(keys));
+
+    const enqueued = await runCli(["enqueue", manifest], env);
+    expect(enqueued.output).toContain("40 rows accepted (40 queued, 0 already known), 0 rejected");
+    expect(enqueued.code).toBe(0);
+
+    const doomed = spawnCli(["worker"], env);
+    const survivor = spawnCli(["worker"], env);
+    workers.push(doomed, survivor);
+    await waitFor(async () => (await countFinished(prefix)).migrated >= 10, 90_000, "10 keys migrated");
+    doomed.child.kill("SIGKILL");
+    expect(await doomed.exited).toBe("SIGKILL");
+
+    await waitFor(
+      async () => {
+        const { migrated, failed } = await countFinished(prefix);
+        return migrated + failed === 40;
+      },
+      150_000,
+      "all 40 keys finished",
+    );
+    survivor.child.kill("SIGTERM");
+    expect(await survivor.exited).toBe(0);
+
+    const all = await records(prefix);
+    expect(
+      all
+        .filter((record) => record.status !== "migrated")
+        .map((record) => `${record.source.label}: ${record.error?.message}`),
+    ).toEqual([]);
+    expect(all.every((record) => record.verified === "true" || record.verified === "roundtrip")).toBe(true);
+    await expectOneKmsKeyPerSourceKey(emulator, all);
+    expect(all.some((record) => record.error?.code === "KMS_THROTTLED")).toBe(false);
+    const stats = emulator.stats();
+    console.info(
+      `fleet run: ${stats.total.calls} KMS calls, ${stats.total.throttled} throttled by the emulator's default quotas`,
+    );
+    // Session objects die with their process: whatever the killed worker had open is gone with it.
+    expect((await listTokenObjects(token.env)).length).toBe(objectsBefore);
+
+    // Re-enqueueing the same manifest, or an overlapping one, adds nothing already known.
+    const again = await runCli(["enqueue", manifest], env);
+    expect(again.output).toContain("40 rows accepted (0 queued, 40 already known), 0 rejected");
+    const extra = await addMixedKeys(token.env, "fleet-extra", 2);
+    const overlapping = join(token.dir, "overlapping.csv");
+    await writeFile(overlapping, manifestFor([...keys.slice(0, 5), ...extra]));
+    const overlap = await runCli(["enqueue", overlapping], env);
+    expect(overlap.output).toContain("7 rows accepted (2 queued, 5 already known), 0 rejected");
+  });
+
+  it("tokens that expire while the wrap workers are down are refreshed and every key still migrates", async () => {
+    const emulator = await startKmsEmulator({ acceptKwpZeroPadding: true, quotas: false, tokenTtlMs: 3000 });
+    emulators.push(emulator);
+    const prefix = randomPrefix("expiry");
+    prefixes.push(prefix);
+    const env = environment(emulator, prefix);
+    const batch = await addMixedKeys(token.env, "expiry", 8);
+    const manifest = join(token.dir, "expiry.csv");
+    await writeFile(manifest, manifestFor(batch));
+    expect((await runCli(["enqueue", manifest], env)).code).toBe(0);
+
+    const early = await runCli(["worker", "--phases", "preflight,create,params", "--until-idle"], env);
+    expect(early.code, early.output).toBe(0);
+    const waiting = await records(prefix);
+    expect(waiting.map((record) => record.phase)).toEqual(Array(8).fill("wrap"));
+    await sleep(3500);
+
+    const rest = await runCli(["worker", "--until-idle"], env);
+    expect(rest.code, rest.output).toBe(0);
+    const done = await records(prefix);
+    expect(done.map((record) => record.status)).toEqual(Array(8).fill("migrated"));
+    expect(done.every((record) => record.tokenRefreshes >= 1)).toBe(true);
+    expect(emulator.stats().regions["us-east-1"]?.["GetParametersForImport"]?.calls).toBe(16);
+
+    const status = await runCli(["status", "--json"], env);
+    expect(JSON.parse(status.output.slice(status.output.indexOf("{"))).byStatus).toEqual({ migrated: 8 });
+    const report = await runCli(["report"], env);
+    const lines = report.output.trim().split("\n");
+    expect(lines[0]).toBe(REPORT_COLUMNS.join(","));
+    expect(lines.slice(1).filter((line) => line.includes(",migrated,"))).toHaveLength(8);
+    expect(report.code).toBe(0);
+  });
+});

@@ -10,5 +10,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     globalSetup: ["test/helpers/global-setup.ts"],
     reporters: ["default"],
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   },
 });

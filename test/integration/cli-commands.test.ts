@@ -1,0 +1,133 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { SAMPLE_KEYS } from "../../src/sandbox/sample-keys.js";
+import { REPORT_COLUMNS } from "../../src/shared/report-csv.js";
+import { runCli } from "../helpers/cli.js";
+import { testLedger } from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+const KEYS = [
+  "sample-ec-p256",
+  "sample-hmac-256",
+  "sample-aes-256",
+  "sample-ec-p256-nonextractable",
+] as const;
+let token: TestToken;
+let emulator: KmsEmulator;
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  token = await createTestToken({ keys: [...KEYS] });
+  emulator = await startKmsEmulator({ acceptKwpZeroPadding: true, quotas: false });
+});
+
+afterAll(async () => {
+  await emulator?.close();
+  for (const prefix of prefixes) {
+    await deletePrefix(prefix);
+    await deletePrefix(`{${prefix}.ledger}`);
+  }
+  await token?.cleanup();
+});
+
+function environment(extra: Record<string, string> = {}): Record<string, string> {
+  const prefix = randomPrefix("cli");
+  prefixes.push(prefix);
+  return {
+    ...token.env,
+    REDIS_URL: TEST_REDIS_URL,
+    HSM2KMS_QUEUE_PREFIX: prefix,
+    HSM2KMS_KMS_ENDPOINT: emulator.url,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
+    HSM2KMS_LOG_LEVEL: "warn",
+    ...extra,
+  };
+}
+
+describe("inventory, enqueue --dry-run/--preflight, migrate, retry", () => {
+  let inventoryPath: string;
+
+  it("inventory lists the migratable keys as a manifest and the others with the reason", async () => {
+    inventoryPath = join(token.dir, "inventory.csv");
+    const result = await runCli(["inventory", "--out", inventoryPath], environment());
+    expect(result.code, result.output).toBe(0);
+    const manifest = await readFile(inventoryPath, "utf8");
+    const lines = manifest.trim().split("\n");
+    expect(lines[0]).toContain("source_label,source_id,key_spec,key_usage,alias");
+    expect(lines).toHaveLength(4);
+    expect(manifest).toContain(
+      `sample-ec-p256,${SAMPLE_KEYS["sample-ec-p256"].idHex},ECC_NIST_P256,SIGN_VERIFY,alias/sample-ec-p256`,
+    );
+    expect(manifest).toContain("sample-aes-256");
+    expect(manifest).not.toContain("nonextractable");
+    expect(result.output).toMatch(/cannot migrate: sample-ec-p256-nonextractable .*CKA_EXTRACTABLE is false/);
+  });
+
+  it("enqueue --dry-run validates without touching Redis; --preflight says what each key would become", async () => {
+    const env = environment();
+    const dry = await runCli(["enqueue", "--dry-run", inventoryPath], env);
+    expect(dry.code, dry.output).toBe(0);
+    expect(dry.output).toContain("3 rows valid, 0 rejected (dry run: nothing enqueued)");
+    const { redis, ledger } = testLedger(env["HSM2KMS_QUEUE_PREFIX"] ?? "");
+    expect(await ledger.size()).toBe(0);
+    redis.disconnect();
+
+    const manifest = join(token.dir, "preflight.csv");
+    await writeFile(
+      manifest,
+      "source_label,key_usage\nsample-hmac-256,\nsample-ec-p256-nonextractable,\nmissing-key,\nsample-aes-256,SIGN_VERIFY\n",
+    );
+    const preflight = await runCli(["enqueue", "--preflight", manifest], env);
+    expect(preflight.code).toBe(1);
+    expect(preflight.output).toContain(
+      "line 2, sample-hmac-256: HMAC_256 GENERATE_VERIFY_MAC, wrapped as RSAES_OAEP_SHA_1 (oaep-direct)",
+    );
+    expect(preflight.output).toMatch(
+      /line 3, sample-ec-p256-nonextractable: cannot be migrated: SOURCE_KEY_NOT_EXTRACTABLE/,
+    );
+    expect(preflight.output).toMatch(/line 4, missing-key: cannot be migrated: SOURCE_KEY_NOT_FOUND/);
+    expect(preflight.output).toMatch(/line 5, sample-aes-256: cannot be migrated: KEY_USAGE_INVALID: .*expected one of ENCRYPT_DECRYPT/);
+  });
+
+  it("migrate runs everything on one host and ends with one line per key and the report", async () => {
+    const env = environment();
+    const out = join(token.dir, "report.csv");
+    const result = await runCli(["migrate", inventoryPath, "--out", out], env);
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).toMatch(/sample-ec-p256\s+migrated\s+\S+\s+RSA_AES_KEY_WRAP_SHA_1\s+true/);
+    expect(result.output).toMatch(/sample-aes-256\s+migrated\s+\S+\s+RSAES_OAEP_SHA_1\s+roundtrip/);
+    const report = (await readFile(out, "utf8")).trim().split("\n");
+    expect(report[0]).toBe(REPORT_COLUMNS.join(","));
+    expect(report.slice(1).every((line) => line.includes(",migrated,"))).toBe(true);
+  });
+
+  it("keys that failed on a KMS outage are re-queued by retry --failed and migrate; permanent failures are left alone", async () => {
+    const broken = await startKmsEmulator({ quotas: false, faultRate: 1 });
+    try {
+      const env = environment({ HSM2KMS_KMS_ENDPOINT: broken.url, HSM2KMS_MAX_ATTEMPTS: "2" });
+      const manifest = join(token.dir, "outage.csv");
+      await writeFile(manifest, "source_label\nsample-ec-p256\nsample-ec-p256-nonextractable\n");
+      const failed = await runCli(["migrate", manifest], env);
+      expect(failed.code).toBe(1);
+      expect(failed.output).toMatch(/sample-ec-p256\s+failed.*KMS_UNAVAILABLE/);
+
+      const healthy = { ...env, HSM2KMS_KMS_ENDPOINT: emulator.url };
+      const retry = await runCli(["retry", "--failed"], healthy);
+      expect(retry.output).toContain("1 failed keys re-queued, 1 left alone");
+      expect(retry.output).toMatch(/left alone: sample-ec-p256-nonextractable .*SOURCE_KEY_NOT_EXTRACTABLE/);
+      const rerun = await runCli(["worker", "--until-idle"], healthy);
+      expect(rerun.code).toBe(1); // the non-extractable key stays failed
+      const status = await runCli(["status"], healthy);
+      expect(status.output).toContain("2 keys in us-east-1: 1 migrated, 1 failed");
+      expect(status.output).toContain("SOURCE_KEY_NOT_EXTRACTABLE");
+    } finally {
+      await broken.close();
+    }
+  });
+});

@@ -29,6 +29,7 @@ export async function* previewPreflight(
     now: () => new Date(),
     randomBytes: () => Buffer.alloc(0),
     checkpoint: async () => {},
+    lookup: async () => undefined,
     logger: silentLogger(),
     settings: { tokenSafetyMarginMs: 0, deletionWindowDays: 7, wrappingKeySpec, toolVersion: "preview" },
   };

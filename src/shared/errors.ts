@@ -12,6 +12,8 @@ export type ErrorKind =
   | "throttled"
   /** The import token is expired, invalid or about to die: go back to the params phase. */
   | "token-expired"
+  /** Waiting for something else (e.g. a replica's primary): try later, spending no attempt (bounded). */
+  | "deferred"
   /** Retrying cannot help: fail the key with this reason. */
   | "fatal";
 
@@ -47,6 +49,8 @@ export const retryable = (code: string, message: string, options?: MigrationErro
   new MigrationError("retryable", code, message, options);
 export const throttled = (code: string, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("throttled", code, message, options);
+export const deferred = (code: string, message: string, options?: MigrationErrorOptions) =>
+  new MigrationError("deferred", code, message, options);
 export const tokenExpired = (code: string, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("token-expired", code, message, options);
 

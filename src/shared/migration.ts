@@ -92,6 +92,13 @@ export interface MigrationRecord {
   tokenRefreshes: number;
   /** Bumped by every token refresh and manual retry: part of job ids, so a phase can run again. */
   generation: number;
+  /**
+   * For a replica of a multi-Region key: the migration id of its primary (same source key, another
+   * Region). The replica's create phase is ReplicateKey, once the primary is migrated.
+   */
+  replicaOf?: string | undefined;
+  /** Times a phase waited for something else (the primary of a replica) without spending an attempt. */
+  deferrals?: number | undefined;
   sourceKey?: SourceKeyFacts | undefined;
   wrapPlan?: WrapPlan | undefined;
   createStartedAt?: string | undefined;

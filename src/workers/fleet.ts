@@ -80,6 +80,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       return options.hsm;
     },
     kms,
+    lookup: async (id: string) => (await ledger.get(id))?.record,
     now: () => new Date(),
     randomBytes,
     logger,

@@ -15,6 +15,8 @@ export interface RetryLimits {
   baseBackoffMs?: number;
   /** @defaultValue 60000 */
   maxBackoffMs?: number;
+  /** Waits (deferred errors) before giving up: with 60 s waits, a day. @defaultValue 1440 */
+  maxDeferrals?: number;
 }
 
 /** What the scheduler does after a phase threw. The one place where error kinds become actions. */
@@ -84,6 +86,18 @@ export function decideAfterError(
       return failure(record, phase, error, now);
     case "throttled":
       return { action: "throttle", delayMs: error.retryAfterMs ?? 1000 };
+    case "deferred": {
+      const deferrals = (record.deferrals ?? 0) + 1;
+      if (deferrals > (limits.maxDeferrals ?? 1440))
+        return failure(
+          record,
+          phase,
+          error,
+          now,
+          `${error.message} (gave up after waiting ${deferrals - 1} times)`,
+        );
+      return { action: "retry", delayMs: error.retryAfterMs ?? 60_000, patch: { deferrals } };
+    }
     case "token-expired":
       if (record.tokenRefreshes >= limits.maxTokenRefreshes)
         return failure(

@@ -35,11 +35,15 @@ export class FakeKms implements KmsPort {
   readonly failures = new Map<string, MigrationError[]>();
   private readonly wrappingKey = generateKeyPairSync("rsa", { modulusLength: 2048 });
   tokenTtlMs = 24 * 3_600_000;
+  /** The fake KMS of every Region, for ReplicateKey. */
+  peers = new Map<string, FakeKms>();
 
   constructor(
     readonly region = "us-east-1",
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.peers.set(region, this);
+  }
 
   failNext(operation: string, error: MigrationError): void {
     this.failures.set(operation, [...(this.failures.get(operation) ?? []), error]);
@@ -154,6 +158,30 @@ export class FakeKms implements KmsPort {
     this.enter("ScheduleKeyDeletion");
     this.key(keyId).info.keyState = "PendingDeletion";
     return new Date(this.now().getTime() + days * 86_400_000);
+  }
+
+  async replicateKey(
+    keyId: string,
+    replicaRegion: string,
+    input: { description?: string | undefined; tags: Record<string, string> },
+  ): Promise<KmsKeyInfo> {
+    this.enter("ReplicateKey");
+    const primary = this.key(keyId);
+    if (!primary.info.multiRegion) throw fatal("KMS_UNSUPPORTED_OPERATION", "not a multi-Region key");
+    const peer = this.peers.get(replicaRegion);
+    if (!peer) throw fatal("KMS_VALIDATION", `no Region ${replicaRegion}`);
+    if (peer.keys.has(keyId))
+      throw fatal("KMS_ALREADY_EXISTS", "replica exists", {
+        details: { awsError: "AlreadyExistsException" },
+      });
+    const info: KmsKeyInfo = {
+      ...primary.info,
+      arn: primary.info.arn.replace(`:${this.region}:`, `:${replicaRegion}:`),
+      keyState: "PendingImport",
+      description: input.description,
+    };
+    peer.keys.set(keyId, { info, tags: { ...input.tags } });
+    return { ...info };
   }
 
   async getPublicKey(keyId: string): Promise<Buffer> {

@@ -31,10 +31,15 @@ export function harness() {
   const clock = new TestClock();
   const hsm = new FakeHsm();
   const kms = new FakeKms("us-east-1", clock.now);
+  const replicaKms = new FakeKms("eu-west-1", clock.now);
+  kms.peers.set("eu-west-1", replicaKms);
+  replicaKms.peers = kms.peers;
+  const records = new Map<string, MigrationRecord>();
   const checkpoints: Array<Partial<MigrationRecord>> = [];
   const ctx: PhaseContext = {
     hsm: () => hsm,
-    kms: () => kms,
+    kms: (region) => (region === "eu-west-1" ? replicaKms : kms),
+    lookup: async (id) => records.get(id),
     now: clock.now,
     randomBytes,
     checkpoint: async (patch) => {
@@ -43,7 +48,7 @@ export function harness() {
     logger: silentLogger(),
     settings: TEST_SETTINGS,
   };
-  return { clock, hsm, kms, ctx, checkpoints };
+  return { clock, hsm, kms, replicaKms, records, ctx, checkpoints };
 }
 
 export function recordFor(

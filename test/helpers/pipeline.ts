@@ -13,7 +13,12 @@ export function emulatorKms(url: string, region = "us-east-1"): KmsPort {
 }
 
 /** A phase context over a real HSM and the emulator (KMS ports per Region, closed by `close`). */
-export function realContext(hsm: HsmPort, url: string, settings: Partial<PhaseSettings> = {}) {
+export function realContext(
+  hsm: HsmPort,
+  url: string,
+  settings: Partial<PhaseSettings> = {},
+  lookup: PhaseContext["lookup"] = async () => undefined,
+) {
   const ports = new Map<string, KmsPort>();
   const context: Omit<PhaseContext, "checkpoint"> = {
     hsm: () => hsm,
@@ -25,6 +30,7 @@ export function realContext(hsm: HsmPort, url: string, settings: Partial<PhaseSe
       }
       return port;
     },
+    lookup,
     now: () => new Date(),
     randomBytes,
     logger: silentLogger(),

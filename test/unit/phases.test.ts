@@ -351,3 +351,61 @@ describe("runMigrationInProcess", () => {
     expect(result.importParams).toBeUndefined();
   });
 });
+
+describe("multi-Region replicas", () => {
+  async function migratedPrimary(h: Harness) {
+    const key = h.hsm.add("mrk", "ECC_NIST_P256");
+    const primary = await stepsThrough(
+      h,
+      recordFor(key, { multiRegion: true, alias: "alias/mrk" }),
+      "verify",
+    );
+    h.records.set(primary.id, { ...primary, status: "migrated" });
+    const replica: MigrationRecord = {
+      ...recordFor(key, { multiRegion: true, alias: "alias/mrk" }),
+      id: "k-mrk-eu",
+      region: "eu-west-1",
+      replicaOf: primary.id,
+    };
+    return { primary, replica };
+  }
+
+  it("replicates the primary into the replica Region and imports the same material there", async () => {
+    const h = harness();
+    const { primary, replica } = await migratedPrimary(h);
+    const done = await stepsThrough(h, replica, "verify");
+    expect(done.phase).toBe("done");
+    expect(done.kmsKeyId).toBe(primary.kmsKeyId);
+    expect(done.kmsKeyArn).toContain(":eu-west-1:");
+    expect(done.verified).toBe("true");
+    expect(h.replicaKms.count("GetParametersForImport")).toBe(1);
+    expect(h.replicaKms.keys.get(done.kmsKeyId ?? "")?.tags[PROVENANCE_TAGS.migrationId]).toBe("k-mrk-eu");
+    expect(h.replicaKms.aliases.get("alias/mrk")).toBe(done.kmsKeyId);
+  });
+
+  it("is idempotent: a repeat finds the replica by key id", async () => {
+    const h = harness();
+    const { replica } = await migratedPrimary(h);
+    const preflighted = await step(h, replica, "preflight");
+    const first = await step(h, preflighted, "create");
+    const again = await step(h, preflighted, "create");
+    expect(again.kmsKeyId).toBe(first.kmsKeyId);
+    expect(h.kms.count("ReplicateKey")).toBe(1);
+  });
+
+  it("waits, spending no attempt, while the primary is not migrated; fails when it failed", async () => {
+    const h = harness();
+    const { primary, replica } = await migratedPrimary(h);
+    const preflighted = await step(h, replica, "preflight");
+    h.records.set(primary.id, { ...primary, status: "in_progress" });
+    const waiting = await rejection(step(h, preflighted, "create"));
+    expect(waiting.kind).toBe("deferred");
+    h.records.set(primary.id, {
+      ...primary,
+      status: "failed",
+      error: { code: "X", kind: "fatal", phase: "verify", message: "", at: "" },
+    });
+    expect((await rejection(step(h, preflighted, "create"))).code).toBe("PRIMARY_FAILED");
+    expect(h.kms.count("ReplicateKey")).toBe(0);
+  });
+});

@@ -16,6 +16,7 @@ import {
   ListKeysCommand,
   ListResourceTagsCommand,
   type MacAlgorithmSpec,
+  ReplicateKeyCommand,
   ScheduleKeyDeletionCommand,
   SignCommand,
   type SigningAlgorithmSpec,
@@ -188,6 +189,20 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
           new ScheduleKeyDeletionCommand({ KeyId: keyId, PendingWindowInDays: days }),
         );
         return out.DeletionDate;
+      }),
+
+    replicateKey: (keyId, replicaRegion, input) =>
+      call("ReplicateKey", `key ${keyId} to ${replicaRegion}`, async () => {
+        const out = await client.send(
+          new ReplicateKeyCommand({
+            KeyId: keyId,
+            ReplicaRegion: replicaRegion,
+            Description: input.description,
+            Policy: input.policy,
+            Tags: Object.entries(input.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+          }),
+        );
+        return keyInfo(out.ReplicaKeyMetadata);
       }),
 
     getPublicKey: (keyId) =>

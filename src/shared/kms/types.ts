@@ -71,6 +71,15 @@ export interface KmsPort {
   deleteImportedKeyMaterial(keyId: string): Promise<void>;
   /** Returns the deletion date. */
   scheduleKeyDeletion(keyId: string, pendingWindowInDays: number): Promise<Date | undefined>;
+  /**
+   * ReplicateKey, called in the primary's Region: a replica of multi-Region key `keyId` in `replicaRegion`
+   * (same key id; an EXTERNAL replica starts PendingImport). Returns the replica's metadata.
+   */
+  replicateKey(
+    keyId: string,
+    replicaRegion: string,
+    input: { description?: string | undefined; tags: Record<string, string>; policy?: string | undefined },
+  ): Promise<KmsKeyInfo>;
   getPublicKey(keyId: string): Promise<Buffer>;
   sign(keyId: string, message: Buffer, signingAlgorithm: string): Promise<Buffer>;
   encrypt(keyId: string, plaintext: Buffer, encryptionAlgorithm?: string): Promise<Buffer>;

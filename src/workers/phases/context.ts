@@ -32,6 +32,8 @@ export interface PhaseContext {
    * the repeat of the phase then knows to look for what the lost attempt may have done.
    */
   checkpoint(patch: Partial<MigrationRecord>): Promise<void>;
+  /** Reads another key's record (a replica reads its primary). */
+  lookup(migrationId: string): Promise<MigrationRecord | undefined>;
   logger: Logger;
   settings: PhaseSettings;
 }

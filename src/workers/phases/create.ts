@@ -3,6 +3,7 @@ import type { KmsKeyInfo, KmsPort } from "../../shared/kms/types.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
 import type { Phase, PhaseContext } from "./context.js";
 import { keyTags, PROVENANCE_TAGS } from "./provenance.js";
+import { replicate } from "./replicate.js";
 
 /** A key made by an attempt we lost can be a little older than our checkpoint (clock skew). */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -69,6 +70,7 @@ async function ensureAlias(kms: KmsPort, record: MigrationRecord, keyId: string)
  * creating a second one.
  */
 export const create: Phase = async (ctx, record) => {
+  if (record.replicaOf) return replicate(ctx, record);
   const source = record.sourceKey;
   if (!source) throw fatal("PHASE_ORDER", `${describeSource(record.source)}: create ran before preflight`);
   const kms = ctx.kms(record.region);

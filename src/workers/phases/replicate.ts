@@ -1,0 +1,69 @@
+import { deferred, fatal } from "../../shared/errors.js";
+import { describeSource, type MigrationRecord } from "../../shared/migration.js";
+import type { PhaseContext, PhaseOutcome } from "./context.js";
+import { keyTags } from "./provenance.js";
+
+/** How long a replica waits before looking at its primary again: 2 s, growing to a minute. */
+function primaryPollMs(deferrals: number): number {
+  return Math.min(60_000, Math.round(2000 * 1.5 ** deferrals));
+}
+
+/**
+ * The create phase of a multi-Region replica: once the primary holds its material (KMS wants the primary
+ * imported before replicating), ReplicateKey from the primary's Region into this one. The replica has the
+ * primary's key id, so a repeat finds it by DescribeKey in this Region. Tags and aliases are not synced
+ * across related keys: this replica gets its own provenance tags and alias.
+ */
+export async function replicate(ctx: PhaseContext, record: MigrationRecord): Promise<PhaseOutcome> {
+  const who = `${describeSource(record.source)} (replica in ${record.region})`;
+  const primary = record.replicaOf ? await ctx.lookup(record.replicaOf) : undefined;
+  if (!primary)
+    throw fatal(
+      "PRIMARY_MISSING",
+      `${who}: the ledger has no primary ${record.replicaOf}; re-enqueue the manifest row`,
+    );
+  if (primary.status === "failed")
+    throw fatal(
+      "PRIMARY_FAILED",
+      `${who}: the primary in ${primary.region} failed (${primary.error?.code}); fix it and run hsm2kms retry --failed`,
+    );
+  if (primary.status !== "migrated" || !primary.kmsKeyId)
+    throw deferred(
+      "PRIMARY_NOT_MIGRATED",
+      `${who}: waiting for the primary in ${primary.region} to be imported`,
+      { retryAfterMs: primaryPollMs(record.deferrals ?? 0) },
+    );
+  if (primary.sourceKey?.fingerprint !== record.sourceKey?.fingerprint)
+    throw fatal(
+      "PRIMARY_SOURCE_DIFFERS",
+      `${who}: the primary was migrated from another HSM key (fingerprint ${primary.sourceKey?.fingerprint})`,
+    );
+
+  const kms = ctx.kms(record.region);
+  let replica = await kms.describeKey(primary.kmsKeyId);
+  if (!replica) {
+    await ctx.checkpoint({ createStartedAt: ctx.now().toISOString() });
+    replica = await ctx.kms(primary.region).replicateKey(primary.kmsKeyId, record.region, {
+      description: record.request.description ?? `Replica of ${primary.kmsKeyArn}, imported by hsm2kms`,
+      tags: keyTags(record, ctx.settings.toolVersion),
+    });
+    await ctx.checkpoint({ kmsKeyId: replica.keyId, kmsKeyArn: replica.arn });
+  }
+  if (record.request.alias) {
+    const target = await kms.describeKey(record.request.alias);
+    if (!target) await kms.createAlias(record.request.alias, replica.keyId);
+    else if (target.keyId !== replica.keyId)
+      throw fatal(
+        "ALIAS_TAKEN",
+        `${who}: ${record.request.alias} already points to another KMS key (${target.keyId}) in ${record.region}`,
+      );
+  }
+  return {
+    patch: {
+      kmsKeyId: replica.keyId,
+      kmsKeyArn: replica.arn,
+      aliasCreated: record.request.alias !== undefined,
+    },
+    next: replica.keyState === "Enabled" ? "verify" : "params",
+  };
+}

@@ -7,10 +7,10 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 export interface Metrics {
   registry: Registry;
   phaseDuration: Histogram<"phase" | "outcome" | "region">;
-  keys: Counter<"status" | "key_spec">;
-  kmsRequests: Counter<"operation" | "outcome">;
-  kmsThrottled: Counter<"operation">;
-  tokenRefreshes: Counter<"reason">;
+  keys: Counter<"status" | "key_spec" | "region">;
+  kmsRequests: Counter<"operation" | "outcome" | "region">;
+  kmsThrottled: Counter<"operation" | "region">;
+  tokenRefreshes: Counter<"reason" | "region">;
   queueJobs: Gauge<"phase" | "state" | "region">;
   hsmSessions: Gauge<"state">;
 }
@@ -33,25 +33,25 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     keys: new Counter({
       name: "hsm2kms_keys_total",
       help: "Keys that reached a final status (migrated or failed), by KMS key spec",
-      labelNames: ["status", "key_spec"],
+      labelNames: ["status", "key_spec", "region"],
       registers: [registry],
     }),
     kmsRequests: new Counter({
       name: "hsm2kms_kms_requests_total",
       help: "KMS requests by operation and outcome (success, throttled, error)",
-      labelNames: ["operation", "outcome"],
+      labelNames: ["operation", "outcome", "region"],
       registers: [registry],
     }),
     kmsThrottled: new Counter({
       name: "hsm2kms_kms_throttled_total",
       help: "KMS requests answered with ThrottlingException, by operation",
-      labelNames: ["operation"],
+      labelNames: ["operation", "region"],
       registers: [registry],
     }),
     tokenRefreshes: new Counter({
       name: "hsm2kms_import_token_refreshes_total",
       help: "Times a key went back to GetParametersForImport for a new import token, by reason",
-      labelNames: ["reason"],
+      labelNames: ["reason", "region"],
       registers: [registry],
     }),
     queueJobs: new Gauge({

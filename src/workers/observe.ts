@@ -12,11 +12,14 @@ export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
   events.on("phase:ended", ({ phase, outcome, region, durationMs }) =>
     metrics.phaseDuration.observe({ phase, outcome, region }, durationMs / 1000),
   );
-  events.on("key:finished", ({ status, keySpec }) => metrics.keys.inc({ status, key_spec: keySpec }));
-  events.on("token:refreshed", ({ reason }) => metrics.tokenRefreshes.inc({ reason }));
-  events.on("kms:request", ({ operation, outcome }) => {
-    metrics.kmsRequests.inc({ operation, outcome });
-    if (outcome === "throttled") metrics.kmsThrottled.inc({ operation });
+  // region on every series: the dashboard and alerts are per Region (quotas are per Region).
+  events.on("key:finished", ({ status, keySpec, region }) =>
+    metrics.keys.inc({ status, key_spec: keySpec, region }),
+  );
+  events.on("token:refreshed", ({ reason, region }) => metrics.tokenRefreshes.inc({ reason, region }));
+  events.on("kms:request", ({ operation, outcome, region }) => {
+    metrics.kmsRequests.inc({ operation, outcome, region });
+    if (outcome === "throttled") metrics.kmsThrottled.inc({ operation, region });
   });
 }
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import { parseMetricsPort, serveFleetMetrics } from "../../producer/fleet-metrics.js";
 import { collectStatus, type StatusReport } from "../../producer/status.js";
 import { formatDuration } from "../../shared/durations.js";
 import { PHASES } from "../../shared/migration.js";
@@ -10,6 +11,7 @@ interface StatusFlags extends CommonFlags {
   json?: boolean;
   watch?: boolean;
   interval?: string;
+  metricsPort?: string;
 }
 
 const pad = (text: string | number, width: number) => String(text).padStart(width);
@@ -56,10 +58,29 @@ export function registerStatusCommand(program: Command): void {
       )
       .option("--json", "print JSON (for scripts)")
       .option("--watch", "refresh until interrupted")
-      .option("--interval <seconds>", "refresh interval for --watch", "2"),
+      .option("--interval <seconds>", "refresh interval for --watch", "2")
+      .option(
+        "--metrics-port <port>",
+        "instead of printing, serve the fleet's progress from the ledger on /metrics (HSM2KMS_METRICS_HOST) until SIGTERM/SIGINT",
+      ),
   ).action(async (flags: StatusFlags) => {
     const config = configFrom(flags);
+    const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);
     const runtime = await openRuntime(config, "status");
+    if (metricsPort !== undefined) {
+      try {
+        const server = await serveFleetMetrics(runtime, { port: metricsPort, host: config.metricsHost });
+        await new Promise((stopped) => {
+          process.once("SIGTERM", stopped);
+          process.once("SIGINT", stopped);
+        });
+        await server.close();
+        process.exitCode = EXIT.ok;
+      } finally {
+        await runtime.close();
+      }
+      return;
+    }
     const paramsQuota = config.kmsQuotas["GetParametersForImport"] ?? 1;
     let interrupted = false;
     const onSignal = () => {

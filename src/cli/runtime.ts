@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { type Config, type ConfigFlags, loadConfig, redactUrl, requireHsm } from "../shared/config.js";
 import { ConfigError } from "../shared/errors.js";
@@ -8,6 +7,7 @@ import type { HsmPort } from "../shared/hsm/types.js";
 import { Ledger } from "../shared/ledger/index.js";
 import { createLogger } from "../shared/logger.js";
 import { PhaseQueues } from "../shared/queues.js";
+import { createRedisConnection, type RedisConnection } from "../shared/redis.js";
 
 export const TOOL_VERSION: string = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -32,7 +32,7 @@ export function configFrom(flags: CommonFlags): Config {
 export interface Runtime {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisConnection;
   ledger: Ledger;
   queues: PhaseQueues;
   close(): Promise<void>;
@@ -41,7 +41,7 @@ export interface Runtime {
 /** Connects to Redis (failing fast with the URL, password hidden, when it does not answer). */
 export async function openRuntime(config: Config, component: string): Promise<Runtime> {
   const logger = createLogger({ level: config.logLevel, base: { component } });
-  const redis = new Redis(config.redisUrl, {
+  const redis = createRedisConnection(config.redisUrl, {
     maxRetriesPerRequest: null,
     lazyConnect: true,
     connectTimeout: 5000,

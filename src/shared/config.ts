@@ -3,6 +3,7 @@ import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
 import { WRAPPING_KEY_SPECS, type WrappingKeySpec } from "./key-specs.js";
 import { DEFAULT_KMS_QUOTAS, type KmsQuotas, parseQuotaList } from "./kms-quotas.js";
+import { parseRedisTarget } from "./redis.js";
 import { Secret } from "./secret.js";
 
 /**
@@ -93,14 +94,8 @@ function integer(env: Environment, variable: string, fallback: number, min: numb
 }
 
 function redisUrl(raw: string, variable: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    bad(variable, redactUrl(raw), "a URL such as redis://127.0.0.1:6379 or rediss://user@host:6380/0");
-  }
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:")
-    bad(variable, redactUrl(raw), "a redis:// or rediss:// URL");
+  const target = parseRedisTarget(raw);
+  if (typeof target === "string") bad(variable, redactUrl(raw), target);
   return raw;
 }
 

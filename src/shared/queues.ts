@@ -1,7 +1,7 @@
 import { type JobsOptions, Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import type { KmsQuotas } from "./kms-quotas.js";
 import type { MigrationRecord, PhaseName } from "./migration.js";
+import type { RedisConnection } from "./redis.js";
 
 /** What a phase job carries: only the key's id and generation. State lives in the ledger, never secrets here. */
 export interface PhaseJobData {
@@ -71,7 +71,7 @@ export class PhaseQueues {
   private readonly queues = new Map<string, Queue<PhaseJobData>>();
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisConnection,
     readonly prefix: string,
   ) {}
 

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
@@ -11,6 +10,7 @@ import type { KmsPort } from "../shared/kms/types.js";
 import { Ledger } from "../shared/ledger/index.js";
 import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
 import { bullPrefix, type PhaseJobData, PhaseQueues, phaseLimiter, queueName } from "../shared/queues.js";
+import type { RedisConnection } from "../shared/redis.js";
 import { WorkerEvents } from "./events.js";
 import { createPhaseProcessor } from "./processor.js";
 
@@ -25,7 +25,7 @@ export interface FleetOptions {
   /** The HSM, required when `phases` includes an HSM phase. */
   hsm?: HsmPort | undefined;
   /** Redis connection for queues and ledger (BullMQ needs maxRetriesPerRequest: null). */
-  connection: Redis;
+  connection: RedisConnection;
   logger: Logger;
   events?: WorkerEvents;
   /** Version written into provenance tags. */

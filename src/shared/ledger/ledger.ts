@@ -1,5 +1,5 @@
-import type { Redis } from "ioredis";
 import type { MigrationRecord } from "../migration.js";
+import type { RedisConnection } from "../redis.js";
 import { CREATE_RECORD, SAVE_RECORD } from "./scripts.js";
 
 /** Another worker saved the record since we read it: our view is stale and we must not hand over. */
@@ -37,7 +37,7 @@ export class Ledger {
   private readonly base: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     prefix: string,
   ) {
     this.base = `{${prefix}.ledger}`;

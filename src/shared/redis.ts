@@ -1,0 +1,79 @@
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+
+/** A single Redis or a Redis Cluster: the queues and the ledger work on both. */
+export type RedisConnection = Redis | Cluster;
+
+export type RedisTarget =
+  | { kind: "single"; url: string }
+  | {
+      kind: "cluster";
+      nodes: Array<{ host: string; port: number }>;
+      username?: string;
+      password?: string;
+      tls: boolean;
+    };
+
+const CLUSTER_SCHEMES = ["redis+cluster:", "rediss+cluster:"];
+
+/**
+ * Reads REDIS_URL. A single server: `redis://[user:pass@]host:port[/db]` or `rediss://...` (TLS). A cluster:
+ * `redis+cluster://[user:pass@]host:port[,host:port...]` or `rediss+cluster://...`: any reachable nodes;
+ * the rest are discovered. Returns a message when the URL is not one of these.
+ */
+export function parseRedisTarget(url: string): RedisTarget | string {
+  const scheme = url.slice(0, url.indexOf("//"));
+  if (!CLUSTER_SCHEMES.includes(scheme)) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+        return "a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL";
+    } catch {
+      return "a URL such as redis://127.0.0.1:6379 or redis+cluster://10.0.0.1:7000,10.0.0.2:7000";
+    }
+    return { kind: "single", url };
+  }
+  let rest = url.slice(scheme.length + 2).replace(/\/.*$/, "");
+  let username: string | undefined;
+  let password: string | undefined;
+  const at = rest.lastIndexOf("@");
+  if (at >= 0) {
+    const auth = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    const colon = auth.indexOf(":");
+    username = decodeURIComponent(colon >= 0 ? auth.slice(0, colon) : auth) || undefined;
+    password = colon >= 0 ? decodeURIComponent(auth.slice(colon + 1)) : undefined;
+  }
+  const nodes = rest.split(",").map((node) => {
+    const match = /^([^:]+):(\d{1,5})$/.exec(node.trim());
+    return match ? { host: match[1]!, port: Number(match[2]) } : undefined;
+  });
+  if (nodes.length === 0 || nodes.some((node) => !node))
+    return "redis+cluster://host:port[,host:port...] (every node as host:port)";
+  return {
+    kind: "cluster",
+    nodes: nodes as Array<{ host: string; port: number }>,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+    tls: scheme === "rediss+cluster:",
+  };
+}
+
+/**
+ * Connects to the Redis or Redis Cluster of `url` (validated by config). BullMQ needs
+ * `maxRetriesPerRequest: null` on every connection it is given.
+ */
+export function createRedisConnection(url: string, options: RedisOptions = {}): RedisConnection {
+  const target = parseRedisTarget(url);
+  if (typeof target === "string") throw new Error(`REDIS_URL is invalid: expected ${target}`);
+  const base: RedisOptions = { maxRetriesPerRequest: null, ...options };
+  if (target.kind === "single") return new Redis(target.url, base);
+  return new Cluster(target.nodes, {
+    lazyConnect: options.lazyConnect ?? false,
+    redisOptions: {
+      ...base,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(target.tls ? { tls: {} } : {}),
+    },
+  });
+}

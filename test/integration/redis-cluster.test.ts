@@ -1,0 +1,73 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { Ledger } from "../../src/shared/ledger/index.js";
+import { createRedisConnection } from "../../src/shared/redis.js";
+import { runCli } from "../helpers/cli.js";
+import { addMixedKeys, manifestFor } from "../helpers/fleet.js";
+import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+let cluster: LocalRedisCluster;
+let token: TestToken;
+let emulator: KmsEmulator;
+
+beforeAll(async () => {
+  [cluster, token, emulator] = await Promise.all([
+    startRedisCluster(3),
+    createTestToken(),
+    startKmsEmulator({ quotas: false, acceptKwpZeroPadding: true }),
+  ]);
+});
+
+afterAll(async () => {
+  await emulator?.close();
+  await cluster?.stop();
+  await token?.cleanup();
+});
+
+describe("Redis Cluster", () => {
+  it("runs the whole pipeline on a 3-master cluster, queues spread over slots, ledger in one", async () => {
+    const keys = await addMixedKeys(token.env, "cluster", 6);
+    const manifest = join(token.dir, "cluster.csv");
+    await writeFile(manifest, manifestFor(keys));
+    const env = {
+      ...token.env,
+      REDIS_URL: cluster.url,
+      HSM2KMS_KMS_ENDPOINT: emulator.url,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
+      HSM2KMS_LOG_LEVEL: "warn",
+    };
+    const enqueued = await runCli(["enqueue", manifest], env);
+    expect(enqueued.code, enqueued.output).toBe(0);
+    const migrated = await runCli(["worker", "--until-idle"], env);
+    expect(migrated.code, migrated.output).toBe(0);
+
+    const redis = createRedisConnection(cluster.url);
+    try {
+      const ledger = new Ledger(redis, "hsm2kms");
+      expect((await ledger.counts()).byStatus).toEqual({ migrated: 6 });
+      // Every queue's keys share a slot (hash tag); different queues land on different slots.
+      const slots = await Promise.all(
+        ["{preflight-us-east-1}", "{wrap-us-east-1}", "{verify-us-east-1}"].map((tag) =>
+          redis.call("CLUSTER", "KEYSLOT", tag),
+        ),
+      );
+      expect(new Set(slots).size).toBe(3);
+    } finally {
+      redis.disconnect();
+    }
+    const report = await runCli(["report"], env);
+    expect(
+      report.output
+        .trim()
+        .split("\n")
+        .slice(1)
+        .filter((line) => line.includes(",migrated,")),
+    ).toHaveLength(6);
+  });
+});

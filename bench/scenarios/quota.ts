@@ -1,0 +1,70 @@
+import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
+import { BENCH_REGIONS } from "../lib/bench-env.js";
+import { type FleetRunResult, operationTotals, runFleetMigration, scaledQuotas } from "../lib/fleet-run.js";
+import { atLeast, atMost, type Figure, info } from "../lib/report.js";
+import type { Scenario, ScenarioContext } from "./types.js";
+
+export interface QuotaRunSettings {
+  name: string;
+  keys: number;
+  /** AWS's default quotas times this, for both the emulator and the fleet's limiter. */
+  factor: number;
+  regions: number;
+  latencyMs?: [number, number];
+}
+
+/** One fleet run against scaled quotas; efficiency = keys/s over the whole run / the bottleneck quota. */
+export async function quotaRun(context: ScenarioContext, settings: QuotaRunSettings) {
+  const quotas = scaledQuotas(DEFAULT_KMS_QUOTAS, settings.factor);
+  const regions = BENCH_REGIONS.slice(0, settings.regions);
+  const result = await runFleetMigration(context.env, {
+    label: settings.name,
+    keys: await context.env.keys(settings.keys),
+    regions,
+    configEnv: { HSM2KMS_KMS_QUOTAS: quotas.list },
+    emulator: { quotas: quotas.table, ...(settings.latencyMs ? { latencyMs: settings.latencyMs } : {}) },
+  });
+  const bottleneck = DEFAULT_KMS_QUOTAS.GetParametersForImport * settings.factor * regions.length;
+  const steadyRate =
+    ((result.params.calls - 1) * 1000) / Math.max(1, result.params.lastMs - result.params.firstMs);
+  context.record(`${settings.name}-r${settings.regions}`, { settings, bottleneck, steadyRate, result });
+  return { result, bottleneck, efficiency: result.keysPerSecond / bottleneck, steadyRate };
+}
+
+/** Figures shared by the quota and latency scenarios. */
+export function quotaFigures(
+  scenario: string,
+  run: { result: FleetRunResult; bottleneck: number; efficiency: number; steadyRate: number },
+): Figure[] {
+  const { result } = run;
+  const throttled = result.kms.total.throttled;
+  return [
+    info(scenario, "keys migrated / failed", `${result.migrated} / ${result.failed}`),
+    info(scenario, "keys/s (whole run)", result.keysPerSecond, `/ quota ${run.bottleneck}/s`),
+    atLeast(scenario, "efficiency vs quota", run.efficiency, 0.95),
+    info(scenario, "params steady rate", run.steadyRate, "/s"),
+    atMost(scenario, "failed keys", result.failed, 0),
+    atMost(scenario, "ThrottlingExceptions", throttled, 9),
+    info(
+      scenario,
+      "GetParametersForImport throttled",
+      operationTotals(result.kms, "GetParametersForImport").throttled,
+    ),
+  ];
+}
+
+export const quotaScenario: Scenario = {
+  name: "quota",
+  description: "mixed keys at AWS's default quotas x K: keys/s against the GetParametersForImport quota",
+  keysNeeded: (quick) => (quick ? 100 : 300),
+  async run(context) {
+    const run = await quotaRun(context, {
+      name: "quota",
+      keys: this.keysNeeded(context.quick),
+      factor: context.quick ? 10 : 5,
+      regions: 1,
+    });
+    if (run.result.failures.length) process.stderr.write(`quota: ${run.result.failures.join("\n")}\n`);
+    return quotaFigures("1 quota", run);
+  },
+};

@@ -93,3 +93,27 @@ export async function kmsKeysByMigration(
   }
   return byMigration;
 }
+
+/**
+ * The environment of a CLI process in a test: the token, the emulator, a Redis prefix, the emulator's fake
+ * credentials, a 2048-bit wrapping key (fast), quiet logs; `extra` wins.
+ */
+export function cliEnvironment(
+  tokenEnv: Record<string, string>,
+  kmsEndpoint: string,
+  prefix: string | undefined,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ...tokenEnv,
+    REDIS_URL: TEST_REDIS_URL,
+    ...(prefix ? { HSM2KMS_QUEUE_PREFIX: prefix } : {}),
+    HSM2KMS_KMS_ENDPOINT: kmsEndpoint,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
+    HSM2KMS_LOG_LEVEL: "warn",
+    ...extra,
+  };
+}

@@ -5,8 +5,8 @@ import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulat
 import { SAMPLE_KEYS } from "../../src/sandbox/sample-keys.js";
 import { REPORT_COLUMNS } from "../../src/shared/report-csv.js";
 import { runCli } from "../helpers/cli.js";
-import { testLedger } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 const KEYS = [
@@ -36,18 +36,7 @@ afterAll(async () => {
 function environment(extra: Record<string, string> = {}): Record<string, string> {
   const prefix = randomPrefix("cli");
   prefixes.push(prefix);
-  return {
-    ...token.env,
-    REDIS_URL: TEST_REDIS_URL,
-    HSM2KMS_QUEUE_PREFIX: prefix,
-    HSM2KMS_KMS_ENDPOINT: emulator.url,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
-    HSM2KMS_LOG_LEVEL: "warn",
-    ...extra,
-  };
+  return cliEnvironment(token.env, emulator.url, prefix, extra);
 }
 
 describe("inventory, enqueue --dry-run/--preflight, migrate, retry", () => {
@@ -92,7 +81,9 @@ describe("inventory, enqueue --dry-run/--preflight, migrate, retry", () => {
       /line 3, sample-ec-p256-nonextractable: cannot be migrated: SOURCE_KEY_NOT_EXTRACTABLE/,
     );
     expect(preflight.output).toMatch(/line 4, missing-key: cannot be migrated: SOURCE_KEY_NOT_FOUND/);
-    expect(preflight.output).toMatch(/line 5, sample-aes-256: cannot be migrated: KEY_USAGE_INVALID: .*expected one of ENCRYPT_DECRYPT/);
+    expect(preflight.output).toMatch(
+      /line 5, sample-aes-256: cannot be migrated: KEY_USAGE_INVALID: .*expected one of ENCRYPT_DECRYPT/,
+    );
   });
 
   it("migrate runs everything on one host and ends with one line per key and the report", async () => {

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
-import { addMixedKeys, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { addMixedKeys, cliEnvironment, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -31,18 +31,10 @@ afterAll(async () => {
 async function setUp(label: string, count: number) {
   const prefix = randomPrefix(label);
   prefixes.push(prefix);
-  const env = {
-    ...token.env,
-    REDIS_URL: TEST_REDIS_URL,
-    HSM2KMS_QUEUE_PREFIX: prefix,
-    HSM2KMS_KMS_ENDPOINT: emulator.url,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
+  const env = cliEnvironment(token.env, emulator.url, prefix, {
     HSM2KMS_LOG_LEVEL: "info",
     HSM2KMS_JOB_LOCK: "2s",
-  };
+  });
   const manifest = join(token.dir, `${label}.csv`);
   await writeFile(manifest, manifestFor(await addMixedKeys(token.env, label, count)));
   expect((await runCli(["enqueue", manifest], env)).code).toBe(0);

@@ -7,8 +7,15 @@ import type { SampleKey } from "../../src/sandbox/sample-keys.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { REPORT_COLUMNS } from "../../src/shared/report-csv.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
-import { addMixedKeys, kmsKeysByMigration, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import {
+  addMixedKeys,
+  cliEnvironment,
+  kmsKeysByMigration,
+  manifestFor,
+  testLedger,
+  waitFor,
+} from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -30,18 +37,7 @@ afterAll(async () => {
 });
 
 function environment(emulator: KmsEmulator, prefix: string): Record<string, string> {
-  return {
-    ...token.env,
-    REDIS_URL: TEST_REDIS_URL,
-    HSM2KMS_QUEUE_PREFIX: prefix,
-    HSM2KMS_KMS_ENDPOINT: emulator.url,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
-    HSM2KMS_JOB_LOCK: "4s",
-    HSM2KMS_LOG_LEVEL: "warn",
-  };
+  return cliEnvironment(token.env, emulator.url, prefix, { HSM2KMS_JOB_LOCK: "4s" });
 }
 
 async function records(prefix: string): Promise<MigrationRecord[]> {

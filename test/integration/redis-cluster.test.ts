@@ -5,7 +5,7 @@ import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulat
 import { Ledger } from "../../src/shared/ledger/index.js";
 import { createRedisConnection } from "../../src/shared/redis.js";
 import { runCli } from "../helpers/cli.js";
-import { addMixedKeys, manifestFor } from "../helpers/fleet.js";
+import { addMixedKeys, cliEnvironment, manifestFor } from "../helpers/fleet.js";
 import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
@@ -32,16 +32,7 @@ describe("Redis Cluster", () => {
     const keys = await addMixedKeys(token.env, "cluster", 6);
     const manifest = join(token.dir, "cluster.csv");
     await writeFile(manifest, manifestFor(keys));
-    const env = {
-      ...token.env,
-      REDIS_URL: cluster.url,
-      HSM2KMS_KMS_ENDPOINT: emulator.url,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
-      HSM2KMS_LOG_LEVEL: "warn",
-    };
+    const env = cliEnvironment(token.env, emulator.url, undefined, { REDIS_URL: cluster.url });
     const enqueued = await runCli(["enqueue", manifest], env);
     expect(enqueued.code, enqueued.output).toBe(0);
     const migrated = await runCli(["worker", "--until-idle"], env);

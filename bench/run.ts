@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     `bench: ${quick ? "quick" : "full"} run of ${scenarios.map((s) => s.name).join(", ")}; ` +
       `${before.cpus} CPUs, load ${before.loadAverage.join(" ")}\n`,
   );
-  const restoreWrappingKeys = reuseEmulatorWrappingKeys();
+  const restoreWrappingKeys = await reuseEmulatorWrappingKeys();
   const env = await BenchEnv.open();
   const figures: Figure[] = [];
   const raw: Record<string, unknown> = {};

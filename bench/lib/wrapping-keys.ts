@@ -9,11 +9,18 @@ type Pair = Awaited<ReturnType<WrappingKeyPool["take"]>>;
  * RSA-2048 generation costs ~200 ms of CPU, so at 5 GetParametersForImport/s the emulator alone would
  * take a core from the pipeline it is measuring. Import tokens stay distinct (one per call, bound to its key).
  * Start emulators with `wrappingKeyPoolSize: 0` so the pool does not refill in the background.
- * Returns a function that restores the original behaviour.
+ * The keys of `prepare` are made now, so that no run pays for them. Returns a function that restores the
+ * original behaviour.
  */
-export function reuseEmulatorWrappingKeys(keysPerSpec = 4): () => void {
+export async function reuseEmulatorWrappingKeys(
+  prepare: WrappingKeySpec[] = ["RSA_2048"],
+  keysPerSpec = 4,
+): Promise<() => void> {
   const original = WrappingKeyPool.prototype.take;
   const kept = new Map<WrappingKeySpec, Pair[]>();
+  const maker = new WrappingKeyPool(0);
+  for (const spec of prepare)
+    kept.set(spec, await Promise.all(Array.from({ length: keysPerSpec }, () => maker.take(spec))));
   let turn = 0;
   WrappingKeyPool.prototype.take = async function take(this: WrappingKeyPool, spec: WrappingKeySpec) {
     const pairs = kept.get(spec) ?? [];

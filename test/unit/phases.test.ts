@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isMigrationError, type MigrationError, retryable, tokenExpired } from "../../src/shared/errors.js";
+import { LedgerConflictError } from "../../src/shared/ledger/index.js";
 import type { MigrationRecord, PhaseName } from "../../src/shared/migration.js";
 import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { PHASE_FUNCTIONS, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
@@ -186,6 +187,18 @@ describe("create", () => {
     const again = await step(h, { ...preflighted, createStartedAt: first.createStartedAt }, "create");
     expect(again.kmsKeyId).toBe(first.kmsKeyId);
     expect(h.kms.count("CreateKey")).toBe(1);
+  });
+
+  it("a worker that lost the job during CreateKey schedules the orphan it made for deletion", async () => {
+    const h = harness();
+    const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
+    h.records.set(preflighted.id, { ...preflighted, kmsKeyId: "the-owners-key" });
+    h.ctx.checkpoint = async (patch) => {
+      if (patch.kmsKeyId) throw new LedgerConflictError(preflighted.id);
+    };
+    await expect(step(h, preflighted, "create")).rejects.toBeInstanceOf(LedgerConflictError);
+    const [orphan] = [...h.kms.keys.values()];
+    expect(orphan?.info.keyState).toBe("PendingDeletion");
   });
 
   it("refuses an alias that points to a key it did not make", async () => {

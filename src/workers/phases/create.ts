@@ -1,5 +1,6 @@
 import { fatal, isMigrationError } from "../../shared/errors.js";
 import type { KmsKeyInfo, KmsPort } from "../../shared/kms/types.js";
+import { LedgerConflictError } from "../../shared/ledger/index.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
 import type { Phase, PhaseContext } from "./context.js";
 import { keyTags, PROVENANCE_TAGS } from "./provenance.js";
@@ -65,6 +66,34 @@ async function ensureAlias(kms: KmsPort, record: MigrationRecord, keyId: string)
 }
 
 /**
+ * Saves the new key's id. If the save conflicts, this worker lost the job (its lock expired while CreateKey
+ * was in flight, e.g. a host cut off the network) and another worker owns the key now: unless the owner
+ * adopted this very key, it is an orphan made by a late request, so it is scheduled for deletion (it holds
+ * no material yet) before the conflict is passed on.
+ */
+async function recordCreatedKey(
+  ctx: PhaseContext,
+  kms: KmsPort,
+  record: MigrationRecord,
+  key: KmsKeyInfo,
+): Promise<void> {
+  try {
+    await ctx.checkpoint({ kmsKeyId: key.keyId, kmsKeyArn: key.arn });
+  } catch (error) {
+    if (!(error instanceof LedgerConflictError)) throw error;
+    const owner = await ctx.lookup(record.id);
+    if (owner?.kmsKeyId !== key.keyId) {
+      ctx.logger.warn(
+        { migrationId: record.id, kmsKeyId: key.keyId },
+        "lost the job while creating: scheduling deletion of the key this late CreateKey made",
+      );
+      await kms.scheduleKeyDeletion(key.keyId, ctx.settings.deletionWindowDays);
+    }
+    throw error;
+  }
+}
+
+/**
  * create (any host): CreateKey with Origin=EXTERNAL, the key's spec and usage, tags (the manifest's plus
  * provenance) and description; then CreateAlias. Idempotent: a repeat finds the key it made instead of
  * creating a second one.
@@ -94,7 +123,7 @@ export const create: Phase = async (ctx, record) => {
       multiRegion: record.request.multiRegion,
     });
     // The key id must reach the ledger before anything else can fail.
-    await ctx.checkpoint({ kmsKeyId: key.keyId, kmsKeyArn: key.arn });
+    await recordCreatedKey(ctx, kms, record, key);
   }
   if (key.keyState === "PendingDeletion")
     throw fatal(

@@ -43,6 +43,8 @@ async function baseline(
     kms: () => kms,
     now: () => new Date(),
     randomBytes,
+    // Multi-Region replicas read their primary's record; the bench migrates no replicas.
+    lookup: async () => undefined,
     logger: silentLogger(),
     settings: {
       tokenSafetyMarginMs: config.tokenSafetyMarginMs,

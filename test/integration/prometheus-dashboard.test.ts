@@ -1,0 +1,202 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatManifestCsv } from "../../src/producer/manifest.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { SAMPLE_KEYS, type SampleKeyName } from "../../src/sandbox/sample-keys.js";
+import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
+import { cliEnvironment, waitFor } from "../helpers/fleet.js";
+import { freePort } from "../helpers/ports.js";
+import {
+  DEPLOY,
+  dashboardQueries,
+  dashboardVariables,
+  type PromSample,
+  type RunningPrometheus,
+  readDashboard,
+  startPrometheus,
+  substitute,
+} from "../helpers/prometheus.js";
+import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+// Fast key types, and the sandbox's non-extractable key so that a failure (and its reason) shows.
+const KEYS: SampleKeyName[] = [
+  "sample-ec-p256",
+  "sample-hmac-256",
+  "sample-aes-256",
+  "sample-ec-p256-nonextractable",
+];
+const REGION = "us-east-1";
+
+let token: TestToken | undefined;
+let emulator: KmsEmulator | undefined;
+let prometheus: RunningPrometheus | undefined;
+const processes: CliProcess[] = [];
+const prefix = randomPrefix("prom");
+let workerAddress = "";
+let statusAddress = "";
+
+async function stop(cli: CliProcess): Promise<void> {
+  if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
+  cli.child.kill("SIGTERM");
+  const timer = setTimeout(() => cli.child.kill("SIGKILL"), 10_000);
+  await cli.exited;
+  clearTimeout(timer);
+}
+
+async function value(expr: string): Promise<number | undefined> {
+  return (await prometheus!.query(expr))[0]?.value;
+}
+
+beforeAll(async () => {
+  token = await createTestToken({ keys: KEYS });
+  emulator = await startKmsEmulator({ acceptKwpZeroPadding: true, quotas: false });
+  const [workerPort, statusPort] = [await freePort(), await freePort()];
+  workerAddress = `127.0.0.1:${workerPort}`;
+  statusAddress = `127.0.0.1:${statusPort}`;
+  prometheus = await startPrometheus(
+    [
+      { job: "hsm2kms-workers", targets: [workerAddress] },
+      { job: "hsm2kms-status", targets: [statusAddress] },
+    ],
+    [join(DEPLOY, "prometheus/alerts.yml")],
+  );
+  const env = cliEnvironment(token.env, emulator.url, prefix, { HSM2KMS_METRICS_HOST: "127.0.0.1" });
+  processes.push(spawnCli(["status", "--metrics-port", String(statusPort)], env));
+  processes.push(spawnCli(["worker"], { ...env, HSM2KMS_METRICS_PORT: String(workerPort) }));
+  // Both scraped before any work, so counters are seen rising from nothing and rates are real.
+  await waitFor(
+    async () => (await value('sum(up{job=~"hsm2kms-workers|hsm2kms-status"})')) === 2,
+    30_000,
+    `Prometheus scraping the worker and the status exporter\n${processes.map((p) => p.output()).join("\n")}`,
+  );
+
+  const manifest = join(token.dir, "manifest.csv");
+  await writeFile(
+    manifest,
+    formatManifestCsv(
+      KEYS.map((name) => ({
+        source_label: SAMPLE_KEYS[name].label,
+        source_id: SAMPLE_KEYS[name].idHex,
+        region: REGION,
+      })),
+    ),
+  );
+  const enqueued = await runCli(["enqueue", manifest], env);
+  expect(enqueued.code, enqueued.output).toBe(0);
+  await waitFor(
+    async () =>
+      (await value(`sum(hsm2kms_fleet_keys{status=~"migrated|failed",region="${REGION}"})`)) ===
+        KEYS.length && (await value('sum(hsm2kms_keys_total{job="hsm2kms-workers"})')) === KEYS.length,
+    40_000,
+    `the migration, as Prometheus sees it\n${processes.map((p) => p.output()).join("\n")}`,
+  );
+  // Two more scrapes of the settled state.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+});
+
+afterAll(async () => {
+  await Promise.all(processes.map(stop));
+  await prometheus?.close();
+  await emulator?.close();
+  await token?.cleanup();
+  await deletePrefix(prefix);
+  await deletePrefix(`{${prefix}.ledger}`);
+});
+
+describe("the Grafana dashboard against a real Prometheus scraping a migration", () => {
+  const dashboard = readDashboard();
+  const queries = dashboardQueries(dashboard);
+  // Grafana's variables: all values (`.*`), then the concrete Region and worker of this run.
+  const substitutions = () => [
+    { region: ".*", instance: ".*", __rate_interval: "1m", datasource: "prometheus" },
+    { region: REGION, instance: workerAddress, __rate_interval: "1m", datasource: "prometheus" },
+  ];
+
+  /** What "data" means for the queries whose answer is known from this run. */
+  const expectations: Record<string, (samples: PromSample[]) => void> = {
+    "Migrated [A]": (s) => expect(s[0]?.value).toBeCloseTo((KEYS.length - 1) / KEYS.length),
+    "Keys by status [A]": (s) =>
+      expect(Object.fromEntries(s.map((x) => [x.metric["status"], x.value]))).toEqual({
+        queued: 0,
+        in_progress: 0,
+        migrated: KEYS.length - 1,
+        failed: 1,
+      }),
+    "ETA [A]": (s) => expect(s[0]?.value).toBe(0),
+    "Workers up [A]": (s) => expect(s[0]?.value).toBe(1),
+    "Failed keys by reason [A]": (s) =>
+      expect(s.map((x) => [x.metric["code"], x.value])).toEqual([["SOURCE_KEY_NOT_EXTRACTABLE", 1]]),
+    // The emulator runs without quotas: a zero per operation called, not "no data".
+    "KMS throttles by operation [A]": (s) => {
+      expect(s.map((x) => x.metric["operation"])).toContain("GetParametersForImport");
+      for (const sample of s) expect(sample.value).toBe(0);
+    },
+    // No token went back to params: the single unlabelled zero.
+    "Import token refreshes by reason [A]": (s) => expect(s).toEqual([{ metric: {}, value: 0 }]),
+    "Phase runs that succeeded per second [A]": (s) =>
+      expect(new Set(s.map((x) => x.metric["phase"]))).toEqual(
+        new Set(["preflight", "create", "params", "wrap", "import", "verify"]),
+      ),
+    "Phase latency p95 [A]": (s) => expect(s.some((x) => Number.isFinite(x.value) && x.value > 0)).toBe(true),
+    "HSM sessions [B]": (s) => expect(s[0]?.value).toBeGreaterThan(0),
+    "Queue depth by phase and state [A]": (s) => {
+      expect(s.length).toBeGreaterThanOrEqual(6 * 5);
+      for (const sample of s) if (sample.metric["state"] !== "failed") expect(sample.value).toBe(0);
+    },
+  };
+
+  it("has the panels operators need", () => {
+    const titles = dashboard.panels.map((panel) => panel.title);
+    for (const title of Object.keys(expectations)) expect(titles).toContain(title.replace(/ \[\w\]$/, ""));
+    expect(queries.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it("evaluates every query: valid, and with data", async () => {
+    const evaluated: string[] = [];
+    for (const values of substitutions())
+      for (const { where, expr } of queries) {
+        const samples = await prometheus!.query(substitute(expr, values));
+        if (where.startsWith("annotation")) {
+          // Firing alerts: none during a healthy run (the rules load and evaluate: see the next test).
+          expect(samples, where).toEqual([]);
+        } else {
+          expect(samples.length, `${where} with ${JSON.stringify(values)}: ${expr}`).toBeGreaterThan(0);
+          expectations[where]?.(samples);
+        }
+        evaluated.push(where);
+      }
+    expect(evaluated.length).toBe(queries.length * 2);
+  });
+
+  it("resolves the template variables through the label values API", async () => {
+    const expected: Record<string, string> = { region: REGION, instance: workerAddress };
+    for (const { name, selector, label } of dashboardVariables(dashboard)) {
+      const values = await prometheus!.api<string[]>(
+        `/api/v1/label/${label}/values?match[]=${encodeURIComponent(selector)}`,
+      );
+      expect(values, name).toContain(expected[name]);
+    }
+  });
+
+  it("loads every alert rule of deploy/prometheus, healthy, none firing", async () => {
+    const data = await prometheus!.api<{
+      groups: Array<{ rules: Array<{ name: string; health: string; state: string; lastError?: string }> }>;
+    }>("/api/v1/rules?type=alert");
+    const rules = data.groups.flatMap((group) => group.rules);
+    expect(rules.length).toBeGreaterThanOrEqual(7);
+    for (const rule of rules) {
+      expect(rule.health, `${rule.name}: ${rule.lastError ?? ""}`).toBe("ok");
+      expect(rule.state, rule.name).not.toBe("firing");
+    }
+  });
+
+  it("answers /healthz and /readyz on the worker and the status exporter", async () => {
+    for (const address of [workerAddress, statusAddress])
+      for (const path of ["/healthz", "/readyz"]) {
+        const response = await fetch(`http://${address}${path}`);
+        expect(response.status, `${address}${path}: ${await response.text()}`).toBe(200);
+      }
+  });
+});

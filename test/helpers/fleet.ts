@@ -1,6 +1,5 @@
 import { Redis } from "ioredis";
 import { formatManifestCsv } from "../../src/producer/manifest.js";
-import type { KmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { generateKey } from "../../src/sandbox/sample-key-generation.js";
 import type { SampleKey } from "../../src/sandbox/sample-keys.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
@@ -76,22 +75,30 @@ export async function waitFor(done: () => Promise<boolean>, timeoutMs: number, w
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** KMS keys per migration id (from the provenance tag), over every key in the emulator's Region. */
+/**
+ * Live KMS keys per migration id (from the provenance tag) over every key in the emulator's Region; keys
+ * pending deletion (rolled back, or orphans a late request made and hsm2kms cleaned up) are only counted.
+ */
 export async function kmsKeysByMigration(
-  emulator: KmsEmulator,
+  url: string,
   region = "us-east-1",
-): Promise<Map<string, string[]>> {
-  const kms = emulatorKms(emulator.url, region);
-  const byMigration = new Map<string, string[]>();
+): Promise<{ live: Map<string, string[]>; pendingDeletion: number }> {
+  const kms = emulatorKms(url, region);
+  const live = new Map<string, string[]>();
+  let pendingDeletion = 0;
   try {
     for await (const keyId of kms.listKeyIds()) {
+      if ((await kms.describeKey(keyId))?.keyState === "PendingDeletion") {
+        pendingDeletion++;
+        continue;
+      }
       const id = (await kms.listResourceTags(keyId))[PROVENANCE_TAGS.migrationId] ?? "(none)";
-      byMigration.set(id, [...(byMigration.get(id) ?? []), keyId]);
+      live.set(id, [...(live.get(id) ?? []), keyId]);
     }
   } finally {
     kms.close();
   }
-  return byMigration;
+  return { live, pendingDeletion };
 }
 
 /**

@@ -66,7 +66,7 @@ async function expectOneKmsKeyPerSourceKey(
   emulator: KmsEmulator,
   ledgerRecords: MigrationRecord[],
 ): Promise<void> {
-  const byMigration = await kmsKeysByMigration(emulator);
+  const { live: byMigration } = await kmsKeysByMigration(emulator.url);
   for (const record of ledgerRecords)
     expect(byMigration.get(record.id), `KMS keys of ${record.source.label}`).toEqual([record.kmsKeyId]);
   const known = new Set(ledgerRecords.map((record) => record.id));

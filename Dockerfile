@@ -1,0 +1,32 @@
+# hsm2kms: one image for the worker, the status exporter, the KMS emulator and the SoftHSM2 sandbox.
+# Build stage: pkcs11js is a native addon, compiled by node-gyp during `npm ci`.
+FROM node:20-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+# The sources run through tsx (a runtime dependency): no TypeScript build step, no dev dependencies.
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# Runtime stage: no compiler. softhsm2 is only for the sandbox token; on a CloudHSM client host the worker
+# runs from systemd (deploy/systemd) with the CloudHSM PKCS#11 library instead.
+FROM node:20-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends softhsm2 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 hsm2kms \
+ && useradd --system --uid 10001 --gid hsm2kms --home-dir /home/hsm2kms --create-home hsm2kms \
+ && install -d -o hsm2kms -g hsm2kms -m 0700 /sandbox
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY src ./src
+ENV NODE_ENV=production \
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+USER hsm2kms
+# 9464: a worker's /metrics; 9465: the status exporter's; 4599: the KMS emulator.
+EXPOSE 9464 9465 4599
+ENTRYPOINT ["node", "bin/hsm2kms.js"]
+CMD ["--help"]

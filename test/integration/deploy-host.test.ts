@@ -1,0 +1,155 @@
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "../..");
+const UNIT = join(ROOT, "deploy/systemd/hsm2kms-worker.service");
+
+/** `Key=value` lines of a unit's [Service] section (repeated keys keep the last value). */
+function serviceSection(text: string): Record<string, string> {
+  const section = text.split(/^\[Service\]$/m)[1]?.split(/^\[/m)[0] ?? "";
+  return Object.fromEntries(
+    section
+      .split("\n")
+      .filter((line) => /^\w+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+function seconds(text: string | undefined): number {
+  const match = /^(\d+)(s|min)?$/.exec(text ?? "");
+  if (!match) return Number.NaN;
+  return Number(match[1]) * (match[2] === "min" ? 60 : 1);
+}
+
+describe("deploy/systemd", () => {
+  const unit = serviceSection(readFileSync(UNIT, "utf8"));
+
+  it("runs the worker with its settings from /etc/hsm2kms and the PIN from a file", () => {
+    expect(unit["ExecStart"]).toMatch(/\bbin\/hsm2kms\.js worker$/);
+    expect(unit["EnvironmentFile"]).toBe("/etc/hsm2kms/worker.env");
+    expect(unit["User"]).toBe("hsm2kms");
+    expect(unit["ExecStart"]).not.toMatch(/PIN/i);
+    expect(unit["Restart"]).toBe("on-failure");
+  });
+
+  it("stops with SIGTERM and waits longer than the worker's 30 s shutdown deadline", () => {
+    expect(unit["KillSignal"]).toBe("SIGTERM");
+    expect(seconds(unit["TimeoutStopSec"])).toBeGreaterThan(30);
+  });
+
+  it("is hardened", () => {
+    expect(unit).toMatchObject({
+      NoNewPrivileges: "yes",
+      ProtectSystem: "strict",
+      ProtectHome: "yes",
+      PrivateTmp: "yes",
+      CapabilityBoundingSet: "",
+      RestrictAddressFamilies: "AF_UNIX AF_INET AF_INET6",
+      ReadWritePaths: "/opt/cloudhsm/run",
+    });
+    // V8's JIT writes executable memory: this one would kill node at start.
+    expect(unit["MemoryDenyWriteExecute"]).toBeUndefined();
+  });
+
+  it("passes systemd-analyze verify and scores well in systemd-analyze security, where systemd is installed", () => {
+    const verify = spawnSync("systemd-analyze", ["verify", UNIT], { encoding: "utf8" });
+    if ((verify.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return; // static checks above suffice
+    expect(verify.status, verify.stderr).toBe(0);
+    // verify exits 0 on unknown keys; it only warns.
+    expect(`${verify.stdout}${verify.stderr}`).not.toMatch(/Unknown (key|lvalue)|Failed to parse|Invalid/i);
+    const security = spawnSync("systemd-analyze", ["security", "--offline=true", "--no-pager", UNIT], {
+      encoding: "utf8",
+    });
+    const exposure = /Overall exposure level for \S+: ([\d.]+)/.exec(`${security.stdout}${security.stderr}`);
+    if (exposure) expect(Number(exposure[1])).toBeLessThan(3);
+  });
+
+  it("has an example worker.env with only variables hsm2kms reads and no inline PIN", () => {
+    const config = readFileSync(join(ROOT, "src/shared/config.ts"), "utf8");
+    const lines = readFileSync(join(ROOT, "deploy/systemd/worker.env.example"), "utf8")
+      .split("\n")
+      .filter((line) => line && !line.startsWith("#"));
+    const names = lines.map((line) => line.slice(0, line.indexOf("=")));
+    for (const name of names) expect(config, name).toContain(`"${name}"`);
+    expect(names).toContain("HSM2KMS_PKCS11_PIN_FILE");
+    expect(names).not.toContain("HSM2KMS_PKCS11_PIN");
+    expect(names).toContain("HSM2KMS_METRICS_PORT");
+    for (const line of lines)
+      expect(line, "systemd EnvironmentFile: no export, no quotes").not.toMatch(/^export |["']/);
+  });
+});
+
+interface PolicyStatement {
+  Effect: "Allow" | "Deny";
+  Action: string | string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string>>;
+}
+
+function policy(name: string): PolicyStatement[] {
+  const document = JSON.parse(readFileSync(join(ROOT, "deploy/iam", name), "utf8")) as {
+    Version: string;
+    Statement: PolicyStatement[];
+  };
+  expect(document.Version).toBe("2012-10-17");
+  return document.Statement;
+}
+
+const actions = (statement: PolicyStatement) => [statement.Action].flat();
+
+describe("deploy/iam", () => {
+  it("has JSON policies only for the three roles", () => {
+    expect(
+      readdirSync(join(ROOT, "deploy/iam"))
+        .filter((file) => file.endsWith(".json"))
+        .sort(),
+    ).toEqual(["hsm-worker.json", "kms-worker.json", "producer.json"]);
+  });
+
+  it("allows KMS workers every KMS call the adapter makes, and nothing else", () => {
+    const adapter = readFileSync(join(ROOT, "src/shared/kms/kms-adapter.ts"), "utf8");
+    const called = new Set([...adapter.matchAll(/new (\w+)Command\(/g)].map((match) => `kms:${match[1]}`));
+    // CreateKey with Tags needs TagResource too.
+    if (/CreateKeyCommand\(\{[^}]*Tags:/s.test(adapter)) called.add("kms:TagResource");
+    const statements = policy("kms-worker.json");
+    expect(statements.every((statement) => statement.Effect === "Allow")).toBe(true);
+    const allowed = new Set(statements.flatMap(actions));
+    expect([...allowed].sort()).toEqual([...called].sort());
+    expect([...allowed].some((action) => action.includes("*"))).toBe(false);
+  });
+
+  it("lets workers create only imported keys and roll back only keys hsm2kms made", () => {
+    const statements = policy("kms-worker.json");
+    const create = statements.find((statement) => actions(statement).includes("kms:CreateKey"));
+    expect(create?.Condition?.["StringEquals"]?.["kms:KeyOrigin"]).toBe("EXTERNAL");
+    for (const action of [
+      "kms:ScheduleKeyDeletion",
+      "kms:DeleteImportedKeyMaterial",
+      "kms:ImportKeyMaterial",
+    ]) {
+      const statement = statements.find((s) => actions(s).includes(action));
+      expect(statement?.Condition?.["StringEquals"]?.["kms:KeyOrigin"], action).toBe("EXTERNAL");
+    }
+    const rollback = statements.find((s) => actions(s).includes("kms:ScheduleKeyDeletion"));
+    expect(rollback?.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"]).toBe("false");
+    for (const statement of statements)
+      if (!actions(statement).some((action) => ["kms:CreateKey", "kms:ListKeys"].includes(action)))
+        expect(statement.Resource, actions(statement).join()).not.toBe("*");
+  });
+
+  it("gives the HSM-only workers and the producer no KMS access at all", () => {
+    // The HSM phases (preflight, wrap) and the producer never call KMS.
+    for (const file of [
+      "src/workers/phases/preflight.ts",
+      "src/workers/phases/wrap.ts",
+      "src/producer/enqueue.ts",
+    ])
+      expect(readFileSync(join(ROOT, file), "utf8"), file).not.toMatch(/\bkms\.\w+\(/);
+    for (const name of ["hsm-worker.json", "producer.json"])
+      expect(policy(name), name).toEqual([
+        expect.objectContaining({ Effect: "Deny", Action: "kms:*", Resource: "*" }),
+      ]);
+  });
+});

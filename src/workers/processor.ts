@@ -5,6 +5,7 @@ import type { MigrationRecord, PhaseName } from "../shared/migration.js";
 import type { PhaseJobData, PhaseQueues } from "../shared/queues.js";
 import type { WorkerEvents } from "./events.js";
 import { decideAfterError, type RetryLimits } from "./outcomes.js";
+import { paramsHoldMs } from "./params-gate.js";
 import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
 
 export interface ProcessorDeps {
@@ -33,6 +34,15 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
 
   return async (job: Job<PhaseJobData>, token?: string): Promise<void> => {
     const started = performance.now();
+    if (phase === "params") {
+      // Just in time: no new token while the wrap backlog would outlast it (no KMS call, no attempt spent).
+      const holdMs = await paramsHoldMs(queues, ledger, region, context.now(), limits.tokenSafetyMarginMs);
+      if (holdMs > 0) {
+        ended("hold", started);
+        await queues.queue(phase, region).rateLimit(holdMs);
+        throw Worker.RateLimitError();
+      }
+    }
     const stored = await ledger.get(job.data.migrationId);
     if (!stored) {
       context.logger.warn(

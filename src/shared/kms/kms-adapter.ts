@@ -55,6 +55,9 @@ function required<T>(value: T | undefined, operation: string, field: string): T 
 /** The KMS port over @aws-sdk/client-kms for one Region. */
 export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
   const client: KMSClient = createKmsClient(options);
+  // CreateKey is not idempotent: an SDK retry after an answer lost on the way back makes a second key that the
+  // create phase never hears of. Send it once; the phase's own retry finds the key a lost attempt made.
+  const sendOnceClient: KMSClient = createKmsClient({ ...options, maxAttempts: 1 });
   const region = options.region;
 
   function notify(event: KmsRequestEvent): void {
@@ -88,7 +91,7 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
     region,
     createKey: (input) =>
       call("CreateKey", `a ${input.keySpec} key`, async () => {
-        const out = await client.send(
+        const out = await sendOnceClient.send(
           new CreateKeyCommand({
             Origin: "EXTERNAL",
             KeySpec: input.keySpec,
@@ -277,6 +280,9 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
         return Buffer.from(required(out.SharedSecret, "DeriveSharedSecret", "SharedSecret"));
       }),
 
-    close: () => client.destroy(),
+    close: () => {
+      client.destroy();
+      sendOnceClient.destroy();
+    },
   };
 }

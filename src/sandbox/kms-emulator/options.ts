@@ -18,6 +18,18 @@ export interface KmsEmulatorOptions {
   latencyMs?: number | [number, number];
   /** Probability (0..1) of answering a request with HTTP 500 KMSInternalException. @defaultValue 0 */
   faultRate?: number;
+  /** Probability (0..1) of resetting the connection before a request is processed (tests). @defaultValue 0 */
+  resetRate?: number;
+  /**
+   * Probability (0..1) of processing a request and then resetting the connection instead of answering: the
+   * change is made, the caller never learns it (tests of idempotency); per operation name when a map.
+   * @defaultValue 0
+   */
+  lostResponseRate?: number | Record<string, number>;
+  /** Test hook awaited before each request runs (after latency and quotas), e.g. to let a token expire. */
+  beforeOperation?: (request: { region: string; operation: string }) => void | Promise<void>;
+  /** Test hook: every import token issued, so a test can search its logs and stores for them. */
+  onImportTokenIssued?: (importToken: Buffer) => void;
   /** JSON file (mode 0600, it holds key material) that keeps state across restarts. @defaultValue none */
   stateFile?: string;
   /**
@@ -40,6 +52,10 @@ export interface ResolvedOptions {
   quotas: Record<string, number>;
   latencyMs: number | [number, number] | undefined;
   faultRate: number;
+  resetRate: number;
+  lostResponseRate: number | Record<string, number>;
+  beforeOperation: KmsEmulatorOptions["beforeOperation"];
+  onImportTokenIssued: KmsEmulatorOptions["onImportTokenIssued"];
   stateFile: string | undefined;
   acceptKwpZeroPadding: boolean;
   wrappingKeyPoolSize: number;
@@ -60,6 +76,10 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     quotas: options.quotas === false ? {} : { ...DEFAULT_KMS_QUOTAS, ...options.quotas },
     latencyMs: options.latencyMs,
     faultRate: options.faultRate ?? 0,
+    resetRate: options.resetRate ?? 0,
+    lostResponseRate: options.lostResponseRate ?? 0,
+    beforeOperation: options.beforeOperation,
+    onImportTokenIssued: options.onImportTokenIssued,
     stateFile: options.stateFile,
     acceptKwpZeroPadding: options.acceptKwpZeroPadding ?? false,
     wrappingKeyPoolSize: options.wrappingKeyPoolSize ?? 2,
@@ -72,6 +92,15 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
   );
   check(resolved.tokenTtlMs > 0, "tokenTtlMs must be positive");
   check(resolved.faultRate >= 0 && resolved.faultRate <= 1, "faultRate must be between 0 and 1");
+  check(resolved.resetRate >= 0 && resolved.resetRate <= 1, "resetRate must be between 0 and 1");
+  const lostRates =
+    typeof resolved.lostResponseRate === "number"
+      ? [resolved.lostResponseRate]
+      : Object.values(resolved.lostResponseRate);
+  check(
+    lostRates.every((rate) => rate >= 0 && rate <= 1),
+    "lostResponseRate must be between 0 and 1",
+  );
   check(/^\d{12}$/.test(resolved.accountId), "accountId must be 12 digits");
   check(
     Number.isInteger(resolved.wrappingKeyPoolSize) && resolved.wrappingKeyPoolSize >= 0,

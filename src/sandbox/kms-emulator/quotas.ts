@@ -39,6 +39,10 @@ export interface OperationStats {
   throttled: number;
   /** Requests answered with an injected KMSInternalException. */
   faults: number;
+  /** Connections reset before the request ran (`resetRate`). */
+  resets?: number;
+  /** Requests that ran but whose answer was replaced by a connection reset (`lostResponseRate`). */
+  lostResponses?: number;
 }
 
 /** Counters per Region and operation, plus their totals. */
@@ -53,7 +57,7 @@ export class StatsCounter {
   count(region: string, operation: string, field: keyof OperationStats): void {
     const operations = this.regions[region] ?? {};
     const stats = operations[operation] ?? { calls: 0, throttled: 0, faults: 0 };
-    stats[field] += 1;
+    stats[field] = (stats[field] ?? 0) + 1;
     operations[operation] = stats;
     this.regions[region] = operations;
   }

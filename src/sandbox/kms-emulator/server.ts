@@ -50,6 +50,12 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       stats.count(region, operation ?? "unknown", "faults");
       throw internal("Injected fault: KMS had an internal error. Try again.");
     }
+    if (options.resetRate > 0 && Math.random() < options.resetRate) {
+      stats.count(region, operation ?? "unknown", "resets");
+      request.socket.destroy();
+      return;
+    }
+    if (operation) await options.beforeOperation?.({ region, operation });
     const definition = operation ? OPERATIONS[operation] : undefined;
     if (!definition)
       throw new KmsError(
@@ -59,6 +65,17 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
     const input = await readJsonBody(request);
     const result = await definition.run({ ...context, region }, input);
     if (definition.mutates) await pipeline.saver?.save();
+    if (operation === "GetParametersForImport" && typeof result["ImportToken"] === "string")
+      options.onImportTokenIssued?.(Buffer.from(result["ImportToken"], "base64"));
+    const lostRate =
+      typeof options.lostResponseRate === "number"
+        ? options.lostResponseRate
+        : (options.lostResponseRate[operation ?? ""] ?? 0);
+    if (lostRate > 0 && Math.random() < lostRate) {
+      stats.count(region, operation ?? "unknown", "lostResponses");
+      request.socket.destroy();
+      return;
+    }
     sendResult(response, result);
     context.logger.debug(
       { region, operation, status: 200, ms: Math.round(performance.now() - started) },

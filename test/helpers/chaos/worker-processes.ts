@@ -1,0 +1,55 @@
+import { type CliProcess, spawnCli } from "../cli.js";
+
+/**
+ * A set of `hsm2kms worker` processes sharing one environment (token, Redis prefix, emulator): started,
+ * SIGKILLed and restarted by a chaos test, every line of their output kept.
+ */
+export class WorkerProcesses {
+  private readonly live = new Set<CliProcess>();
+  private readonly all: CliProcess[] = [];
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly args: string[] = ["worker"],
+  ) {}
+
+  start(count = 1): void {
+    for (let n = 0; n < count; n++) {
+      const worker = spawnCli(this.args, this.env);
+      this.live.add(worker);
+      this.all.push(worker);
+      void worker.exited.then(() => this.live.delete(worker));
+    }
+  }
+
+  get running(): number {
+    return this.live.size;
+  }
+
+  /** SIGKILLs the live worker at `index` (modulo how many run); resolves once it is gone. */
+  async kill(index: number): Promise<void> {
+    const workers = [...this.live];
+    const victim = workers[index % Math.max(1, workers.length)];
+    if (!victim) return;
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+  }
+
+  async killAll(): Promise<void> {
+    const workers = [...this.live];
+    for (const worker of workers) worker.child.kill("SIGKILL");
+    await Promise.all(workers.map((worker) => worker.exited));
+  }
+
+  /** SIGTERM (graceful) to every live worker; resolves with their exit codes. */
+  async stop(): Promise<Array<number | string>> {
+    const workers = [...this.live];
+    for (const worker of workers) worker.child.kill("SIGTERM");
+    return Promise.all(workers.map((worker) => worker.exited));
+  }
+
+  /** Every line every worker (dead or alive) wrote, stdout and stderr. */
+  output(): string {
+    return this.all.map((worker) => worker.output()).join("");
+  }
+}

@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import { freePort } from "../ports.js";
+
+/**
+ * A redis-server of the test's own, on a free port with its data in a temporary directory and AOF
+ * persistence fsynced on every write: it can be kill -9'd and restarted on the same port and directory
+ * without touching the shared Redis.
+ */
+export class OwnRedis {
+  private process: ChildProcess | undefined;
+  private exited: Promise<unknown> | undefined;
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  static async start(): Promise<OwnRedis> {
+    const dir = await mkdtemp(join(tmpdir(), "hsm2kms-redis-"));
+    const redis = new OwnRedis(await freePort(), dir);
+    await redis.launch();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        this.dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+      ],
+      { stdio: "ignore" },
+    );
+    this.process = child;
+    this.exited = new Promise((resolve) => child.once("exit", resolve));
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const probe = new Redis(this.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      try {
+        await probe.connect();
+        // AOF is loaded before Redis answers PING with PONG (it answers LOADING until then).
+        if ((await probe.ping()) === "PONG") return;
+      } catch {
+        // not up yet
+      } finally {
+        probe.disconnect();
+      }
+      await sleep(50);
+    }
+    throw new Error(`redis-server on port ${this.port} did not start`);
+  }
+
+  /** kill -9: no shutdown, no final fsync beyond what appendfsync always already did. */
+  async kill9(): Promise<void> {
+    this.process?.kill("SIGKILL");
+    await this.exited;
+    this.process = undefined;
+  }
+
+  /** Starts it again on the same port and directory (it replays its AOF). */
+  async restart(): Promise<void> {
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    if (this.process) await this.kill9();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

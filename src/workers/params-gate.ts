@@ -5,7 +5,7 @@ import { effectiveMarginMs, usableTokenMs } from "./phases/token-margin.js";
 /** Shortest and longest pause of the params queue while the wrap backlog drains. */
 const MIN_HOLD_MS = 100;
 const MAX_HOLD_MS = 5000;
-/** Keys always allowed to wait for wrap, whatever its rate. */
+/** Keys always allowed to wait for wrap, whatever its rate; below this the gate costs one LLEN. */
 const MIN_BACKLOG = 8;
 /** Recent wrap completions the wrap rate is estimated from. */
 const RATE_SAMPLE = 10;
@@ -15,7 +15,8 @@ const RATE_SAMPLE = 10;
  * HSM hosts do not wrap with it in time, so params must not run further ahead of wrap than tokens last.
  * Returns how long the Region's params queue should pause (0: go on): while wrap is running (it finished a
  * job recently) but the keys already waiting for it would take more than half a token's usable life to
- * drain at its recent rate, or the oldest of them has already spent half its token's usable life waiting.
+ * drain at its recent rate, or the oldest of them has already spent half its token's usable life waiting
+ * (a backlog of fewer than MIN_BACKLOG keys is always allowed).
  * Fleet-wide: it reads the queue, whatever the number and speed of the HSM hosts. When no wrap worker runs
  * at all, params is not held (a KMS-only `worker --until-idle` still finishes); tokens that expire meanwhile
  * are refreshed as before.
@@ -29,7 +30,7 @@ export async function paramsHoldMs(
 ): Promise<number> {
   const wrap = queues.queue("wrap", region);
   const waiting = await wrap.getWaitingCount();
-  if (waiting === 0) return 0;
+  if (waiting < MIN_BACKLOG) return 0;
   const [oldest] = await wrap.getJobs(["waiting"], 0, 0, true);
   const params = oldest && (await ledger.get(oldest.data.migrationId))?.record.importParams;
   if (!params) return 0;
@@ -44,7 +45,6 @@ export async function paramsHoldMs(
   const newest = finished[0] ?? 0;
   if (finished.length < 2 || now.getTime() - newest > usableLifeMs / 2) return 0;
   if (usableTokenMs(params, now, tokenSafetyMarginMs) <= usableLifeMs / 2) return hold;
-  if (waiting < MIN_BACKLOG) return 0;
   const spanMs = Math.max(1, newest - finished[finished.length - 1]!);
   const drainMs = (waiting * spanMs) / (finished.length - 1);
   return drainMs > usableLifeMs / 2 ? hold : 0;

@@ -69,6 +69,12 @@ export function createRedisConnection(url: string, options: RedisOptions = {}): 
   if (target.kind === "single") return new Redis(target.url, base);
   return new Cluster(target.nodes, {
     lazyConnect: options.lazyConnect ?? false,
+    // Ride out a failover (a replica is promoted after the node timeout, often 5-30 s): keep retrying
+    // redirections and CLUSTERDOWN for about half a minute instead of failing commands after ~2 s.
+    retryDelayOnFailover: 500,
+    retryDelayOnClusterDown: 500,
+    retryDelayOnTryAgain: 500,
+    maxRedirections: 64,
     redisOptions: {
       ...base,
       ...(target.username ? { username: target.username } : {}),

@@ -166,10 +166,19 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     while (!stopping) {
       await sleep(pollMs);
       if (stopping) break;
-      if (!options.regions?.length) for (const region of await discoverRegions()) serve(region);
-      if (!options.untilIdle) continue;
-      idleChecks = (await isIdle()) ? idleChecks + 1 : 0;
-      if (idleChecks >= 2) await close();
+      try {
+        if (!options.regions?.length) for (const region of await discoverRegions()) serve(region);
+        if (!options.untilIdle) continue;
+        idleChecks = (await isIdle()) ? idleChecks + 1 : 0;
+        if (idleChecks >= 2) await close();
+      } catch (error) {
+        // Redis away (a failover, a restart): the workers reconnect on their own; so does this loop.
+        idleChecks = 0;
+        logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "cannot read the queues right now; trying again",
+        );
+      }
     }
   })();
 

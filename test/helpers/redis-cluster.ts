@@ -12,6 +12,10 @@ export interface LocalRedisCluster {
   ports: number[];
   /** `redis+cluster://127.0.0.1:p1,...` */
   url: string;
+  /** Kills one node (SIGKILL), as a crashed master. */
+  kill(port: number): void;
+  /** The port of the master serving the slot of `key`. */
+  masterFor(key: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -22,6 +26,11 @@ async function clusterState(port: number): Promise<string> {
   } catch {
     return "down";
   }
+}
+
+async function connectedReplicas(port: number): Promise<number> {
+  const { stdout } = await run("redis-cli", ["-p", String(port), "cluster", "nodes"]);
+  return stdout.split("\n").filter((line) => line.includes("slave") && line.includes(" connected")).length;
 }
 
 /**
@@ -55,6 +64,8 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
           "nodes.conf",
           "--cluster-node-timeout",
           "2000",
+          "--cluster-replica-validity-factor",
+          "0",
           "--save",
           "",
           "--appendonly",
@@ -85,7 +96,34 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
       tries++
     )
       await sleep(200);
-    return { ports, url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(",")}`, stop };
+    // Replicas attach after `create` returns: a failover needs them connected.
+    for (
+      let tries = 0;
+      tries < 100 && (await connectedReplicas(ports[0]!)) < masters * replicasPerMaster;
+      tries++
+    )
+      await sleep(200);
+    const masterFor = async (key: string) => {
+      const { stdout: slot } = await run("redis-cli", ["-p", String(ports[0]), "cluster", "keyslot", key]);
+      const { stdout: nodesText } = await run("redis-cli", ["-p", String(ports[0]), "cluster", "nodes"]);
+      for (const line of nodesText.trim().split("\n")) {
+        const fields = line.split(" ");
+        if (!fields[2]?.includes("master") || fields[2].includes("fail")) continue;
+        for (const range of fields.slice(8)) {
+          const [from, to = from] = range.split("-").map(Number);
+          if (Number(slot) >= (from ?? 0) && Number(slot) <= (to ?? -1))
+            return Number(/:(\d+)@/.exec(fields[1] ?? "")?.[1]);
+        }
+      }
+      throw new Error(`no master serves the slot of ${key}`);
+    };
+    return {
+      ports,
+      url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+      kill: (port) => nodes[ports.indexOf(port)]?.kill("SIGKILL"),
+      masterFor,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

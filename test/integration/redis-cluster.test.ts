@@ -4,14 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
 import { createRedisConnection } from "../../src/shared/redis.js";
-import { runCli } from "../helpers/cli.js";
-import { addMixedKeys, cliEnvironment, manifestFor } from "../helpers/fleet.js";
+import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
+import { addMixedKeys, cliEnvironment, manifestFor, waitFor } from "../helpers/fleet.js";
 import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 let cluster: LocalRedisCluster;
 let token: TestToken;
 let emulator: KmsEmulator;
+const spawned: CliProcess[] = [];
+const clusters: LocalRedisCluster[] = [];
 
 beforeAll(async () => {
   [cluster, token, emulator] = await Promise.all([
@@ -22,6 +24,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const worker of spawned) worker.child.kill("SIGKILL");
+  for (const extra of clusters) await extra.stop();
   await emulator?.close();
   await cluster?.stop();
   await token?.cleanup();
@@ -61,4 +65,47 @@ describe("Redis Cluster", () => {
         .filter((line) => line.includes(",migrated,")),
     ).toHaveLength(6);
   });
+
+  it("survives the loss of the master that holds the ledger: its replica takes over and the run completes", async () => {
+    const withReplicas = await startRedisCluster(3, 1);
+    clusters.push(withReplicas);
+    try {
+      const keys = await addMixedKeys(token.env, "failover", 12);
+      const manifest = join(token.dir, "failover.csv");
+      await writeFile(manifest, manifestFor(keys));
+      const env = cliEnvironment(token.env, emulator.url, "failover", {
+        REDIS_URL: withReplicas.url,
+        HSM2KMS_JOB_LOCK: "3s",
+      });
+      expect((await runCli(["enqueue", manifest], env)).code).toBe(0);
+      const worker = spawnCli(["worker"], env);
+      spawned.push(worker);
+      const redis = createRedisConnection(withReplicas.url);
+      try {
+        const ledger = new Ledger(redis, "failover");
+        const migrated = async () => (await ledger.counts()).byStatus["migrated"] ?? 0;
+        try {
+          await waitFor(async () => (await migrated()) >= 3, 30_000, "3 keys migrated");
+          withReplicas.kill(await withReplicas.masterFor("{failover.ledger}"));
+          const killed = Date.now();
+          await waitFor(
+            async () => (await migrated()) === 12,
+            60_000,
+            "all 12 keys migrated after the failover",
+          );
+          console.info(
+            `failover: the run completed ${((Date.now() - killed) / 1000).toFixed(1)} s after the ledger's master was killed`,
+          );
+        } catch (error) {
+          throw new Error(`${(error as Error).message}; the worker said:\n${worker.output().slice(-2500)}`);
+        }
+        expect((await ledger.counts()).byStatus).toEqual({ migrated: 12 });
+      } finally {
+        redis.disconnect();
+        worker.child.kill("SIGKILL");
+      }
+    } finally {
+      await withReplicas.stop();
+    }
+  }, 120_000);
 });

@@ -82,14 +82,28 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
         if ((await clusterState(port)) !== "down") break;
         await sleep(100);
       }
-    await run("redis-cli", [
+    const create = [
       "--cluster",
       "create",
       ...ports.map((port) => `127.0.0.1:${port}`),
       "--cluster-replicas",
       String(replicasPerMaster),
       "--cluster-yes",
-    ]);
+    ];
+    // On a busy machine a node may still be loading when `create` first asks it: try a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await run("redis-cli", create);
+        break;
+      } catch (error) {
+        const failed = error as { stdout?: string; stderr?: string; message: string };
+        if (attempt >= 5)
+          throw new Error(
+            `redis-cli --cluster create failed: ${failed.stdout ?? ""}${failed.stderr ?? failed.message}`,
+          );
+        await sleep(500 * attempt);
+      }
+    }
     for (
       let tries = 0;
       tries < 100 && (await Promise.all(ports.map(clusterState))).some((state) => state !== "ok");

@@ -39,5 +39,5 @@ describe("worker processes SIGKILLed in every phase", () => {
       expect(report.problems, `trial ${trial} (seed ${seed})`).toEqual([]);
       expect(report.migrated).toBe(keys.length);
     }
-  }, 300_000);
+  }, 600_000);
 });

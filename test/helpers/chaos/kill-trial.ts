@@ -55,6 +55,7 @@ export async function runKillTrial(options: KillTrialOptions): Promise<Invariant
   const queues = new PhaseQueues(redis, prefix);
   const env = cliEnvironment(options.token.env, emulator.url, prefix, {
     HSM2KMS_JOB_LOCK: "2s",
+    HSM2KMS_LOG_LEVEL: "info",
     HSM2KMS_HSM_CONCURRENCY: "2",
     HSM2KMS_KMS_CONCURRENCY: "4",
     HSM2KMS_KMS_QUOTAS: "CreateKey=500,GetParametersForImport=500,ImportKeyMaterial=500,Sign=500",
@@ -75,6 +76,7 @@ export async function runKillTrial(options: KillTrialOptions): Promise<Invariant
     };
 
     for (let kill = 0; kill < (options.kills ?? 3); kill++) {
+      await workers.waitUntilStarted();
       const target = rng.pick(PHASES);
       const hits = rng.int(1, 3);
       const seen = new Set<string>();

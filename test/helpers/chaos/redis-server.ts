@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { freePort } from "../ports.js";
+import { trackChild } from "./children.js";
 
 /**
  * A redis-server of the test's own, on a free port with its data in a temporary directory and AOF
@@ -53,6 +54,7 @@ export class OwnRedis {
       { stdio: "ignore" },
     );
     this.process = child;
+    trackChild(child);
     this.exited = new Promise((resolve) => child.once("exit", resolve));
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {

@@ -22,6 +22,8 @@ export interface RedisTrialOptions {
   figures: Figures;
   /** kill -9 + restart cycles. @defaultValue 2 */
   restarts?: number;
+  /** The whole trial's budget; past it the trial reports what is unfinished. @defaultValue 150000 */
+  timeoutMs?: number;
 }
 
 /** Finished keys (migrated + failed) per the ledger, or -1 while Redis does not answer. */
@@ -68,13 +70,14 @@ export async function runRedisRestartTrial(options: RedisTrialOptions): Promise<
     redis.disconnect();
     workers.start(2);
 
+    const trialDeadline = Date.now() + (options.timeoutMs ?? 150_000);
     const restarts = options.restarts ?? 2;
     for (let cycle = 0; cycle < restarts; cycle++) {
       const after = rng.int(
         Math.floor((cycle * keys.length) / restarts),
         Math.floor(((cycle + 1) * keys.length) / restarts) - 1,
       );
-      const deadline = Date.now() + 60_000;
+      const deadline = Math.min(trialDeadline, Date.now() + 60_000);
       while (Date.now() < deadline && (await finishedKeys(server.url, prefix)) < after)
         await sleep(rng.int(5, 50));
       await sleep(rng.int(0, 300));
@@ -85,8 +88,7 @@ export async function runRedisRestartTrial(options: RedisTrialOptions): Promise<
       figures.fault("redis:restart");
     }
 
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
+    while (Date.now() < trialDeadline) {
       if (
         (await finishedKeys(server.url, prefix)) >= keys.length &&
         (await pendingJobs(prefix, "us-east-1", server.url)) === 0

@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type CliProcess, spawnCli } from "../cli.js";
+import { trackChild } from "./children.js";
 
 /**
  * A set of `hsm2kms worker` processes sharing one environment (token, Redis prefix, emulator): started,
@@ -16,9 +18,23 @@ export class WorkerProcesses {
   start(count = 1): void {
     for (let n = 0; n < count; n++) {
       const worker = spawnCli(this.args, this.env);
+      trackChild(worker.child);
       this.live.add(worker);
       this.all.push(worker);
       void worker.exited.then(() => this.live.delete(worker));
+    }
+  }
+
+  /**
+   * Waits until every live worker has logged "worker started" (HSM2KMS_LOG_LEVEL info or lower): it has
+   * logged in to the token. SoftHSM2 rewrites its token file at C_Login; a SIGKILL in the middle of that write
+   * corrupts the token for every process, which is a SoftHSM2 hazard, not the one under test.
+   */
+  async waitUntilStarted(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ([...this.live].every((worker) => worker.output().includes("worker started"))) return;
+      await sleep(20);
     }
   }
 

@@ -6,7 +6,7 @@ export default defineConfig({
     // Integration suites start processes, tokens and servers: forks isolate native pkcs11js state.
     pool: "forks",
     maxWorkers: 2,
-    testTimeout: 60_000,
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     globalSetup: ["test/helpers/global-setup.ts"],
     reporters: ["default"],

@@ -133,7 +133,7 @@ describe("the fleet", () => {
     await writeFile(overlapping, manifestFor([...keys.slice(0, 5), ...extra]));
     const overlap = await runCli(["enqueue", overlapping], env);
     expect(overlap.output).toContain("7 rows accepted (2 queued, 5 already known), 0 rejected");
-  });
+  }, 300_000);
 
   it("tokens that expire while the wrap workers are down are refreshed and every key still migrates", async () => {
     const emulator = await startKmsEmulator({ acceptKwpZeroPadding: true, quotas: false, tokenTtlMs: 3000 });
@@ -166,5 +166,5 @@ describe("the fleet", () => {
     expect(lines[0]).toBe(REPORT_COLUMNS.join(","));
     expect(lines.slice(1).filter((line) => line.includes(",migrated,"))).toHaveLength(8);
     expect(report.code).toBe(0);
-  });
+  }, 180_000);
 });

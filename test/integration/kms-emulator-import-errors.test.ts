@@ -303,9 +303,11 @@ describe("parameter and state errors", () => {
 
   it("material expires at ValidTo and the key goes back to PendingImport", async () => {
     const keyId = await externalKey();
+    // Far enough ahead to survive a busy machine (the wire carries whole seconds); then wait past it.
+    const validTo = new Date(Date.now() + 5000);
     await importMaterial(client, keyId, p256.pkcs8, "RSAES_OAEP_SHA_256", "RSA_2048", {
       ExpirationModel: "KEY_MATERIAL_EXPIRES",
-      ValidTo: new Date(Date.now() + 1000),
+      ValidTo: validTo,
     });
     const before = await client.send(new DescribeKeyCommand({ KeyId: keyId }));
     expect(before.KeyMetadata).toMatchObject({
@@ -313,7 +315,7 @@ describe("parameter and state errors", () => {
       ExpirationModel: "KEY_MATERIAL_EXPIRES",
     });
     expect(before.KeyMetadata?.ValidTo).toBeInstanceOf(Date);
-    await sleep(1100);
+    await sleep(validTo.getTime() - Date.now() + 1100);
     const after = await client.send(new DescribeKeyCommand({ KeyId: keyId }));
     expect(after.KeyMetadata?.KeyState).toBe("PendingImport");
     const sign = new SignCommand({

@@ -154,6 +154,6 @@ describe.skipIf(unavailable !== undefined)(
       console.info(
         `hsm2 after its return: ${lockLines.length} log lines about lost locks; ${pendingDeletion} orphan keys cleaned up`,
       );
-    });
+    }, 240_000);
   },
 );

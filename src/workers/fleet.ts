@@ -11,6 +11,7 @@ import { Ledger } from "../shared/ledger/index.js";
 import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
 import { bullPrefix, type PhaseJobData, PhaseQueues, phaseLimiter, queueName } from "../shared/queues.js";
 import type { RedisConnection } from "../shared/redis.js";
+import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
 import { createPhaseProcessor } from "./processor.js";
 
@@ -118,6 +119,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         },
       );
       worker.on("error", (error) => logger.error({ queue: name, err: error.message }, "worker error"));
+      worker.on("failed", (job, error) => {
+        if (job) void failAbandonedJob({ ledger, events, logger }, phase, region, job, error);
+      });
       workers.set(name, worker);
     }
   };

@@ -1,9 +1,19 @@
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enqueueManifest } from "../../src/producer/enqueue.js";
+import { startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { Ledger } from "../../src/shared/ledger/index.js";
+import { PhaseQueues, phaseJobId } from "../../src/shared/queues.js";
 import { Figures } from "../helpers/chaos/figures.js";
+import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { runKillTrial } from "../helpers/chaos/kill-trial.js";
 import { chaosSeed, chaosTrials, seededRandom } from "../helpers/chaos/random.js";
-import { addMixedKeys } from "../helpers/fleet.js";
+import { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
+import { addMixedKeys, cliEnvironment, manifestFor } from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 const seed = chaosSeed("worker kills");
@@ -40,4 +50,72 @@ describe("worker processes SIGKILLed in every phase", () => {
       expect(report.migrated).toBe(keys.length);
     }
   }, 600_000);
+
+  it("a job whose worker is killed three times (the queue gives the job up) ends with the key failed with a reason, not stuck in progress", async () => {
+    // GetPublicKey (verify) answers after 6 s: a long, side-effect-free phase to kill the worker in.
+    const emulator = await startKmsEmulator({
+      quotas: false,
+      acceptKwpZeroPadding: true,
+      beforeOperation: async ({ operation }) => {
+        if (operation === "GetPublicKey") await sleep(6000);
+      },
+    });
+    const prefix = randomPrefix("stall");
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const queues = new PhaseQueues(redis, prefix);
+    const env = cliEnvironment(token.env, emulator.url, prefix, {
+      HSM2KMS_JOB_LOCK: "1s",
+      HSM2KMS_LOG_LEVEL: "info",
+    });
+    const workers = new WorkerProcesses(env);
+    const last = new WorkerProcesses(env, ["worker", "--until-idle"]);
+    const key = keys.slice(0, 1);
+    try {
+      await enqueueManifest(Readable.from([manifestFor(key)]), {
+        defaultRegion: "us-east-1",
+        ledger: new Ledger(redis, prefix),
+        queues,
+      });
+      const [id] = await redis.zrange(`{${prefix}.ledger}:ids`, "0", "0");
+      const jobId = phaseJobId({ id: id ?? "", generation: 0 }, "verify");
+      // A killed worker's job still looks active until it is found stalled: count starts, not active jobs.
+      const starts = async () =>
+        (await queues.queue("verify", "us-east-1").getJob(jobId))?.attemptsStarted ?? 0;
+      for (let kill = 0; kill < 3; kill++) {
+        const before = await starts();
+        workers.start(1);
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline && (await starts()) <= before) await sleep(20);
+        await workers.killAll();
+        figures.fault("sigkill-during:verify (same job)");
+      }
+      last.start(1);
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && last.running > 0) await sleep(100);
+      const report = await checkInvariants({
+        prefix,
+        emulatorUrl: emulator.url,
+        tokenEnv: token.env,
+        hsmObjectsBefore: objectsBefore,
+        expectedKeys: 1,
+        allowedFailures: ["WORKER_LOST"],
+      });
+      figures.trials++;
+      addToFigures(figures, report);
+      expect(report.problems, last.output().slice(-2000)).toEqual([]);
+      // BullMQ gives the job up after its third stall (maxStalledCount 2): the ledger must say so.
+      const [record] = report.records;
+      expect(record?.status).toBe("failed");
+      expect(record?.error).toMatchObject({ code: "WORKER_LOST", phase: "verify" });
+      expect(record?.error?.message).toContain("retry --failed");
+    } finally {
+      await workers.killAll();
+      await last.killAll();
+      await queues.close();
+      redis.disconnect();
+      await emulator.close();
+      await deletePrefix(prefix);
+      await deletePrefix(`{${prefix}.ledger}`);
+    }
+  }, 180_000);
 });

@@ -116,7 +116,7 @@ describe("KMS faults", () => {
     expect(report.migrated).toBe(keys.length);
   });
 
-  it("the emulator killed and restarted mid-run with its state file: the run completes without failed keys", async () => {
+  it("the emulator stopped mid-run (in-flight connections dropped) and restarted on its state file: the run completes without failed keys", async () => {
     const stateFile = join(stateDir, "kms-state.json");
     const first = await emulatorWith({ stateFile, latencyMs: [5, 30] });
     const port = first.port;

@@ -42,10 +42,29 @@ function recordOf(row: ManifestRow, now: Date): MigrationRecord {
       tags: row.tags,
       multiRegion: row.multiRegion,
       expiresAt: row.expiresAt?.toISOString(),
+      replicaRegions: row.replicaRegions.length > 0 ? row.replicaRegions : undefined,
     },
     now,
     row.line,
   );
+}
+
+/**
+ * One record per replica Region of a multi-Region row: each is migrated on its own (ReplicateKey, then its
+ * own params, wrap, import and verify in its Region) once the primary is, and has its own report row.
+ */
+function replicasOf(row: ManifestRow, primary: MigrationRecord, now: Date): MigrationRecord[] {
+  return row.replicaRegions.map((region) => ({
+    ...newMigrationRecord(
+      migrationId({ ...row, region }),
+      region,
+      primary.source,
+      { ...primary.request, replicaRegions: undefined },
+      now,
+      row.line,
+    ),
+    replicaOf: primary.id,
+  }));
 }
 
 /**
@@ -90,7 +109,7 @@ export async function enqueueManifest(
     summary.accepted++;
     const record = recordOf(entry.row, now());
     options.onValidRow?.(entry.row, record.id);
-    chunk.push(record);
+    chunk.push(record, ...replicasOf(entry.row, record, now()));
     if (chunk.length >= chunkSize) await flush();
   }
   await flush();

@@ -152,6 +152,32 @@ function multiRegion(text: string, problems: Problems): boolean {
   return false;
 }
 
+/** `us-west-2;eu-west-1`: Regions for replicas of a multi-Region key. */
+function replicaRegions(text: string, multi: boolean, ownRegion: string, problems: Problems): string[] {
+  if (text === "") return [];
+  const regions = text
+    .split(";")
+    .map((part) => part.trim())
+    .filter(Boolean);
+  const bad = regions.filter((name) => !isRegionName(name));
+  if (bad.length > 0)
+    problems.add(
+      "replica_regions",
+      `${show(bad[0]!)} is not an AWS Region name; expected Region names separated by ';', e.g. us-west-2;eu-west-1`,
+    );
+  else if (!multi)
+    problems.add(
+      "replica_regions",
+      "replicas need a multi-Region key; expected multi_region=true on this row",
+    );
+  else if (regions.includes(ownRegion))
+    problems.add("replica_regions", `${ownRegion} is the primary's own Region; expected only other Regions`);
+  else if (new Set(regions).size !== regions.length)
+    problems.add("replica_regions", "a Region is listed twice; expected each Region once");
+  else return regions;
+  return [];
+}
+
 /**
  * Validates one data record: the row (a field that has a problem is undefined in it) and every problem.
  * The row is valid only when `problems` is empty. Checks the row alone; duplicates across rows are the
@@ -190,6 +216,7 @@ export function checkRow(
     region: targetRegion,
     multiRegion: multi,
     expiresAt: expiry && "expiresAt" in expiry ? expiry.expiresAt : undefined,
+    replicaRegions: replicaRegions(cell(cells, "replica_regions"), multi, targetRegion, problems),
   };
   return { row, problems: problems.list };
 }

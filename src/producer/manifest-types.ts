@@ -12,6 +12,7 @@ export const MANIFEST_COLUMNS = [
   "region",
   "multi_region",
   "expires_at",
+  "replica_regions",
 ] as const;
 
 export type ManifestColumn = (typeof MANIFEST_COLUMNS)[number];
@@ -40,6 +41,8 @@ export interface ManifestRow {
   region: string;
   multiRegion: boolean;
   expiresAt: Date | undefined;
+  /** Regions to replicate a multi-Region key into (the row's own Region excluded). */
+  replicaRegions: string[];
 }
 
 /** What is wrong with a row: `message` says what is wrong and what is expected. */

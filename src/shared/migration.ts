@@ -25,6 +25,10 @@ export interface MigrationRequest {
   multiRegion: boolean;
   /** ISO-8601; material expires then. */
   expiresAt?: string | undefined;
+  /** Regions this multi-Region primary is replicated into (each replica is its own record). */
+  replicaRegions?: string[] | undefined;
+  /** Key policy (JSON) for CreateKey/ReplicateKey. */
+  policy?: string | undefined;
 }
 
 /** What preflight learnt about the source key (no secret). */

@@ -178,6 +178,7 @@ function toCellsAndRow(g: Generated, index: number): [Partial<Record<ManifestCol
     region: g.region,
     multiRegion: g.multiRegion.toLowerCase() === "true",
     expiresAt,
+    replicaRegions: [],
   };
   return [cells, row];
 }

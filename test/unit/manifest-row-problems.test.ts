@@ -202,6 +202,31 @@ const ROW_CASES: Case[] = [
     "none",
   ],
   [
+    "replica Region not a Region",
+    { source_label: "k", multi_region: "true", replica_regions: "us-west-2;mars" },
+    [
+      [
+        "replica_regions",
+        `"mars" is not an AWS Region name; expected Region names separated by ';', e.g. us-west-2;eu-west-1`,
+      ],
+    ],
+  ],
+  [
+    "replicas of a single-Region key",
+    { source_label: "k", replica_regions: "us-west-2" },
+    [["replica_regions", "replicas need a multi-Region key; expected multi_region=true on this row"]],
+  ],
+  [
+    "replica in the primary's own Region",
+    { source_label: "k", multi_region: "true", region: "us-east-1", replica_regions: "us-east-1" },
+    [["replica_regions", "us-east-1 is the primary's own Region; expected only other Regions"]],
+  ],
+  [
+    "replica Region twice",
+    { source_label: "k", multi_region: "true", replica_regions: "us-west-2; us-west-2" },
+    [["replica_regions", "a Region is listed twice; expected each Region once"]],
+  ],
+  [
     "multi_region yes",
     { source_label: "k", multi_region: "yes" },
     [["multi_region", '"yes" is not true or false; expected true, false or empty (false)']],

@@ -17,7 +17,7 @@ import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js"
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 const seed = chaosSeed("worker kills");
-const trials = chaosTrials(5);
+const trials = chaosTrials(6);
 const figures = new Figures(`worker processes SIGKILLed at random points (seed ${seed})`);
 let token: TestToken;
 let keys: SampleKey[];
@@ -45,9 +45,11 @@ describe("worker processes SIGKILLed in every phase", () => {
         keys,
         hsmObjectsBefore: objectsBefore,
         figures,
+        // Two kills per trial: no job can stall three times, so no key is given up (that has its own test).
+        kills: 2,
       });
       expect(report.problems, `trial ${trial} (seed ${seed})`).toEqual([]);
-      expect(report.migrated + report.failed).toBe(keys.length);
+      expect(report.migrated).toBe(keys.length);
     }
   }, 600_000);
 

@@ -84,6 +84,7 @@ export async function listKmsKeys(url: string, region = "us-east-1"): Promise<Km
 
 export async function readLedger(prefix: string, redisUrl = TEST_REDIS_URL) {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  redis.on("error", () => undefined);
   try {
     const ledger = new Ledger(redis, prefix);
     const records: MigrationRecord[] = [];
@@ -97,6 +98,7 @@ export async function readLedger(prefix: string, redisUrl = TEST_REDIS_URL) {
 /** Jobs still waiting, active or delayed in any phase queue of the prefix (a finished run has none). */
 export async function pendingJobs(prefix: string, region = "us-east-1", redisUrl = TEST_REDIS_URL) {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  redis.on("error", () => undefined);
   const queues = new PhaseQueues(redis, prefix);
   try {
     let pending = 0;

@@ -7,11 +7,12 @@ const program = new Command();
 program
   .name("hsm2kms")
   .description(
-    "Migrate keys from a PKCS#11 HSM (AWS CloudHSM) into AWS KMS as imported keys, proving each one.\n\n" +
-      "Configuration comes from environment variables (REDIS_URL, AWS_REGION, HSM2KMS_KMS_ENDPOINT,\n" +
-      "HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL or HSM2KMS_PKCS11_SLOT, HSM2KMS_PKCS11_PIN_FILE or\n" +
-      "HSM2KMS_PKCS11_PIN, HSM2KMS_METRICS_PORT; see README). A PIN is never accepted on the command line.\n\n" +
+    [
+      "Migrate keys from a PKCS#11 HSM (AWS CloudHSM) into AWS KMS as imported keys, proving each one.",
+      "Configuration comes from environment variables: REDIS_URL, AWS_REGION, HSM2KMS_KMS_ENDPOINT, HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL (or HSM2KMS_PKCS11_SLOT), HSM2KMS_PKCS11_PIN_FILE (or HSM2KMS_PKCS11_PIN), HSM2KMS_METRICS_PORT and more (README; `hsm2kms config` shows what was understood). A PIN is never accepted on the command line.",
+      "Typical run: `hsm2kms inventory --out keys.csv`, edit it, `hsm2kms enqueue keys.csv`, `hsm2kms worker` on each HSM client host, `hsm2kms status --watch`, then `hsm2kms report`.",
       "Exit codes: 0 all good, 1 some keys failed, 2 usage or configuration error.",
+    ].join("\n\n"),
   )
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)")

@@ -37,7 +37,10 @@ describe("soak: Redis restarted mid-run", () => {
         figures,
         restarts: 3,
       });
-      if (report.problems.length > 0) failures.push(`trial ${trial}: ${report.problems.join("\n")}`);
+      if (report.problems.length > 0) {
+        failures.push(`trial ${trial}: ${report.problems.join("\n")}`);
+        console.error(`[soak] trial ${trial} (seed ${seed}):\n${report.problems.join("\n")}`);
+      }
     }
     expect(failures, `seed ${seed}`).toEqual([]);
   });

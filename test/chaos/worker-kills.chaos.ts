@@ -40,7 +40,10 @@ describe("soak: worker processes SIGKILLed in every phase", () => {
         workers: 3,
       });
       // Keep going: the soak reports every failing trial, not just the first.
-      if (report.problems.length > 0) failures.push(`trial ${trial}: ${report.problems.join("\n")}`);
+      if (report.problems.length > 0) {
+        failures.push(`trial ${trial}: ${report.problems.join("\n")}`);
+        console.error(`[soak] trial ${trial} (seed ${seed}):\n${report.problems.join("\n")}`);
+      }
     }
     expect(failures, `seed ${seed}`).toEqual([]);
   });

@@ -14,7 +14,7 @@ import type { Scenario } from "./types.js";
 
 const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
 /** Old-space cap of the producer for the flatness check: ample for what is live, below what V8 grows to. */
-const CAPPED_HEAP_MIB = 96;
+const CAPPED_HEAP_MIB = 48;
 
 /** A manifest of `rows` distinct keys (label, id, alias, tags), written as a stream: never all in memory. */
 async function writeManifest(path: string, rows: number): Promise<void> {

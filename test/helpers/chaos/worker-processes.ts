@@ -57,11 +57,23 @@ export class WorkerProcesses {
     await Promise.all(workers.map((worker) => worker.exited));
   }
 
-  /** SIGTERM (graceful) to every live worker; resolves with their exit codes. */
-  async stop(): Promise<Array<number | string>> {
+  /**
+   * SIGTERM (graceful) to every live worker; resolves with their exit codes. A worker still running
+   * `graceMs` later (its shutdown deadline is 30 s) is SIGKILLed and reported as `hung after SIGTERM`.
+   */
+  async stop(graceMs = 45_000): Promise<Array<number | string>> {
     const workers = [...this.live];
     for (const worker of workers) worker.child.kill("SIGTERM");
-    return Promise.all(workers.map((worker) => worker.exited));
+    return Promise.all(
+      workers.map(async (worker) => {
+        const hung = Symbol("hung");
+        const code = await Promise.race([worker.exited, sleep(graceMs, hung, { ref: false })]);
+        if (code !== hung) return code;
+        worker.child.kill("SIGKILL");
+        await worker.exited;
+        return "hung after SIGTERM";
+      }),
+    );
   }
 
   /** Every line every worker (dead or alive) wrote, stdout and stderr. */

@@ -62,7 +62,11 @@ describe("loadConfig", () => {
 
   // Every variable with a bad value: a ConfigError that names it and says what was expected.
   const badValues: Array<[string, Environment, RegExp]> = [
-    ["REDIS_URL", { REDIS_URL: "localhost:6379" }, /REDIS_URL=.*expected a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\/ URL/],
+    [
+      "REDIS_URL",
+      { REDIS_URL: "localhost:6379" },
+      /REDIS_URL=.*expected a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\/ URL/,
+    ],
     ["REDIS_URL", { REDIS_URL: "not a url" }, /REDIS_URL=.*expected a URL/],
     ["AWS_REGION", { AWS_REGION: "mars-1" }, /AWS_REGION=.*expected an AWS Region name/],
     ["HSM2KMS_KMS_ENDPOINT", { HSM2KMS_KMS_ENDPOINT: "ftp://x" }, /HSM2KMS_KMS_ENDPOINT=.*expected an http/],
@@ -139,7 +143,9 @@ describe("loadConfig", () => {
   });
 
   it("accepts a Redis Cluster as redis+cluster://host:port,host:port", () => {
-    expect(loadConfig({ REDIS_URL: "redis+cluster://10.0.0.1:7000,10.0.0.2:7001" }).redisUrl).toBe("redis+cluster://10.0.0.1:7000,10.0.0.2:7001");
+    expect(loadConfig({ REDIS_URL: "redis+cluster://10.0.0.1:7000,10.0.0.2:7001" }).redisUrl).toBe(
+      "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
+    );
     expect(() => loadConfig({ REDIS_URL: "redis+cluster://10.0.0.1" })).toThrow(/every node as host:port/);
   });
 

@@ -69,6 +69,14 @@ export async function runRedisRestartTrial(options: RedisTrialOptions): Promise<
     await queues.close();
     redis.disconnect();
     workers.start(2);
+    // Like systemd's Restart=on-failure: a worker started while Redis is down exits 2 (it fails fast at
+    // start-up, by design) and is started again once Redis is back.
+    const superviseWorkers = () => {
+      const missing = 2 - workers.running;
+      if (missing <= 0) return;
+      figures.fault("worker:restarted-by-supervisor", missing);
+      workers.start(missing);
+    };
 
     const trialDeadline = Date.now() + (options.timeoutMs ?? 150_000);
     const restarts = options.restarts ?? 2;
@@ -78,17 +86,21 @@ export async function runRedisRestartTrial(options: RedisTrialOptions): Promise<
         Math.floor(((cycle + 1) * keys.length) / restarts) - 1,
       );
       const deadline = Math.min(trialDeadline, Date.now() + 60_000);
-      while (Date.now() < deadline && (await finishedKeys(server.url, prefix)) < after)
+      while (Date.now() < deadline && (await finishedKeys(server.url, prefix)) < after) {
+        superviseWorkers();
         await sleep(rng.int(5, 50));
+      }
       await sleep(rng.int(0, 300));
       await server.kill9();
       figures.fault("redis:kill-9");
       await sleep(rng.int(300, 2000));
       await server.restart();
       figures.fault("redis:restart");
+      superviseWorkers();
     }
 
     while (Date.now() < trialDeadline) {
+      superviseWorkers();
       if (
         (await finishedKeys(server.url, prefix)) >= keys.length &&
         (await pendingJobs(prefix, "us-east-1", server.url)) === 0

@@ -37,6 +37,8 @@ describe("soak: Redis restarted mid-run", () => {
         figures,
         restarts: 3,
       });
+      const hung = report.workerExits.filter((code) => code !== 0 && code !== "SIGTERM");
+      if (hung.length > 0) report.problems.push(`workers exited with ${hung.join(", ")} after SIGTERM`);
       if (report.problems.length > 0) {
         failures.push(`trial ${trial}: ${report.problems.join("\n")}`);
         console.error(`[soak] trial ${trial} (seed ${seed}):\n${report.problems.join("\n")}`);

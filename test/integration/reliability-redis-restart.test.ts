@@ -34,5 +34,11 @@ describe("Redis restarted mid-run", () => {
     });
     expect(report.problems, `seed ${seed}`).toEqual([]);
     expect(report.migrated).toBe(keys.length);
+    // Separate from the data invariants: after Redis restarts, a worker must still stop on SIGTERM
+    // (0, or killed by the signal before it installed its handler). Known to hang at times: see the report.
+    expect(
+      report.workerExits.filter((code) => code !== 0 && code !== "SIGTERM"),
+      `worker processes must exit on SIGTERM after a Redis restart (seed ${seed})\n${report.workerOutput.slice(-1500)}`,
+    ).toEqual([]);
   }, 240_000);
 });

@@ -34,3 +34,11 @@ try {
     process.exitCode = EXIT.failed;
   }
 }
+
+// The command is done and has closed what it opened. If a library still holds the event loop open (BullMQ
+// timers after Redis went away, seen after a forced shutdown), leave anyway: an unref'd timer fires only
+// while something else keeps the process alive, so a clean exit is not delayed.
+setTimeout(() => {
+  process.stderr.write("hsm2kms: finished, but something kept the process alive; exiting\n");
+  process.exit();
+}, 5000).unref();

@@ -18,15 +18,18 @@ export const PHASE_KMS_OPERATION: Partial<Record<PhaseName, string>> = {
 };
 
 /**
- * Slack on the limiter window: the limiter counts job starts, KMS counts requests a few milliseconds later;
- * a window 2% longer than a second keeps jittered requests inside KMS's token bucket.
+ * Slack on the pacing interval. The limiter paces job starts; KMS meters requests a few milliseconds later,
+ * with jitter. A bucket that holds a single request (quota 1/s) throttles any request that arrives early,
+ * so it gets 2% slack; larger buckets absorb the jitter and need only a hair.
  */
-const LIMITER_SLACK = 1.02;
+function limiterSlack(rps: number): number {
+  return rps < 2 ? 1.02 : 1.005;
+}
 
 /**
- * The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation. Up to 50/s the jobs are
- * paced evenly (one per 1/rps seconds): a burst at each window's start would meet KMS's token bucket before
- * it refilled, since the KMS call comes a little after the job starts.
+ * The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation, paced in short windows
+ * rather than one-second bursts: a burst at each second's start would meet KMS's token bucket before it
+ * refilled, since the KMS call comes a little after the job starts.
  */
 export function phaseLimiter(
   phase: PhaseName,
@@ -35,8 +38,10 @@ export function phaseLimiter(
   const operation = PHASE_KMS_OPERATION[phase];
   const rps = operation ? quotas[operation] : undefined;
   if (!rps) return undefined;
-  if (rps <= 50) return { max: 1, duration: Math.ceil((1000 * LIMITER_SLACK) / rps) };
-  return { max: Math.floor(rps), duration: Math.round(1000 * LIMITER_SLACK) };
+  // Windows of about a quarter second: each costs the limiter a few milliseconds of wake-up, so more than one
+  // job per window once the quota allows it, while a window's burst stays a quarter of KMS's bucket.
+  const perWindow = Math.max(1, Math.floor(rps / 4));
+  return { max: perWindow, duration: Math.ceil((1000 * perWindow * limiterSlack(rps)) / rps) };
 }
 
 /** Queue name of a phase in a Region: `<phase>-<region>`. */

@@ -27,7 +27,7 @@ function limiterSlack(rps: number): number {
 }
 
 /**
- * The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation, paced in short windows
+ * The fleet-wide rate limit of a phase's queue, from the quota of its KMS operation, paced in half-second windows
  * rather than one-second bursts: a burst at each second's start would meet KMS's token bucket before it
  * refilled, since the KMS call comes a little after the job starts.
  */
@@ -38,9 +38,9 @@ export function phaseLimiter(
   const operation = PHASE_KMS_OPERATION[phase];
   const rps = operation ? quotas[operation] : undefined;
   if (!rps) return undefined;
-  // Windows of about a quarter second: each costs the limiter a few milliseconds of wake-up, so more than one
-  // job per window once the quota allows it, while a window's burst stays a quarter of KMS's bucket.
-  const perWindow = Math.max(1, Math.floor(rps / 4));
+  // Windows of about half a second: each costs the limiter a few milliseconds of wake-up, so several jobs
+  // per window once the quota allows it, while a window's burst stays half of KMS's one-second bucket.
+  const perWindow = Math.max(1, Math.floor(rps / 2));
   return { max: perWindow, duration: Math.ceil((1000 * perWindow * limiterSlack(rps)) / rps) };
 }
 

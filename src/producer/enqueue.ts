@@ -1,6 +1,8 @@
+import { resolve } from "node:path";
 import type { Ledger } from "../shared/ledger/index.js";
 import { type MigrationRecord, newMigrationRecord } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
+import { readKeyPolicy } from "./key-policy.js";
 import { type ManifestRow, migrationId, type RowProblem, readManifest } from "./manifest.js";
 
 export interface EnqueueSummary {
@@ -25,11 +27,15 @@ export interface EnqueueOptions {
   /** Rows per Redis round trip. @defaultValue 500 */
   chunkSize?: number;
   onProblem?: (problem: RowProblem) => void;
+  /** Key policy (checked JSON) for rows without their own `key_policy`. */
+  keyPolicy?: string;
+  /** Folder `key_policy` paths are relative to (the manifest's). @defaultValue the working directory */
+  baseDir?: string;
   onValidRow?: (row: ManifestRow, id: string) => void;
   onProgress?: (summary: EnqueueSummary) => void;
 }
 
-function recordOf(row: ManifestRow, now: Date): MigrationRecord {
+function recordOf(row: ManifestRow, now: Date, policy: string | undefined): MigrationRecord {
   return newMigrationRecord(
     migrationId(row),
     row.region,
@@ -43,6 +49,7 @@ function recordOf(row: ManifestRow, now: Date): MigrationRecord {
       multiRegion: row.multiRegion,
       expiresAt: row.expiresAt?.toISOString(),
       replicaRegions: row.replicaRegions.length > 0 ? row.replicaRegions : undefined,
+      policy,
     },
     now,
     row.line,
@@ -80,6 +87,18 @@ export async function enqueueManifest(
   const now = options.now ?? (() => new Date());
   const chunkSize = options.chunkSize ?? 500;
   let chunk: MigrationRecord[] = [];
+  // Each policy file is read once, however many rows name it.
+  const policies = new Map<string, Awaited<ReturnType<typeof readKeyPolicy>>>();
+  const policyOf = async (row: ManifestRow): Promise<string | undefined | RowProblem> => {
+    if (!row.keyPolicyPath) return options.keyPolicy;
+    const path = resolve(options.baseDir ?? ".", row.keyPolicyPath);
+    let read = policies.get(path);
+    if (!read) {
+      read = await readKeyPolicy(path);
+      policies.set(path, read);
+    }
+    return "policy" in read ? read.policy : { line: row.line, column: "key_policy", message: read.problem };
+  };
 
   const flush = async () => {
     if (chunk.length === 0 || options.dryRun) return;
@@ -106,8 +125,14 @@ export async function enqueueManifest(
       for (const problem of entry.problems) options.onProblem?.(problem);
       continue;
     }
+    const policy = await policyOf(entry.row);
+    if (typeof policy === "object") {
+      summary.rejected++;
+      options.onProblem?.(policy);
+      continue;
+    }
     summary.accepted++;
-    const record = recordOf(entry.row, now());
+    const record = recordOf(entry.row, now(), policy);
     options.onValidRow?.(entry.row, record.id);
     chunk.push(record, ...replicasOf(entry.row, record, now()));
     if (chunk.length >= chunkSize) await flush();

@@ -152,6 +152,14 @@ function multiRegion(text: string, problems: Problems): boolean {
   return false;
 }
 
+/** A key policy file's path: any printable text; the file itself is read at enqueue. */
+function keyPolicyPath(text: string, problems: Problems): string | undefined {
+  if (text === "") return undefined;
+  if (CONTROL.test(text))
+    return problems.add("key_policy", `${show(text)} holds a control character; expected a file path`);
+  return text;
+}
+
 /** `us-west-2;eu-west-1`: Regions for replicas of a multi-Region key. */
 function replicaRegions(text: string, multi: boolean, ownRegion: string, problems: Problems): string[] {
   if (text === "") return [];
@@ -217,6 +225,7 @@ export function checkRow(
     multiRegion: multi,
     expiresAt: expiry && "expiresAt" in expiry ? expiry.expiresAt : undefined,
     replicaRegions: replicaRegions(cell(cells, "replica_regions"), multi, targetRegion, problems),
+    keyPolicyPath: keyPolicyPath(cell(cells, "key_policy"), problems),
   };
   return { row, problems: problems.list };
 }

@@ -13,6 +13,7 @@ export const MANIFEST_COLUMNS = [
   "multi_region",
   "expires_at",
   "replica_regions",
+  "key_policy",
 ] as const;
 
 export type ManifestColumn = (typeof MANIFEST_COLUMNS)[number];
@@ -43,6 +44,8 @@ export interface ManifestRow {
   expiresAt: Date | undefined;
   /** Regions to replicate a multi-Region key into (the row's own Region excluded). */
   replicaRegions: string[];
+  /** Path of a JSON key policy file (relative to the manifest's folder); read and checked at enqueue. */
+  keyPolicyPath: string | undefined;
 }
 
 /** What is wrong with a row: `message` says what is wrong and what is expected. */

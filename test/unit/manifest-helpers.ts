@@ -4,7 +4,7 @@ import { type ManifestEntry, ManifestFileError, readManifest } from "../../src/p
 export const NOW = new Date("2026-06-01T00:00:00Z");
 
 export const ALL_COLUMNS =
-  "source_label,source_id,key_spec,key_usage,alias,description,tags,region,multi_region,expires_at,replica_regions";
+  "source_label,source_id,key_spec,key_usage,alias,description,tags,region,multi_region,expires_at,replica_regions,key_policy";
 
 export interface ReadResult {
   entries: ManifestEntry[];

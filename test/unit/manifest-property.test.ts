@@ -179,6 +179,7 @@ function toCellsAndRow(g: Generated, index: number): [Partial<Record<ManifestCol
     multiRegion: g.multiRegion.toLowerCase() === "true",
     expiresAt,
     replicaRegions: [],
+    keyPolicyPath: undefined,
   };
   return [cells, row];
 }

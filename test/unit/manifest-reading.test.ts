@@ -12,7 +12,7 @@ const rows = (entries: Awaited<ReturnType<typeof readAll>>["entries"]): Manifest
 
 describe("manifest: reading", () => {
   it("normalises a full row", async () => {
-    const csv = `${ALL_COLUMNS}\n  k1  ,0X0A1B,ECC_NIST_P256,KEY_AGREEMENT, alias/app/k1 ,"  two\n lines  ", owner = team a ; env=prod ;,us-east-1,TRUE,2026-07-01T12:00:00+02:00, us-west-2;eu-west-1 \n`;
+    const csv = `${ALL_COLUMNS}\n  k1  ,0X0A1B,ECC_NIST_P256,KEY_AGREEMENT, alias/app/k1 ,"  two\n lines  ", owner = team a ; env=prod ;,us-east-1,TRUE,2026-07-01T12:00:00+02:00, us-west-2;eu-west-1 , policies/app.json\n`;
     const { entries, error } = await readAll(csv);
     expect(error).toBeUndefined();
     expect(rows(entries)).toEqual([
@@ -29,6 +29,7 @@ describe("manifest: reading", () => {
         multiRegion: true,
         expiresAt: new Date("2026-07-01T10:00:00Z"),
         replicaRegions: ["us-west-2", "eu-west-1"],
+        keyPolicyPath: "policies/app.json",
       },
     ]);
   });
@@ -115,7 +116,7 @@ describe("manifest: reading", () => {
   });
 
   it("reads the same input split into any chunks, even inside a UTF-8 character", async () => {
-    const text = `${ALL_COLUMNS}\nclé-🔑,0a,,,alias/a,"multi\nline",a=b,us-east-1,,,\n\nk2,0b,,,,,,,,,\n`;
+    const text = `${ALL_COLUMNS}\nclé-🔑,0a,,,alias/a,"multi\nline",a=b,us-east-1,,,,\n\nk2,0b,,,,,,,,,,\n`;
     const bytes = Buffer.from(text);
     const whole = await readAll(bytes);
     const oneByOne = await readAll([...bytes].map((byte) => Buffer.from([byte])));
@@ -161,7 +162,7 @@ describe("formatProblem", () => {
 describe("formatManifestCsv", () => {
   it("writes every column, quoting what needs it and leaving absent values empty", () => {
     expect(formatManifestCsv([{ source_label: 'a,"b"', description: "x\ny", alias: "alias/a" }])).toBe(
-      `${ALL_COLUMNS}\n"a,""b""",,,,alias/a,"x\ny",,,,,\n`,
+      `${ALL_COLUMNS}\n"a,""b""",,,,alias/a,"x\ny",,,,,,\n`,
     );
   });
 });

@@ -1,7 +1,9 @@
 import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Command } from "commander";
 import { type EnqueueSummary, enqueueManifest } from "../../producer/enqueue.js";
+import { readKeyPolicy } from "../../producer/key-policy.js";
 import { formatProblem, ManifestFileError } from "../../producer/manifest.js";
 import { previewPreflight } from "../../producer/preview.js";
 import { ConfigError } from "../../shared/errors.js";
@@ -9,9 +11,18 @@ import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 
-interface EnqueueFlags extends CommonFlags {
+export interface EnqueueFlags extends CommonFlags {
   dryRun?: boolean;
   preflight?: boolean;
+  keyPolicy?: string;
+}
+
+/** The --key-policy file, checked before anything is enqueued (a bad one is a usage error: exit 2). */
+async function keyPolicyFlag(path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  const read = await readKeyPolicy(path);
+  if ("problem" in read) throw new ConfigError(`--key-policy: ${read.problem}`);
+  return read.policy;
 }
 
 async function openManifest(path: string) {
@@ -32,6 +43,7 @@ export function summaryLine(summary: EnqueueSummary, dryRun: boolean): string {
 /** Enqueues a manifest; returns the exit code. Shared with `migrate`. */
 export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<number> {
   const config = configFrom(flags);
+  const keyPolicy = await keyPolicyFlag(flags.keyPolicy);
   const dryRun = Boolean(flags.dryRun || flags.preflight);
   const runtime = dryRun ? undefined : await openRuntime(config, "producer");
   const progress = process.stderr.isTTY
@@ -48,6 +60,8 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
     const summary = await enqueueManifest(await openManifest(path), {
       defaultRegion: config.region,
       dryRun,
+      baseDir: dirname(path),
+      ...(keyPolicy ? { keyPolicy } : {}),
       ledger: runtime?.ledger,
       queues: runtime?.queues,
       onProblem: (problem) => process.stderr.write(`${path}: ${formatProblem(problem)}\n`),
@@ -100,6 +114,10 @@ export function registerEnqueueCommand(program: Command): void {
         "Validate a manifest and enqueue one migration per key. Bad rows are reported by line and column and the good rows are still enqueued. Re-running the same or an overlapping manifest adds nothing twice. Exit 1 if any row was rejected, 2 if the file is unusable.",
       )
       .option("--dry-run", "validate only; touch nothing in Redis")
+      .option(
+        "--key-policy <file>",
+        "JSON key policy for every key whose row has no key_policy column value (checked before anything is enqueued)",
+      )
       .option(
         "--preflight",
         "validate, then run preflight against the HSM and print per key the KeySpec and wrapping algorithm it would use, or why it cannot be migrated (implies --dry-run)",

@@ -9,6 +9,7 @@ import { runWorker } from "./worker.js";
 
 interface MigrateFlags extends CommonFlags {
   out?: string;
+  keyPolicy?: string;
 }
 
 /** One line per key for people: what happened, the KMS key, how it was wrapped and proven. */
@@ -45,7 +46,8 @@ export function registerMigrateCommand(program: Command): void {
       .description(
         "For one host and small runs: enqueue the manifest, run every phase here until nothing is left, then print one line per key (KMS key id, wrapping algorithm, verification). Exit 1 if any key failed or any row was rejected.",
       )
-      .option("--out <file>", "also write the CSV report (the `report` command's columns) to this file"),
+      .option("--out <file>", "also write the CSV report (the `report` command's columns) to this file")
+      .option("--key-policy <file>", "JSON key policy for every key whose row has no key_policy"),
   ).action(async (path: string, flags: MigrateFlags) => {
     const enqueued = await runEnqueue(path, flags);
     const worked = await runWorker({ ...flags, untilIdle: true });

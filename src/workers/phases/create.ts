@@ -121,6 +121,7 @@ export const create: Phase = async (ctx, record) => {
         `Imported by hsm2kms from HSM key "${source.label}" (id ${source.idHex || "none"})`,
       tags: keyTags(record, ctx.settings.toolVersion),
       multiRegion: record.request.multiRegion,
+      policy: record.request.policy,
     });
     // The key id must reach the ledger before anything else can fail.
     await recordCreatedKey(ctx, kms, record, key);

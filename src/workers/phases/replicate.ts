@@ -46,6 +46,7 @@ export async function replicate(ctx: PhaseContext, record: MigrationRecord): Pro
     replica = await ctx.kms(primary.region).replicateKey(primary.kmsKeyId, record.region, {
       description: record.request.description ?? `Replica of ${primary.kmsKeyArn}, imported by hsm2kms`,
       tags: keyTags(record, ctx.settings.toolVersion),
+      policy: record.request.policy,
     });
     await ctx.checkpoint({ kmsKeyId: replica.keyId, kmsKeyArn: replica.arn });
   }

@@ -178,4 +178,11 @@ export const keyOperations: Record<string, OperationDefinition> = {
   ScheduleKeyDeletion: { mutates: true, run: scheduleKeyDeletion },
   CancelKeyDeletion: { mutates: true, run: cancelKeyDeletion },
   ReplicateKey: { mutates: true, run: replicateKey },
+  GetKeyPolicy: {
+    mutates: false,
+    run: (ctx, input) => ({
+      Policy: ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), false).policy,
+      PolicyName: "default",
+    }),
+  },
 };

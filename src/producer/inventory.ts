@@ -1,6 +1,8 @@
+import { ConfigError } from "../shared/errors.js";
 import type { SourceKeyDescription } from "../shared/hsm/types.js";
 import { keySpecInfo } from "../shared/key-specs.js";
 import { formatManifestCsv } from "./manifest.js";
+import { applyMapping, type Mapping } from "./mapping.js";
 
 export interface Inventory {
   csv: string;
@@ -23,6 +25,20 @@ export function suggestAlias(label: string, idHex: string, taken: Set<string>): 
   return alias;
 }
 
+/** A mapped alias must be valid and name one key only. */
+function claimAlias(alias: string, key: SourceKeyDescription, owners: Map<string, string>): void {
+  if (!/^alias\/[A-Za-z0-9/_-]+$/.test(alias) || alias.startsWith("alias/aws/"))
+    throw new ConfigError(
+      `--mapping gives key "${key.label}" the alias ${JSON.stringify(alias)}, which KMS does not allow; expected alias/ and letters, digits, / _ - (use the |slug filter)`,
+    );
+  const owner = owners.get(alias);
+  if (owner !== undefined)
+    throw new ConfigError(
+      `--mapping gives ${alias} to both "${owner}" and "${key.label}"; make the alias template unique (e.g. add {id|short})`,
+    );
+  owners.set(alias, key.label);
+}
+
 function whyNot(key: SourceKeyDescription): string | undefined {
   if (!key.keySpec) return key.unsupportedReason ?? `key type ${key.keyType} cannot be imported into KMS`;
   if (!key.extractable)
@@ -32,8 +48,13 @@ function whyNot(key: SourceKeyDescription): string | undefined {
 }
 
 /** The token's keys as a manifest, and the keys that cannot be migrated with the reason. */
-export async function inventoryManifest(keys: SourceKeyDescription[], region?: string): Promise<Inventory> {
+export async function inventoryManifest(
+  keys: SourceKeyDescription[],
+  region?: string,
+  mapping?: Mapping,
+): Promise<Inventory> {
   const taken = new Set<string>();
+  const owners = new Map<string, string>();
   const rows = [];
   const unmigratable: Inventory["unmigratable"] = [];
   for (const key of keys) {
@@ -42,12 +63,28 @@ export async function inventoryManifest(keys: SourceKeyDescription[], region?: s
       unmigratable.push({ label: key.label, idHex: key.idHex, reason: reason ?? "unsupported" });
       continue;
     }
+    const keyUsage = keySpecInfo(key.keySpec).defaultUsage;
+    const mapped = mapping
+      ? applyMapping(mapping, {
+          label: key.label,
+          id: key.idHex,
+          keyType: key.keyType,
+          keySpec: key.keySpec,
+          keyUsage,
+          region: region ?? "",
+        })
+      : undefined;
+    if (mapped?.alias !== undefined) claimAlias(mapped.alias, key, owners);
     rows.push({
       source_label: key.label,
       source_id: key.idHex,
       key_spec: key.keySpec,
-      key_usage: keySpecInfo(key.keySpec).defaultUsage,
-      alias: suggestAlias(key.label, key.idHex, taken) ?? "",
+      key_usage: keyUsage,
+      alias: mapped ? (mapped.alias ?? "") : (suggestAlias(key.label, key.idHex, taken) ?? ""),
+      description: mapped?.description ?? "",
+      tags: Object.entries(mapped?.tags ?? {})
+        .map(([name, value]) => `${name}=${value}`)
+        .join(";"),
       region: region ?? "",
     });
   }

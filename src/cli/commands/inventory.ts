@@ -1,12 +1,14 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { inventoryManifest } from "../../producer/inventory.js";
+import { loadMapping } from "../../producer/mapping.js";
 import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openHsm } from "../runtime.js";
 
 interface InventoryFlags extends CommonFlags {
   out?: string;
+  mapping?: string;
 }
 
 export function registerInventoryCommand(program: Command): void {
@@ -20,12 +22,17 @@ export function registerInventoryCommand(program: Command): void {
       "--region <region>",
       "fill the region column (default: leave it empty, AWS_REGION applies at enqueue)",
     )
+    .option(
+      "--mapping <file>",
+      "JSON rules that turn HSM attributes into alias, description and tags: templates with {label} {id} {keyType} {keySpec} {keyUsage} {region} and filters |lower |upper |slug |short; the first matching rule (match.label regex, match.keySpec) wins, else default (README)",
+    )
     .action(async (flags: InventoryFlags) => {
       const config = configFrom(flags);
+      const mapping = flags.mapping ? loadMapping(flags.mapping) : undefined;
       const logger = createLogger({ level: config.logLevel, base: { component: "inventory" } });
       const hsm = await openHsm(config, logger);
       try {
-        const inventory = await inventoryManifest(await hsm.listKeys(), flags.region);
+        const inventory = await inventoryManifest(await hsm.listKeys(), flags.region, mapping);
         if (flags.out) await writeFile(flags.out, inventory.csv);
         else process.stdout.write(inventory.csv);
         for (const key of inventory.unmigratable)

@@ -99,9 +99,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
 
   const serve = (region: string) => {
+    const started: PhaseName[] = [];
     for (const phase of options.phases) {
       const name = queueName(phase, region);
       if (workers.has(name)) continue;
+      started.push(phase);
       const hsmPhase = HSM_PHASES.includes(phase);
       const limiter = phaseLimiter(phase, config.kmsQuotas);
       const worker = new Worker<PhaseJobData>(
@@ -124,6 +126,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       });
       workers.set(name, worker);
     }
+    if (started.length > 0) events.emit("region:served", { region, phases: started });
   };
 
   const discoverRegions = async (): Promise<string[]> => {

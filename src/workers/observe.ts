@@ -1,4 +1,5 @@
 import type { HsmPort } from "../shared/hsm/types.js";
+import { KEY_SPECS } from "../shared/key-specs.js";
 import type { Metrics } from "../shared/metrics.js";
 import { PHASES } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
@@ -7,8 +8,38 @@ import type { WorkerEvents } from "./events.js";
 /** Job states shown in hsm2kms_queue_jobs. */
 const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "failed"] as const;
 
+/** KMS operations under a low quota: their throttle series exist from the start. */
+const PACED_OPERATIONS = [
+  "CreateKey",
+  "GetParametersForImport",
+  "ImportKeyMaterial",
+  "ReplicateKey",
+  "CreateAlias",
+];
+/** Why a key goes back for a new import token (outcomes.ts, phases/import.ts, phases/wrap.ts). */
+const REFRESH_REASONS = [
+  "IMPORT_TOKEN_EXPIRED",
+  "IMPORT_TOKEN_INVALID",
+  "IMPORT_TOKEN_NEAR_EXPIRY",
+  "WRAPPED_FOR_OTHER_TOKEN",
+  "BACKOFF_PAST_TOKEN_LIFE",
+];
+
+/**
+ * Creates a Region's counter series at zero when the worker starts serving it. A series that first appears
+ * at 1 has no earlier sample, so increase() and rate() would miss a worker's first failure, throttle or
+ * refresh: the alerts and the dashboard's failure panels count from here.
+ */
+function startSeriesAtZero(metrics: Metrics, region: string): void {
+  for (const keySpec of KEY_SPECS)
+    for (const status of ["migrated", "failed"]) metrics.keys.inc({ status, key_spec: keySpec, region }, 0);
+  for (const operation of PACED_OPERATIONS) metrics.kmsThrottled.inc({ operation, region }, 0);
+  for (const reason of REFRESH_REASONS) metrics.tokenRefreshes.inc({ reason, region }, 0);
+}
+
 /** Feeds the worker's events into the metrics (observers: they cannot break a job). */
 export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
+  events.on("region:served", ({ region }) => startSeriesAtZero(metrics, region));
   events.on("phase:ended", ({ phase, outcome, region, durationMs }) =>
     metrics.phaseDuration.observe({ phase, outcome, region }, durationMs / 1000),
   );

@@ -10,6 +10,7 @@ import { BenchEnv } from "./lib/bench-env.js";
 import { type Figure, formatTable } from "./lib/report.js";
 import { reuseEmulatorWrappingKeys } from "./lib/wrapping-keys.js";
 import { enqueueScenario } from "./scenarios/enqueue.js";
+import { hostsScenario } from "./scenarios/hosts.js";
 import { latencyScenario } from "./scenarios/latency.js";
 import { longQueueScenario } from "./scenarios/long-queue.js";
 import { overheadScenario } from "./scenarios/overhead.js";
@@ -25,6 +26,7 @@ const SCENARIOS: Scenario[] = [
   overheadScenario,
   latencyScenario,
   enqueueScenario,
+  hostsScenario,
   longQueueScenario,
 ];
 

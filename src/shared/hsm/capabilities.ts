@@ -162,8 +162,8 @@ async function hsmWrap(
   );
 }
 
-/** OAEP-wraps a throwaway secret key with `hash`; true when node:crypto decrypts it with the same hash. */
-async function oaepWraps(probe: Probe, hash: Hash, key: Handle, expectedBytes: number): Promise<boolean> {
+/** OAEP-wraps a throwaway key with `hash` in the HSM and unwraps it with node:crypto. */
+async function oaepRoundTrip(probe: Probe, hash: Hash, key: Handle): Promise<Buffer> {
   const wrapped = await hsmWrap(
     probe,
     oaepMechanism(hash),
@@ -171,22 +171,22 @@ async function oaepWraps(probe: Probe, hash: Hash, key: Handle, expectedBytes: n
     key,
     probe.wrappingKey.bytes,
   );
-  const material = unwrapKeyMaterial(oaepAlgorithm(hash), probe.wrappingPrivateKey, wrapped);
+  return unwrapKeyMaterial(oaepAlgorithm(hash), probe.wrappingPrivateKey, wrapped);
+}
+
+/** OAEP-wraps a throwaway secret key with `hash`; true when node:crypto decrypts it with the same hash. */
+async function oaepWraps(probe: Probe, hash: Hash, key: Handle, expectedBytes: number): Promise<boolean> {
+  const material = await oaepRoundTrip(probe, hash, key);
   material.fill(0);
   return material.length === expectedBytes;
 }
 
 /** OAEP-wraps a throwaway EC private key directly; true when it decrypts to a DER structure. */
 async function oaepWrapsPkcs8(probe: Probe, hash: Hash, key: Handle): Promise<boolean> {
-  const wrapped = await hsmWrap(
-    probe,
-    oaepMechanism(hash),
-    probe.wrappingKey.handle,
-    key,
-    probe.wrappingKey.bytes,
-  );
-  const material = unwrapKeyMaterial(oaepAlgorithm(hash), probe.wrappingPrivateKey, wrapped);
-  return material[0] === 0x30;
+  const material = await oaepRoundTrip(probe, hash, key);
+  const isDer = material[0] === 0x30;
+  material.fill(0);
+  return isDer;
 }
 
 /**

@@ -219,13 +219,13 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
         ),
       ),
 
-    sign: (keyId, message, algorithm) =>
+    sign: (keyId, message, algorithm, messageType = "RAW") =>
       call("Sign", `key ${keyId}`, async () => {
         const out = await client.send(
           new SignCommand({
             KeyId: keyId,
             Message: message,
-            MessageType: "RAW",
+            MessageType: messageType,
             SigningAlgorithm: algorithm as SigningAlgorithmSpec,
           }),
         );

@@ -81,7 +81,16 @@ export interface KmsPort {
     input: { description?: string | undefined; tags: Record<string, string>; policy?: string | undefined },
   ): Promise<KmsKeyInfo>;
   getPublicKey(keyId: string): Promise<Buffer>;
-  sign(keyId: string, message: Buffer, signingAlgorithm: string): Promise<Buffer>;
+  /**
+   * Sign: `message` is the message itself (RAW, at most 4096 bytes) or its digest under the algorithm's hash
+   * (DIGEST, for longer messages). @defaultValue messageType "RAW"
+   */
+  sign(
+    keyId: string,
+    message: Buffer,
+    signingAlgorithm: string,
+    messageType?: "RAW" | "DIGEST",
+  ): Promise<Buffer>;
   encrypt(keyId: string, plaintext: Buffer, encryptionAlgorithm?: string): Promise<Buffer>;
   decrypt(keyId: string, ciphertext: Buffer, encryptionAlgorithm?: string): Promise<Buffer>;
   generateMac(keyId: string, message: Buffer, macAlgorithm: string): Promise<Buffer>;

@@ -9,6 +9,7 @@ import { OPERATIONS } from "./operations/index.js";
 import { type KmsEmulatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { injectedLatencyMs, type KmsEmulatorStats, QuotaBuckets, StatsCounter } from "./quotas.js";
 import { loadState, StateSaver, serializeState } from "./state-file.js";
+import { answerSts, stsCredentialScope } from "./sts.js";
 import { operationName, readJsonBody, requestRegion, sendError, sendResult } from "./wire.js";
 import { WrappingKeyPool } from "./wrapping-key-pool.js";
 
@@ -36,6 +37,16 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   const started = performance.now();
   let region = "unknown";
   const operation = operationName(request);
+  const sts = stsCredentialScope(request);
+  if (sts) {
+    // STS GetCallerIdentity on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
+    stats.count(sts.region, "GetCallerIdentity", "calls");
+    await answerSts(request, response, options.accountId, sts.accessKeyId).catch((error: unknown) => {
+      context.logger.error({ err: error }, "kms-emulator: STS request failed");
+      request.socket.destroy();
+    });
+    return;
+  }
   try {
     if (request.method !== "POST") throw new KmsError("UnknownOperationException", "Only POST / is served.");
     region = requestRegion(request);
@@ -94,7 +105,10 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   }
 }
 
-/** Starts a KMS emulator speaking AWS JSON 1.1, for `@aws-sdk/client-kms` with an endpoint override. */
+/**
+ * Starts a KMS emulator speaking AWS JSON 1.1, for `@aws-sdk/client-kms` with an endpoint override. The same
+ * endpoint answers STS GetCallerIdentity (`@aws-sdk/client-sts`) with an identity in `accountId`.
+ */
 export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<KmsEmulator> {
   const resolved = resolveOptions(options);
   const loaded = resolved.stateFile ? await loadState(resolved.stateFile, resolved.accountId) : undefined;

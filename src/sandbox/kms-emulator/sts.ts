@@ -1,0 +1,97 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/**
+ * STS GetCallerIdentity on the emulator's endpoint, so that tools pointed at the emulator (HSM2KMS_KMS_ENDPOINT)
+ * can ask who they are. STS speaks awsQuery: a form-encoded POST body (`Action=GetCallerIdentity&Version=
+ * 2011-06-15`) and an XML answer. Nothing else of STS is served.
+ */
+
+const STS_SCOPE = /Credential=([^/,\s]+)\/\d{8}\/([a-z0-9-]+)\/sts\/aws4_request/;
+const MAX_BODY_BYTES = 64 * 1024;
+const NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/** The SigV4 access key id and Region of a request signed for STS, or undefined when it is not one. */
+export function stsCredentialScope(
+  request: IncomingMessage,
+): { accessKeyId: string; region: string } | undefined {
+  const match = STS_SCOPE.exec(request.headers.authorization ?? "");
+  return match ? { accessKeyId: match[1]!, region: match[2]! } : undefined;
+}
+
+const xmlEscape = (text: string) =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+function sendXml(response: ServerResponse, status: number, body: string, requestId: string): void {
+  const payload = `<?xml version="1.0" encoding="UTF-8"?>\n${body}\n`;
+  response.writeHead(status, {
+    "content-type": "text/xml",
+    "content-length": Buffer.byteLength(payload),
+    "x-amzn-requestid": requestId,
+  });
+  response.end(payload);
+}
+
+function sendStsError(response: ServerResponse, status: number, code: string, message: string): void {
+  const requestId = randomUUID();
+  sendXml(
+    response,
+    status,
+    `<ErrorResponse xmlns="${NAMESPACE}"><Error><Type>Sender</Type><Code>${code}</Code><Message>${xmlEscape(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+    requestId,
+  );
+}
+
+async function readForm(request: IncomingMessage): Promise<URLSearchParams | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+}
+
+/**
+ * The emulated caller: an IAM user of the emulator's account named after the access key id (characters IAM
+ * does not allow in a user name become `-`), so the same credentials always get the same identity.
+ */
+export function emulatedCallerIdentity(accountId: string, accessKeyId: string) {
+  const userName = accessKeyId.replace(/[^\w+=,.@-]/g, "-").slice(0, 64) || "anonymous";
+  const userId = `AIDA${createHash("sha256").update(accessKeyId).digest("hex").slice(0, 17).toUpperCase()}`;
+  return { account: accountId, arn: `arn:aws:iam::${accountId}:user/${userName}`, userId };
+}
+
+/** Answers one STS request (already known to be signed for STS). */
+export async function answerSts(
+  request: IncomingMessage,
+  response: ServerResponse,
+  accountId: string,
+  accessKeyId: string,
+): Promise<void> {
+  const form = request.method === "POST" ? await readForm(request) : undefined;
+  if (!form) {
+    request.resume();
+    sendStsError(response, 400, "InvalidRequest", "Only a form-encoded POST of at most 64 KiB is served.");
+    return;
+  }
+  const action = form.get("Action");
+  if (action !== "GetCallerIdentity" || form.get("Version") !== "2011-06-15") {
+    sendStsError(
+      response,
+      400,
+      "InvalidAction",
+      `Could not find operation ${action ?? "(none)"} for version ${form.get("Version") ?? "(none)"}: the emulator serves only GetCallerIdentity 2011-06-15.`,
+    );
+    return;
+  }
+  const identity = emulatedCallerIdentity(accountId, accessKeyId);
+  const requestId = randomUUID();
+  sendXml(
+    response,
+    200,
+    `<GetCallerIdentityResponse xmlns="${NAMESPACE}"><GetCallerIdentityResult><Arn>${xmlEscape(identity.arn)}</Arn><UserId>${identity.userId}</UserId><Account>${identity.account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
+    requestId,
+  );
+}

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerConfigCommand } from "./config.js";
 import { registerEnqueueCommand } from "./enqueue.js";
+import { registerEvidenceCommand } from "./evidence.js";
 import { registerInventoryCommand } from "./inventory.js";
 import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 import { registerMigrateCommand } from "./migrate.js";
@@ -22,6 +23,7 @@ export function registerCommands(program: Command): void {
   registerMigrateCommand(program);
   registerStatusCommand(program);
   registerReportCommand(program);
+  registerEvidenceCommand(program);
   registerRetryCommand(program);
   registerConfigCommand(program);
   registerKmsEmulatorCommand(program);

@@ -1,0 +1,138 @@
+import type { Command } from "commander";
+import {
+  checkPackTarget,
+  kmsPackSigner,
+  lookUpOperator,
+  type PackVerification,
+  regionOfKeyArn,
+  verifyEvidencePack,
+  writeEvidencePack,
+} from "../../producer/evidence/index.js";
+import { requireRegion } from "../../shared/config.js";
+import { ConfigError } from "../../shared/errors.js";
+import { createKmsAdapter } from "../../shared/kms/index.js";
+import { EXIT } from "../exit-codes.js";
+import { type CommonFlags, configFrom, openRuntime, TOOL_VERSION, withCommonFlags } from "../runtime.js";
+
+interface EvidenceFlags extends CommonFlags {
+  out?: string;
+  signWith?: string;
+  force?: boolean;
+}
+
+/** Writes the pack; exit 1 when some keys of the ledger are not migrated (they are listed, with no record). */
+export async function runEvidence(flags: EvidenceFlags): Promise<number> {
+  if (!flags.out) throw new ConfigError("--out DIR is required: the folder to write the evidence pack to");
+  const config = configFrom(flags);
+  const force = flags.force ?? false;
+  await checkPackTarget(flags.out, force);
+  const signingRegion = flags.signWith
+    ? (regionOfKeyArn(flags.signWith) ?? requireRegion(config))
+    : undefined;
+  const runtime = await openRuntime(config, "evidence");
+  const kms = signingRegion
+    ? createKmsAdapter({ region: signingRegion, endpoint: config.kmsEndpoint })
+    : undefined;
+  try {
+    // The signing key is checked before anything is written: a wrong key is a usage error, not a half pack.
+    const signer = kms && flags.signWith ? await kmsPackSigner(kms, flags.signWith) : undefined;
+    // With HSM2KMS_KMS_ENDPOINT set, STS is asked at that endpoint too (the sandbox emulator answers it).
+    const operator = await lookUpOperator({
+      region: signingRegion ?? config.region,
+      endpoint: config.kmsEndpoint,
+    });
+    if (operator.source === "unavailable")
+      process.stderr.write(
+        `hsm2kms evidence: no AWS caller identity (${operator.reason}); recording the local user ${operator.localUser} only\n`,
+      );
+    const { manifest, signature } = await writeEvidencePack({
+      dir: flags.out,
+      force,
+      records: runtime.ledger.records(),
+      operator,
+      campaign: config.queuePrefix,
+      toolVersion: TOOL_VERSION,
+      signer,
+    });
+    const { keys, records, notMigrated } = manifest.counts;
+    if (notMigrated > 0) {
+      process.stderr.write(
+        `hsm2kms evidence: ${notMigrated} of ${keys} keys are not migrated and have no record (listed in manifest.json with status and error):\n`,
+      );
+      for (const entry of manifest.notMigrated.slice(0, 20))
+        process.stderr.write(
+          `  ${entry.sourceLabel ?? entry.sourceIdHex ?? entry.migrationId} (${entry.region}): ${entry.status}${entry.error ? `, ${entry.error.code}` : ""}\n`,
+        );
+      if (notMigrated > 20) process.stderr.write(`  ... and ${notMigrated - 20} more\n`);
+    }
+    process.stdout.write(
+      `evidence pack ${flags.out}: ${records} records, ${notMigrated} keys without a record, ${
+        signature
+          ? `signed with ${signature.keyArn} (${signature.algorithm}, public key SHA-256 ${signature.publicKeySha256})`
+          : "not signed (no --sign-with)"
+      }\n`,
+    );
+    return notMigrated > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    kms?.close();
+    await runtime.close();
+  }
+}
+
+function printVerification(dir: string, result: PackVerification): void {
+  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
+  for (const problem of result.problems) process.stdout.write(`${problem}\n`);
+  const signature =
+    result.signature.status === "absent"
+      ? "not signed"
+      : `signature ${result.signature.status} (key ${result.signature.keyArn}, public key SHA-256 ${result.signature.publicKeySha256}${result.signature.pinned ? ", pinned" : ", NOT pinned"})`;
+  process.stdout.write(
+    `evidence pack ${dir}: ${result.records} records, ${result.notMigrated} keys without a record, ${signature}, ${result.signaturesReverified} record signatures verified again offline: ${
+      result.problems.length === 0
+        ? "OK"
+        : `${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`
+    }\n`,
+  );
+}
+
+export function registerEvidenceCommand(program: Command): void {
+  const evidence = withCommonFlags(
+    program
+      .command("evidence")
+      .summary(
+        "Write a signed evidence pack for auditors (one record per migrated key, a manifest with SHA-256s); `evidence verify DIR` checks one offline",
+      )
+      .description(
+        [
+          "Write a signed evidence pack for auditors: per migrated key, records/<migration id>.json (source label, id, SHA-256 of the HSM public key; KMS key ARN, Region, key spec and usage; wrapping algorithm; the verification checks with message, signature and result; timestamps; the operator from STS GetCallerIdentity and the local user), and manifest.json listing every record with its SHA-256 (keys not migrated are listed with their error, without a record).",
+          "--sign-with KEY signs manifest.json's exact bytes with a KMS asymmetric SIGN_VERIFY key (ECDSA for ECC keys, RSASSA-PSS SHA-256 for RSA; Sign with MessageType DIGEST) into manifest.sig.json, with the key's public key. With HSM2KMS_KMS_ENDPOINT set, STS is asked at that endpoint too. The pack appears only when complete; nothing secret goes into it.",
+          "Check a pack offline with `hsm2kms evidence verify DIR --public-key signer.pem`. Exit 1 if any key is not migrated.",
+        ].join("\n\n"),
+      )
+      .option("--out <dir>", "folder to write the pack to (new or empty)")
+      .option(
+        "--sign-with <key>",
+        "KMS key id, ARN or alias of an asymmetric SIGN_VERIFY key to sign the manifest with",
+      )
+      .option("--force", "replace a non-empty --out folder"),
+  ).action(async (flags: EvidenceFlags) => {
+    process.exitCode = await runEvidence(flags);
+  });
+
+  evidence
+    .command("verify")
+    .argument("<dir>", "the evidence pack folder")
+    .description(
+      [
+        "Check an evidence pack offline (no Redis, no KMS): every listed file exists with its SHA-256, no file is unlisted, every record's checks passed, each record's KMS signature verifies again with the HSM public key, and manifest.sig.json verifies over manifest.json.",
+        "Pin the signer with --public-key FILE (PEM or DER, e.g. from `aws kms get-public-key`): the signature must then be by that key. Without it the key embedded in the pack is used and its fingerprint printed: a forger could embed their own.",
+        "Exit 0 when all is good, 1 with one line per problem, 2 when the folder or key cannot be used.",
+      ].join("\n\n"),
+    )
+    .option("--public-key <file>", "the signing key's public key (PEM or DER) the signature must verify with")
+    .action(async (dir: string, flags: { publicKey?: string }) => {
+      const result = await verifyEvidencePack(dir, flags.publicKey);
+      printVerification(dir, result);
+      process.exitCode = result.problems.length === 0 ? EXIT.ok : EXIT.failed;
+    });
+}

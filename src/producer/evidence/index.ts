@@ -1,0 +1,7 @@
+export { lookUpOperator, type OperatorLookupSettings } from "./operator.js";
+export { evidenceRecord, recordFileName } from "./record.js";
+export { packSigningAlgorithm, verifyKmsSignature } from "./signatures.js";
+export { kmsPackSigner, type PackSigner, regionOfKeyArn } from "./signer.js";
+export type * from "./types.js";
+export { type PackVerification, readPublicKeyFile, verifyEvidencePack } from "./verify-pack.js";
+export { checkPackTarget, type WritePackOptions, type WrittenPack, writeEvidencePack } from "./write-pack.js";

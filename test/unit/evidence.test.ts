@@ -1,4 +1,7 @@
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { evidenceRecord, recordFileName } from "../../src/producer/evidence/record.js";
 import {
@@ -6,8 +9,10 @@ import {
   schemeOf,
   verifyKmsSignature,
 } from "../../src/producer/evidence/signatures.js";
-import { regionOfKeyArn } from "../../src/producer/evidence/signer.js";
+import { type PackSigner, regionOfKeyArn } from "../../src/producer/evidence/signer.js";
 import type { OperatorIdentity } from "../../src/producer/evidence/types.js";
+import { verifyEvidencePack } from "../../src/producer/evidence/verify-pack.js";
+import { writeEvidencePack } from "../../src/producer/evidence/write-pack.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
 
 const operator: OperatorIdentity = { source: "unavailable", reason: "test", localUser: "auditor" };
@@ -113,5 +118,50 @@ describe("pack signatures", () => {
     expect(regionOfKeyArn("arn:aws:kms:us-east-2:111122223333:alias/signer")).toBe("us-east-2");
     expect(regionOfKeyArn("alias/signer")).toBeUndefined();
     expect(regionOfKeyArn("1234abcd-12ab-34cd-56ef-1234567890ab")).toBeUndefined();
+  });
+});
+
+describe("writing a pack", () => {
+  async function* ledger(records: MigrationRecord[]) {
+    yield* records;
+  }
+
+  it("appears only when complete: a signing failure leaves neither the pack nor its staging folder", async () => {
+    const parent = await mkdtemp(join(tmpdir(), "hsm2kms-evidence-"));
+    try {
+      const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+      const failing: PackSigner = {
+        keyArn: "arn:aws:kms:eu-west-1:111122223333:key/x",
+        algorithm: "ECDSA_SHA_256",
+        publicKeySpki: ec.publicKey.export({ format: "der", type: "spki" }),
+        publicKey: ec.publicKey,
+        signDigest: async () => {
+          throw new Error("KMS is down");
+        },
+      };
+      const options = { records: ledger([migratedRecord()]), operator, campaign: "c", toolVersion: "t" };
+      await expect(
+        writeEvidencePack({ ...options, dir: join(parent, "pack"), signer: failing }),
+      ).rejects.toThrow("KMS is down");
+      expect(await readdir(parent)).toEqual([]);
+
+      // A signature the key's public key does not verify is caught before the pack is published.
+      const wrong: PackSigner = { ...failing, signDigest: async () => Buffer.from("not a signature") };
+      await expect(
+        writeEvidencePack({
+          ...options,
+          records: ledger([migratedRecord()]),
+          dir: join(parent, "pack"),
+          signer: wrong,
+        }),
+      ).rejects.toThrow("returned a signature its public key does not verify");
+      expect(await readdir(parent)).toEqual([]);
+
+      await writeEvidencePack({ ...options, records: ledger([migratedRecord()]), dir: join(parent, "pack") });
+      expect(await readdir(parent)).toEqual(["pack"]);
+      expect((await verifyEvidencePack(join(parent, "pack"))).problems).toEqual([]);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
   });
 });

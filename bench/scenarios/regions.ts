@@ -1,11 +1,75 @@
+import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
+import { BENCH_REGIONS } from "../lib/bench-env.js";
+import { scaledQuotas } from "../lib/fleet-run.js";
+import { copyTokenForHosts } from "../lib/host-fleet.js";
+import { runProcessFleet } from "../lib/process-fleet-run.js";
 import { atLeast, atMost, type Figure, info } from "../lib/report.js";
 import { quotaRun } from "./quota.js";
-import type { Scenario } from "./types.js";
+import type { Scenario, ScenarioContext } from "./types.js";
+
+/**
+ * 4 Regions served by two worker processes (bench/lib/worker-host.ts, every phase, each with its own token
+ * copy), as a fleet of two hosts would: either each serving two of the Regions, or both serving all four.
+ */
+async function twoProcessFigures(
+  context: ScenarioContext,
+  factor: number,
+  single: number,
+): Promise<Figure[]> {
+  const keys = await context.env.keys(regionsScenario.keysNeeded(context.quick));
+  const regions = BENCH_REGIONS.slice(0, 4);
+  const quotas = scaledQuotas(DEFAULT_KMS_QUOTAS, factor);
+  const bottleneck = DEFAULT_KMS_QUOTAS.GetParametersForImport * factor * regions.length;
+  const tokens = await copyTokenForHosts(context.env.token, 2);
+  const figures: Figure[] = [];
+  try {
+    const layouts = [
+      { name: "2 processes, 2 Regions each", served: (n: number) => regions.filter((_, i) => i % 2 === n) },
+      { name: "2 processes, 4 Regions each", served: () => regions },
+    ];
+    for (const layout of layouts) {
+      const run = await runProcessFleet(context.env, {
+        label: "regions4p",
+        keys,
+        regions,
+        quotas,
+        workers: [0, 1].map((n) => ({
+          name: `worker${n + 1}`,
+          args: ["--regions", layout.served(n).join(",")],
+          env: tokens.envs[n]!,
+        })),
+      });
+      context.record(`regions-r4-${layout.name}`, { factor, bottleneck, run });
+      if (run.failures.length) process.stderr.write(`regions: ${run.failures.join("\n")}\n`);
+      const scenario = `2 regions x4 ${layout.name}`;
+      figures.push(
+        info(
+          scenario,
+          "keys/s",
+          run.keysPerSecond,
+          `/ quota ${bottleneck}/s, load ${run.loadAtStart.toFixed(1)}`,
+        ),
+        info(scenario, "efficiency vs quota", run.keysPerSecond / bottleneck),
+        atMost(scenario, "failed keys", run.failed, 0),
+        atMost(scenario, "ThrottlingExceptions", run.throttled, 9),
+        atLeast(
+          scenario,
+          "scaling vs 1 Region (1 process)",
+          run.keysPerSecond / single,
+          0.9 * regions.length,
+        ),
+      );
+    }
+  } finally {
+    await tokens.cleanup();
+  }
+  return figures;
+}
 
 /**
  * The same keys over 1, 2 and 4 Regions, each Region with its own quotas (and its own queues and limiter):
  * throughput should scale with the Regions. The quota factor is lower than in `quota` so that four Regions
- * stay within what two shared cores can drive.
+ * stay within what two shared cores can drive. 4 Regions run twice more with two worker processes.
  */
 export const regionsScenario: Scenario = {
   name: "regions",
@@ -32,6 +96,7 @@ export const regionsScenario: Scenario = {
           atLeast(scenario, "scaling vs 1 Region", run.result.keysPerSecond / single, 0.9 * regions),
         );
     }
+    figures.push(...(await twoProcessFigures(context, factor, single)));
     return figures;
   },
 };

@@ -11,6 +11,7 @@ import { type Figure, formatTable } from "./lib/report.js";
 import { reuseEmulatorWrappingKeys } from "./lib/wrapping-keys.js";
 import { enqueueScenario } from "./scenarios/enqueue.js";
 import { hostsScenario } from "./scenarios/hosts.js";
+import { hsmSearchScenario } from "./scenarios/hsm-search.js";
 import { latencyScenario } from "./scenarios/latency.js";
 import { longQueueScenario } from "./scenarios/long-queue.js";
 import { overheadScenario } from "./scenarios/overhead.js";
@@ -27,6 +28,7 @@ const SCENARIOS: Scenario[] = [
   latencyScenario,
   enqueueScenario,
   hostsScenario,
+  hsmSearchScenario,
   longQueueScenario,
 ];
 

@@ -1,0 +1,203 @@
+import { generateKeyPairSync } from "node:crypto";
+import pkcs11js from "pkcs11js";
+import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { findObjects } from "../../src/shared/hsm/attributes.js";
+import { findSourceKey } from "../../src/shared/hsm/find.js";
+import { chooseWrapPlan, openPkcs11Hsm } from "../../src/shared/hsm/index.js";
+import type { HsmPort } from "../../src/shared/hsm/types.js";
+import { withTokenSession } from "../../test/helpers/softhsm.js";
+import type { BenchEnv } from "../lib/bench-env.js";
+import { type Figure, info } from "../lib/report.js";
+import type { Scenario } from "./types.js";
+
+/** Keys per token size whose HSM calls are timed (spread over the token, RSA excluded: its wrap is slow). */
+const SAMPLE = 24;
+
+/** Counts C_FindObjectsInit calls and the time spent searching (Init, FindObjects, Final) in this process. */
+class SearchCounter {
+  searches = 0;
+  searchMs = 0;
+  private restore: (() => void) | undefined;
+
+  start(): this {
+    const proto = pkcs11js.PKCS11.prototype;
+    const originals = {
+      init: proto.C_FindObjectsInit,
+      find: proto.C_FindObjects,
+      final: proto.C_FindObjectsFinal,
+    };
+    const counter = this;
+    const timed = <A extends unknown[], R>(fn: (...args: A) => R, count: boolean) =>
+      function (this: unknown, ...args: A): R {
+        if (count) counter.searches++;
+        const started = performance.now();
+        try {
+          return fn.apply(this, args);
+        } finally {
+          counter.searchMs += performance.now() - started;
+        }
+      };
+    proto.C_FindObjectsInit = timed(originals.init, true);
+    proto.C_FindObjects = timed(originals.find, false) as typeof proto.C_FindObjects;
+    proto.C_FindObjectsFinal = timed(originals.final, false);
+    this.restore = () =>
+      Object.assign(proto, {
+        C_FindObjectsInit: originals.init,
+        C_FindObjects: originals.find,
+        C_FindObjectsFinal: originals.final,
+      });
+    return this;
+  }
+
+  take(): { searches: number; searchMs: number } {
+    const taken = { searches: this.searches, searchMs: this.searchMs };
+    this.searches = 0;
+    this.searchMs = 0;
+    return taken;
+  }
+
+  stop(): void {
+    this.restore?.();
+  }
+}
+
+interface CallCost {
+  ms: number;
+  searches: number;
+  searchMs: number;
+}
+
+interface SizeResult {
+  keys: number;
+  objects: number;
+  /** Per call, averaged over the sample: the port's calls as the preflight and wrap phases make them. */
+  describeKey: CallCost;
+  wrapKey: CallCost;
+  hmac: CallCost;
+  /** findSourceKey (one search per key class) against one search by label and id, class read after. */
+  findSourceKeyMs: number;
+  oneSearchMs: number;
+}
+
+async function timeCalls(
+  sample: SampleKey[],
+  counter: SearchCounter,
+  call: (key: SampleKey) => Promise<unknown>,
+): Promise<CallCost> {
+  counter.take();
+  const started = performance.now();
+  for (const key of sample) await call(key);
+  const { searches, searchMs } = counter.take();
+  const n = sample.length;
+  return { ms: (performance.now() - started) / n, searches: searches / n, searchMs: searchMs / n };
+}
+
+async function measureSize(env: BenchEnv, size: number, counter: SearchCounter): Promise<SizeResult> {
+  const keys = await env.keys(size);
+  const pool = keys.filter((key) => key.kind.type !== "rsa");
+  const sample = Array.from({ length: SAMPLE }, (_, n) => pool[Math.floor((n * pool.length) / SAMPLE)]!);
+  const hmacSample = pool.filter((key) => key.kind.type === "hmac").slice(-SAMPLE);
+  const wrappingPublicKeyDer = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({
+    type: "spki",
+    format: "der",
+  });
+  const hsm: HsmPort = await openPkcs11Hsm(env.token.hsmConfig, { sessions: 1 });
+  try {
+    const capabilities = await hsm.capabilities();
+    const ref = (key: SampleKey) => ({ label: key.label, idHex: key.idHex });
+    await hsm.describeKey(ref(sample[0]!)); // warm-up
+    const describeKey = await timeCalls(sample, counter, (key) => hsm.describeKey(ref(key)));
+    const plans = new Map<string, ReturnType<typeof chooseWrapPlan>>();
+    for (const key of sample)
+      plans.set(key.label, chooseWrapPlan((await hsm.describeKey(ref(key))).keySpec!, capabilities));
+    const wrapKey = await timeCalls(sample, counter, async (key) => {
+      const plan = plans.get(key.label)!;
+      if ("unsupported" in plan) throw new Error(plan.unsupported);
+      await hsm.wrapKey(ref(key), { wrappingPublicKeyDer, plan });
+    });
+    const hmac = await timeCalls(hmacSample, counter, (key) => hsm.hmac(ref(key), Buffer.alloc(32)));
+    const searches = await withTokenSession(env.token.env, (pkcs11, session) => {
+      const objects = findObjects(pkcs11, session, []).length;
+      const time = (search: (key: SampleKey) => unknown) => {
+        const started = performance.now();
+        for (const key of sample) search(key);
+        return (performance.now() - started) / sample.length;
+      };
+      const findSourceKeyMs = time((key) => findSourceKey(pkcs11, session, ref(key), "bench"));
+      const oneSearchMs = time((key) =>
+        findObjects(pkcs11, session, [
+          { type: pkcs11js.CKA_LABEL, value: key.label },
+          { type: pkcs11js.CKA_ID, value: Buffer.from(key.idHex, "hex") },
+        ]).map((handle) => pkcs11.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_CLASS }])),
+      );
+      return { objects, findSourceKeyMs, oneSearchMs };
+    });
+    return { keys: keys.length, describeKey, wrapKey, hmac, ...searches };
+  } finally {
+    await hsm.close();
+  }
+}
+
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+
+/**
+ * What the HSM phases cost as the token grows (SoftHSM2 2.6.1's file store), and how much of it is object
+ * searches: each describeKey, wrapKey and hmac call finds its key again (one C_FindObjects pass per key
+ * class, plus one for the public key), so a key costs the preflight's describeKey and the wrap phase's
+ * describeKey + wrapKey (+ hmac for HMAC keys). Runs in this process, one session, no KMS.
+ */
+export const hsmSearchScenario: Scenario = {
+  name: "hsm-search",
+  description: "object searches per HSM call and their cost as the SoftHSM2 token grows (100 to 2,000 keys)",
+  keysNeeded: (quick) => (quick ? 400 : 2000),
+  async run(context) {
+    const sizes = context.quick ? [100, 400] : [100, 500, 1000, 2000];
+    const counter = new SearchCounter().start();
+    const results: SizeResult[] = [];
+    try {
+      for (const size of sizes) results.push(await measureSize(context.env, size, counter));
+    } finally {
+      counter.stop();
+    }
+    context.record("hsm-search", results);
+    const figures: Figure[] = [];
+    for (const r of results) {
+      const scenario = `8 hsm-search ${r.keys} keys`;
+      // Preflight: describeKey; wrap: describeKey + wrapKey (+ hmac for HMAC keys, not counted here).
+      const perKey = {
+        searches: 2 * r.describeKey.searches + r.wrapKey.searches,
+        searchMs: 2 * r.describeKey.searchMs + r.wrapKey.searchMs,
+        ms: 2 * r.describeKey.ms + r.wrapKey.ms,
+      };
+      figures.push(
+        info(scenario, "token objects", r.objects),
+        info(
+          scenario,
+          "describeKey: ms / searches / search ms",
+          `${ms(r.describeKey.ms)} / ${r.describeKey.searches.toFixed(1)} / ${ms(r.describeKey.searchMs)}`,
+        ),
+        info(
+          scenario,
+          "wrapKey: ms / searches / search ms",
+          `${ms(r.wrapKey.ms)} / ${r.wrapKey.searches.toFixed(1)} / ${ms(r.wrapKey.searchMs)}`,
+        ),
+        info(
+          scenario,
+          "hmac: ms / searches / search ms",
+          `${ms(r.hmac.ms)} / ${r.hmac.searches.toFixed(1)} / ${ms(r.hmac.searchMs)}`,
+        ),
+        info(
+          scenario,
+          "HSM ms per key (2 describeKey + wrapKey)",
+          `${ms(perKey.ms)}, of which ${perKey.searches.toFixed(1)} searches ${ms(perKey.searchMs)}`,
+        ),
+        info(
+          scenario,
+          "findSourceKey vs one search (label+id)",
+          `${ms(r.findSourceKeyMs)} vs ${ms(r.oneSearchMs)}`,
+        ),
+      );
+    }
+    return figures;
+  },
+};

@@ -100,12 +100,30 @@ function policy(name: string): PolicyStatement[] {
 const actions = (statement: PolicyStatement) => [statement.Action].flat();
 
 describe("deploy/iam", () => {
-  it("has JSON policies only for the three roles", () => {
+  it("has JSON policies only for the three roles and the evidence signer", () => {
     expect(
       readdirSync(join(ROOT, "deploy/iam"))
         .filter((file) => file.endsWith(".json"))
         .sort(),
-    ).toEqual(["hsm-worker.json", "kms-worker.json", "producer.json"]);
+    ).toEqual(["evidence-signer.json", "hsm-worker.json", "kms-worker.json", "producer.json"]);
+  });
+
+  it("lets the evidence signer make exactly the calls of its signer, on one key", () => {
+    const signer = readFileSync(join(ROOT, "src/producer/evidence/signer.ts"), "utf8");
+    const methods: Record<string, string> = {
+      describeKey: "kms:DescribeKey",
+      getPublicKey: "kms:GetPublicKey",
+      sign: "kms:Sign",
+    };
+    const called = [...signer.matchAll(/\bkms\.(\w+)\(/g)].map(
+      (match) => methods[match[1] ?? ""] ?? match[1],
+    );
+    const statements = policy("evidence-signer.json");
+    expect(statements.flatMap(actions).sort()).toEqual([...new Set(called)].sort());
+    for (const statement of statements) {
+      expect(statement.Effect).toBe("Allow");
+      expect(statement.Resource).toMatch(/^arn:aws:kms:[^:*]+:\d{12}:key\/[^*]+$/);
+    }
   });
 
   it("allows KMS workers every KMS call the adapter makes, and nothing else", () => {

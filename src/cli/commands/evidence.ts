@@ -66,7 +66,7 @@ export async function runEvidence(flags: EvidenceFlags): Promise<number> {
       if (notMigrated > 20) process.stderr.write(`  ... and ${notMigrated - 20} more\n`);
     }
     process.stdout.write(
-      `evidence pack ${flags.out}: ${records} records, ${notMigrated} keys without a record, ${
+      `evidence pack ${flags.out}: ${records} records, ${notMigrated} ${notMigrated === 1 ? "key" : "keys"} without a record, ${
         signature
           ? `signed with ${signature.keyArn} (${signature.algorithm}, public key SHA-256 ${signature.publicKeySha256})`
           : "not signed (no --sign-with)"
@@ -79,7 +79,7 @@ export async function runEvidence(flags: EvidenceFlags): Promise<number> {
   }
 }
 
-function printVerification(dir: string, result: PackVerification): void {
+export function printVerification(dir: string, result: PackVerification): void {
   for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
   for (const problem of result.problems) process.stdout.write(`${problem}\n`);
   const signature =
@@ -87,7 +87,7 @@ function printVerification(dir: string, result: PackVerification): void {
       ? "not signed"
       : `signature ${result.signature.status} (key ${result.signature.keyArn}, public key SHA-256 ${result.signature.publicKeySha256}${result.signature.pinned ? ", pinned" : ", NOT pinned"})`;
   process.stdout.write(
-    `evidence pack ${dir}: ${result.records} records, ${result.notMigrated} keys without a record, ${signature}, ${result.signaturesReverified} record signatures verified again offline: ${
+    `evidence pack ${dir}: ${result.records} records, ${result.notMigrated} ${result.notMigrated === 1 ? "key" : "keys"} without a record, ${signature}, ${result.signaturesReverified} record signatures verified again offline: ${
       result.problems.length === 0
         ? "OK"
         : `${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`

@@ -1,11 +1,16 @@
 import { createWriteStream } from "node:fs";
-import { resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { CreateAliasCommand, CreateKeyCommand, GetPublicKeyCommand } from "@aws-sdk/client-kms";
 import type { Command } from "commander";
+import { verifyEvidencePack } from "../../producer/evidence/index.js";
 import { runSandboxDemo } from "../../sandbox/demo.js";
+import { createKmsClient } from "../../shared/kms/index.js";
 import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
 import { runEnqueue } from "./enqueue.js";
+import { printVerification, runEvidence } from "./evidence.js";
 import { printKeyTable } from "./migrate.js";
 import { writeReport } from "./report.js";
 import { runWorker } from "./worker.js";
@@ -35,6 +40,39 @@ async function wipe(prefix: string): Promise<void> {
   }
 }
 
+const EVIDENCE_SIGNER = "alias/sandbox/evidence-signer";
+
+/**
+ * The auditor's step: a signing key in the emulator (an operator would name one of theirs), a signed evidence
+ * pack in DIR/evidence, and its offline check against the signer's public key as an auditor would fetch it.
+ */
+async function writeAndCheckEvidence(dir: string): Promise<boolean> {
+  const config = configFrom({});
+  const kms = createKmsClient({ region: config.region ?? "us-east-1", endpoint: config.kmsEndpoint });
+  try {
+    const { KeyMetadata } = await kms.send(
+      new CreateKeyCommand({
+        KeySpec: "ECC_NIST_P256",
+        KeyUsage: "SIGN_VERIFY",
+        Description: "hsm2kms sandbox: signs evidence packs",
+      }),
+    );
+    const keyId = KeyMetadata?.KeyId ?? "";
+    await kms.send(new CreateAliasCommand({ AliasName: EVIDENCE_SIGNER, TargetKeyId: keyId }));
+    const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+    const publicKeyPath = join(dir, "evidence-signer.der");
+    await writeFile(publicKeyPath, PublicKey ?? new Uint8Array());
+    const packDir = join(dir, "evidence");
+    process.stdout.write("\n");
+    await runEvidence({ out: packDir, signWith: EVIDENCE_SIGNER, force: true });
+    const result = await verifyEvidencePack(packDir, publicKeyPath);
+    printVerification(packDir, result);
+    return result.problems.length === 0 && result.signature.status === "verified";
+  } finally {
+    kms.destroy();
+  }
+}
+
 /** Prints the outcome and says whether it is the expected one: all keys migrated but the non-extractable one. */
 async function migrateAndCheck(manifestPath: string, reportPath: string): Promise<boolean> {
   await runEnqueue(manifestPath, {});
@@ -59,10 +97,11 @@ async function migrateAndCheck(manifestPath: string, reportPath: string): Promis
     process.stdout.write(
       `\n${migrated} keys migrated and verified; ${EXPECTED_FAILURE.label} refused at preflight as expected (${EXPECTED_FAILURE.code}); ${unexpected} unexpected outcomes.\nReport: ${reportPath}\n`,
     );
-    return unexpected === 0;
+    if (unexpected > 0) return false;
   } finally {
     await runtime.close();
   }
+  return writeAndCheckEvidence(dirname(reportPath));
 }
 
 /** `hsm2kms sandbox demo`: the README's first command. */
@@ -70,7 +109,7 @@ export function registerSandboxDemoCommand(sandbox: Command): void {
   sandbox
     .command("demo")
     .description(
-      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas, Redis queues and workers. Prints one line per key and writes the report. Exit 0 when every key migrated and verified but the deliberately non-extractable one.",
+      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas, Redis queues and workers. Prints one line per key, writes the report, then a signed evidence pack (--dir/evidence) and checks it offline. Exit 0 when every key migrated and verified but the deliberately non-extractable one, and the pack verified.",
     )
     .option("--dir <dir>", "sandbox directory (token, manifest, report)", ".sandbox")
     .option("--region <region>", "target Region in the emulator", "us-east-1")

@@ -1,0 +1,52 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+
+// The README's first command, `bash scripts/demo.sh`, ends in `hsm2kms sandbox demo`: run it as a user would.
+let dir: string;
+const prefix = randomPrefix("demo");
+const env = { REDIS_URL: TEST_REDIS_URL, HOME: tmpdir() };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "h2k-demo-"));
+});
+
+afterAll(async () => {
+  await deletePrefix(prefix);
+  await deletePrefix(`{${prefix}.ledger}`);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("hsm2kms sandbox demo", () => {
+  it("migrates every sample key but the non-extractable one, writes the report and a signed evidence pack that verifies", async () => {
+    const demo = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env);
+    expect(demo.code, demo.output).toBe(0);
+    expect(demo.output).toContain("13 keys migrated and verified");
+    expect(demo.output).toContain("0 unexpected outcomes");
+    expect(demo.output).toMatch(
+      /signature verified \(key arn:aws:kms:us-east-1:\d{12}:key\/[0-9a-f-]+, .*pinned\)/,
+    );
+    expect(demo.output).toMatch(/13 records, 1 key without a record, .*: OK/);
+    expect(demo.output).toContain(`export HSM2KMS_QUEUE_PREFIX=${prefix}`);
+
+    const report = (await readFile(join(dir, "report.csv"), "utf8")).trim().split("\n");
+    expect(report).toHaveLength(15);
+    expect(report.filter((line) => line.includes(",migrated,"))).toHaveLength(13);
+
+    // The pack stands on its own: checked again offline with the signer's public key the demo saved.
+    const verified = await runCli(
+      ["evidence", "verify", join(dir, "evidence"), "--public-key", join(dir, "evidence-signer.der")],
+      {},
+    );
+    expect(verified.code, verified.output).toBe(0);
+  });
+
+  it("runs again on the same directory: the token is reused, the campaign starts over", async () => {
+    const again = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env);
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toContain("13 keys migrated and verified");
+  });
+});

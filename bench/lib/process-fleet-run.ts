@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { enqueueManifest } from "../../src/producer/enqueue.js";
-import { startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { type KmsEmulatorStats, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import type { SampleKey } from "../../src/sandbox/sample-keys.js";
 import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
@@ -43,8 +43,12 @@ export interface ProcessFleetResult {
   keysPerSecond: number;
   /** Between the first and the last key's completion: the pace without the pipeline's fill and drain. */
   steadyKeysPerSecond: number;
+  /** GetParametersForImport pace between the first and the last key's import parameters (`fetchedAt`). */
+  paramsSteadyRate: number;
   throttled: number;
   paramsThrottled: number;
+  /** The emulator's calls and throttles per Region and operation. */
+  kms: KmsEmulatorStats;
   /** Phases each worker ran (`wrap:success` ...), in the order of `workers`. */
   phases: Array<Record<string, number>>;
   /** 1-minute load average when the keys were enqueued. */
@@ -109,6 +113,7 @@ export async function runProcessFleet(
     }
 
     const completions: number[] = [];
+    const fetches: number[] = [];
     const failures: string[] = [];
     let migrated = 0;
     let failed = 0;
@@ -120,8 +125,10 @@ export async function runProcessFleet(
           failures.push(`${record.source.label}: ${record.error?.code} ${record.error?.message}`);
       }
       if (record.completedAt) completions.push(Date.parse(record.completedAt));
+      if (record.importParams) fetches.push(Date.parse(record.importParams.fetchedAt));
     }
     completions.sort((a, b) => a - b);
+    fetches.sort((a, b) => a - b);
     if (completions.length < n) failures.push(`${completions.length} of ${n} finished`);
     const last = completions[completions.length - 1] ?? Date.now();
     const elapsedMs = last - started;
@@ -134,8 +141,11 @@ export async function runProcessFleet(
       elapsedMs,
       keysPerSecond: (migrated * 1000) / elapsedMs,
       steadyKeysPerSecond: ((completions.length - 1) * 1000) / Math.max(1, last - (completions[0] ?? last)),
+      paramsSteadyRate:
+        ((fetches.length - 1) * 1000) / Math.max(1, (fetches[fetches.length - 1] ?? 0) - (fetches[0] ?? 0)),
       throttled: stats.total.throttled,
       paramsThrottled: operationTotals(stats, "GetParametersForImport").throttled,
+      kms: stats,
       phases,
       loadAtStart,
       failures,

@@ -41,6 +41,8 @@ export interface FleetRunResult {
   /** Fleet start to the last key's final status. */
   elapsedMs: number;
   keysPerSecond: number;
+  /** Between the first and the last key's final status: the pace without the pipeline's fill and drain. */
+  steadyKeysPerSecond: number;
   /** GetParametersForImport requests the pipeline sent, and the first and last time (ms after start). */
   params: { calls: number; firstMs: number; lastMs: number };
   tokenRefreshes: number;
@@ -100,13 +102,14 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
 
     const events = new WorkerEvents(logger);
     let started = 0;
+    let firstFinished = 0;
     let lastFinished = 0;
     let finished = 0;
     let tokenRefreshes = 0;
     const params = { calls: 0, firstMs: 0, lastMs: 0 };
     events.on("key:finished", () => {
-      finished++;
       lastFinished = performance.now();
+      if (finished++ === 0) firstFinished = lastFinished;
     });
     events.on("token:refreshed", () => tokenRefreshes++);
     events.on("kms:request", (event) => {
@@ -153,6 +156,7 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
       failed: counts.byStatus["failed"] ?? 0,
       elapsedMs,
       keysPerSecond: (migrated * 1000) / elapsedMs,
+      steadyKeysPerSecond: ((finished - 1) * 1000) / Math.max(1, lastFinished - firstFinished),
       params,
       tokenRefreshes,
       kms: emulator.stats(),

@@ -43,8 +43,6 @@ export interface ProcessFleetResult {
   keysPerSecond: number;
   /** Between the first and the last key's completion: the pace without the pipeline's fill and drain. */
   steadyKeysPerSecond: number;
-  /** GetParametersForImport pace between the first and the last key's import parameters (`fetchedAt`). */
-  paramsSteadyRate: number;
   throttled: number;
   paramsThrottled: number;
   /** The emulator's calls and throttles per Region and operation. */
@@ -113,7 +111,6 @@ export async function runProcessFleet(
     }
 
     const completions: number[] = [];
-    const fetches: number[] = [];
     const failures: string[] = [];
     let migrated = 0;
     let failed = 0;
@@ -125,10 +122,8 @@ export async function runProcessFleet(
           failures.push(`${record.source.label}: ${record.error?.code} ${record.error?.message}`);
       }
       if (record.completedAt) completions.push(Date.parse(record.completedAt));
-      if (record.importParams) fetches.push(Date.parse(record.importParams.fetchedAt));
     }
     completions.sort((a, b) => a - b);
-    fetches.sort((a, b) => a - b);
     if (completions.length < n) failures.push(`${completions.length} of ${n} finished`);
     const last = completions[completions.length - 1] ?? Date.now();
     const elapsedMs = last - started;
@@ -141,8 +136,6 @@ export async function runProcessFleet(
       elapsedMs,
       keysPerSecond: (migrated * 1000) / elapsedMs,
       steadyKeysPerSecond: ((completions.length - 1) * 1000) / Math.max(1, last - (completions[0] ?? last)),
-      paramsSteadyRate:
-        ((fetches.length - 1) * 1000) / Math.max(1, (fetches[fetches.length - 1] ?? 0) - (fetches[0] ?? 0)),
       throttled: stats.total.throttled,
       paramsThrottled: operationTotals(stats, "GetParametersForImport").throttled,
       kms: stats,

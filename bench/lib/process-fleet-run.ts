@@ -43,6 +43,11 @@ export interface ProcessFleetResult {
   keysPerSecond: number;
   /** Between the first and the last key's completion: the pace without the pipeline's fill and drain. */
   steadyKeysPerSecond: number;
+  /**
+   * Import phases started per second between the first and the last key's (`importStartedAt`): the pace the
+   * params quota sets, a phase later (the ledger keeps no import parameters once a key is imported).
+   */
+  importSteadyRate: number;
   throttled: number;
   paramsThrottled: number;
   /** The emulator's calls and throttles per Region and operation. */
@@ -111,6 +116,7 @@ export async function runProcessFleet(
     }
 
     const completions: number[] = [];
+    const imports: number[] = [];
     const failures: string[] = [];
     let migrated = 0;
     let failed = 0;
@@ -122,8 +128,10 @@ export async function runProcessFleet(
           failures.push(`${record.source.label}: ${record.error?.code} ${record.error?.message}`);
       }
       if (record.completedAt) completions.push(Date.parse(record.completedAt));
+      if (record.importStartedAt) imports.push(Date.parse(record.importStartedAt));
     }
     completions.sort((a, b) => a - b);
+    imports.sort((a, b) => a - b);
     if (completions.length < n) failures.push(`${completions.length} of ${n} finished`);
     const last = completions[completions.length - 1] ?? Date.now();
     const elapsedMs = last - started;
@@ -136,6 +144,8 @@ export async function runProcessFleet(
       elapsedMs,
       keysPerSecond: (migrated * 1000) / elapsedMs,
       steadyKeysPerSecond: ((completions.length - 1) * 1000) / Math.max(1, last - (completions[0] ?? last)),
+      importSteadyRate:
+        ((imports.length - 1) * 1000) / Math.max(1, (imports[imports.length - 1] ?? 0) - (imports[0] ?? 0)),
       throttled: stats.total.throttled,
       paramsThrottled: operationTotals(stats, "GetParametersForImport").throttled,
       kms: stats,

@@ -28,8 +28,8 @@ const SCENARIOS: Scenario[] = [
   latencyScenario,
   enqueueScenario,
   hostsScenario,
-  hsmSearchScenario,
   longQueueScenario,
+  hsmSearchScenario,
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; scenarios: Scenario[] } {

@@ -48,6 +48,11 @@ export class BenchEnv {
     return this.pool.slice(0, count);
   }
 
+  /** Keys on the token so far (scenarios that ran before may have made more than a scenario asks for). */
+  get poolSize(): number {
+    return this.pool.length;
+  }
+
   /** A fresh Redis prefix, deleted at cleanup (queues and ledger). */
   prefix(label: string): string {
     const prefix = randomPrefix(`bench-${label}`);

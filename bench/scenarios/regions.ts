@@ -8,10 +8,11 @@ import { quotaRun } from "./quota.js";
 import type { Scenario, ScenarioContext } from "./types.js";
 
 /**
- * 4 Regions served by two worker processes (bench/lib/worker-host.ts, every phase, each with its own token
- * copy), as a fleet of two hosts would: either each serving two of the Regions, or both serving all four.
+ * 4 Regions served by worker processes (bench/lib/worker-host.ts, every phase, each with its own token copy):
+ * one process, then two as a fleet of two hosts would run, either each serving two of the Regions or both
+ * serving all four.
  */
-async function twoProcessFigures(
+async function processFigures(
   context: ScenarioContext,
   factor: number,
   single: { keysPerSecond: number; steadyRate: number },
@@ -23,9 +24,16 @@ async function twoProcessFigures(
   const tokens = await copyTokenForHosts(context.env.token, 2);
   const figures: Figure[] = [];
   try {
+    // One process first: the same measurement as the two-process runs (workers started before the clock),
+    // so that what a second process changes is not confused with the in-process runs' start-up.
     const layouts = [
-      { name: "2 processes, 2 Regions each", served: (n: number) => regions.filter((_, i) => i % 2 === n) },
-      { name: "2 processes, 4 Regions each", served: () => regions },
+      { name: "1 process, 4 Regions", processes: 1, served: () => regions },
+      {
+        name: "2 processes, 2 Regions each",
+        processes: 2,
+        served: (n: number) => regions.filter((_, i) => i % 2 === n),
+      },
+      { name: "2 processes, 4 Regions each", processes: 2, served: () => regions },
     ];
     for (const layout of layouts) {
       const run = await runProcessFleet(context.env, {
@@ -33,7 +41,7 @@ async function twoProcessFigures(
         keys,
         regions,
         quotas,
-        workers: [0, 1].map((n) => ({
+        workers: Array.from({ length: layout.processes }, (_, n) => ({
           name: `worker${n + 1}`,
           args: ["--regions", layout.served(n).join(",")],
           env: tokens.envs[n]!,
@@ -116,7 +124,7 @@ export const regionsScenario: Scenario = {
           atLeast(scenario, "steady scaling vs 1 Region", run.steadyRate / single.steadyRate, 0.9 * regions),
         );
     }
-    figures.push(...(await twoProcessFigures(context, factor, single)));
+    figures.push(...(await processFigures(context, factor, single)));
     return figures;
   },
 };

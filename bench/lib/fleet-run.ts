@@ -46,6 +46,8 @@ export interface FleetRunResult {
   /** GetParametersForImport requests the pipeline sent, and the first and last time (ms after start). */
   params: { calls: number; firstMs: number; lastMs: number };
   tokenRefreshes: number;
+  /** When each phase first finished a job (ms after start): where the pipeline's fill goes. */
+  firstEndedMs: Record<string, number>;
   kms: KmsEmulatorStats;
   /** What this process sent to Redis during the run (enqueue excluded). */
   client: { commands: number; roundTrips: number };
@@ -112,6 +114,10 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
       if (finished++ === 0) firstFinished = lastFinished;
     });
     events.on("token:refreshed", () => tokenRefreshes++);
+    const firstEndedMs: Record<string, number> = {};
+    events.on("phase:ended", ({ phase }) => {
+      firstEndedMs[phase] ??= Math.round(performance.now() - started);
+    });
     events.on("kms:request", (event) => {
       if (event.operation !== "GetParametersForImport") return;
       const at = performance.now() - started;
@@ -159,6 +165,7 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
       steadyKeysPerSecond: ((finished - 1) * 1000) / Math.max(1, lastFinished - firstFinished),
       params,
       tokenRefreshes,
+      firstEndedMs,
       kms: emulator.stats(),
       client,
       serverCommands,

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { extname } from "node:path";
+import { parse as parseYaml } from "yaml";
 import { ConfigError } from "../shared/errors.js";
 
 /** What a template may use: the HSM's facts about a key. */
@@ -59,14 +61,29 @@ function checkProduce(produce: Produce, where: string): Produce {
   return { alias: produce.alias, description: produce.description, tags: produce.tags };
 }
 
-/** Reads and checks a mapping file (JSON); a problem is a ConfigError naming the rule and field. */
-export function loadMapping(path: string): Mapping {
-  let document: { rules?: Rule[]; default?: Produce };
+/** A mapping file's document: YAML for `.yaml`/`.yml`, JSON otherwise. */
+function readMappingDocument(path: string): { rules?: Rule[]; default?: Produce } {
+  const yaml = [".yaml", ".yml"].includes(extname(path).toLowerCase());
+  let document: unknown;
   try {
-    document = JSON.parse(readFileSync(path, "utf8"));
+    const text = readFileSync(path, "utf8");
+    document = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`--mapping ${path} cannot be read as JSON: ${(error as Error).message}`);
+    throw new ConfigError(
+      `--mapping ${path} cannot be read as ${yaml ? "YAML" : "JSON"}: ${(error as Error).message}`,
+    );
   }
+  if (typeof document !== "object" || document === null || Array.isArray(document))
+    throw new ConfigError(`--mapping ${path}: expected an object with "rules" (a list) and/or "default"`);
+  const { rules } = document as { rules?: unknown };
+  if (rules !== undefined && !Array.isArray(rules))
+    throw new ConfigError(`--mapping ${path}: "rules" must be a list of rules`);
+  return document as { rules?: Rule[]; default?: Produce };
+}
+
+/** Reads and checks a mapping file (JSON or YAML); a problem is a ConfigError naming the rule and field. */
+export function loadMapping(path: string): Mapping {
+  const document = readMappingDocument(path);
   const rules = (document.rules ?? []).map((rule, index) => {
     const where = `rules[${index}]`;
     let label: RegExp | undefined;

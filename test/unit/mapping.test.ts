@@ -67,6 +67,39 @@ describe("mapping files", () => {
     expect(() => loadMapping(file(content))).toThrow(message);
   });
 
+  it("reads YAML too (.yaml, .yml), with the same rules as JSON", () => {
+    const path = join(dir, "mapping.yaml");
+    writeFileSync(
+      path,
+      [
+        "rules:",
+        "  - match: { label: '^payments-' }",
+        "    alias: 'alias/payments/{label|slug}'",
+        "    description: 'Payments key {label}'",
+        "    tags: { team: payments, source-id: '{id}' }",
+        "default:",
+        "  alias: 'alias/migrated/{label|slug}'",
+        "",
+      ].join("\n"),
+    );
+    const yaml = loadMapping(path);
+    expect(applyMapping(yaml, vars("payments-EU card#1"))).toEqual(
+      applyMapping(mapping, vars("payments-EU card#1")),
+    );
+    expect(applyMapping(yaml, vars("other"))).toEqual({ alias: "alias/migrated/other", tags: {} });
+  });
+
+  it.each([
+    ["broken.yml", "rules: [\n  - alias: x\n", /--mapping .*broken\.yml cannot be read as YAML/],
+    ["list.json", "[1, 2]", /expected an object with "rules"/],
+    ["rules.yaml", "rules: payments\n", /"rules" must be a list of rules/],
+    ["broken.json", "{", /--mapping .*broken\.json cannot be read as JSON/],
+  ])("a mapping file that is not a mapping says so (%s)", (name, text, message) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    expect(() => loadMapping(path)).toThrow(message);
+  });
+
   it("inventory refuses aliases that collide or that KMS does not allow", async () => {
     const key = (label: string): SourceKeyDescription => ({
       label,

@@ -55,13 +55,17 @@ export interface WorkerHost {
   output(): string;
 }
 
-/** Starts `bench/lib/worker-host.ts` in a child process and waits for its `ready` line. */
+/**
+ * Starts `bench/lib/worker-host.ts` in a child process and waits for its `ready` line. `nodeArgs` go to node
+ * itself (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
+ */
 export async function startWorkerHost(
   name: string,
   args: string[],
   env: Record<string, string>,
+  nodeArgs: string[] = [],
 ): Promise<WorkerHost> {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER_HOST, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", WORKER_HOST, ...args], {
     env: { PATH: process.env["PATH"] ?? "", NODE_NO_WARNINGS: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -20,6 +20,8 @@ export interface WorkerSpec {
   name: string;
   args: string[];
   env?: Record<string, string>;
+  /** Arguments for node itself, e.g. `["--cpu-prof", "--cpu-prof-dir=/tmp/prof"]`. */
+  nodeArgs?: string[];
 }
 
 export interface ProcessFleetOptions {
@@ -90,7 +92,9 @@ export async function runProcessFleet(
   const workers: WorkerHost[] = [];
   try {
     const starting = await Promise.allSettled(
-      options.workers.map((spec) => startWorkerHost(spec.name, spec.args, { ...common, ...spec.env })),
+      options.workers.map((spec) =>
+        startWorkerHost(spec.name, spec.args, { ...common, ...spec.env }, spec.nodeArgs),
+      ),
     );
     for (const outcome of starting) if (outcome.status === "fulfilled") workers.push(outcome.value);
     for (const outcome of starting) if (outcome.status === "rejected") throw outcome.reason;

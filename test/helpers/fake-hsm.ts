@@ -99,6 +99,14 @@ export class FakeHsm implements HsmPort {
   async wrapKey(ref: SourceKeyRef, request: WrapRequest): Promise<Buffer> {
     this.calls.push("wrapKey");
     const key = this.find(ref);
+    if (
+      request.expectedFingerprint !== undefined &&
+      request.expectedFingerprint !== key.description.fingerprint
+    )
+      throw fatal(
+        "SOURCE_KEY_CHANGED",
+        `key "${key.description.label}": the HSM key changed since preflight`,
+      );
     if (!key.description.extractable) throw fatal("SOURCE_KEY_NOT_EXTRACTABLE", "not extractable");
     const material = key.privateKey
       ? key.privateKey.export({ format: "der", type: "pkcs8" })

@@ -190,6 +190,29 @@ describe("wrapKey inside SoftHSM2, unwrapped in node:crypto", () => {
 describe("wrapKey failures", () => {
   const ecPlan: WrapPlan = { wrappingAlgorithm: "RSA_AES_KEY_WRAP_SHA_1", hsmPath: "two-step" };
 
+  it("checks the key against preflight's fingerprint in the wrap's session: another key is refused before any wrap", async () => {
+    const before = await objectCount();
+    const p256 = await hsm.describeKey({ label: "sample-ec-p256" });
+    const p384 = await hsm.describeKey({ label: "sample-ec-p384" });
+    const request = { wrappingPublicKeyDer: wrapping2048.publicDer, plan: ecPlan };
+    await expect(
+      hsm.wrapKey({ label: "sample-ec-p256" }, { ...request, expectedFingerprint: p384.fingerprint }),
+    ).rejects.toMatchObject({
+      kind: "fatal",
+      code: "SOURCE_KEY_CHANGED",
+      message: expect.stringContaining(
+        `key "sample-ec-p256": the HSM key changed since preflight (fingerprint ${p256.fingerprint}`,
+      ),
+    });
+    const material = unwrapKeyMaterial(
+      ecPlan.wrappingAlgorithm,
+      wrapping2048.privateKey,
+      await hsm.wrapKey({ label: "sample-ec-p256" }, { ...request, expectedFingerprint: p256.fingerprint }),
+    );
+    expect(material[0]).toBe(0x30);
+    expect(await objectCount()).toBe(before);
+  });
+
   it("refuses the non-extractable key with SOURCE_KEY_NOT_EXTRACTABLE naming it", async () => {
     const description = await hsm.describeKey({ label: "sample-ec-p256-nonextractable" });
     expect(description.extractable).toBe(false);

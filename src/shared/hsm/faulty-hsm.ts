@@ -128,8 +128,15 @@ export function faultyHsm(inner: HsmPort, options: FaultyHsmOptions): FaultyHsm 
     listKeys: (): Promise<SourceKeyDescription[]> => run("listKeys", undefined, () => inner.listKeys()),
     describeKey: (ref) => run("describeKey", ref, (target) => inner.describeKey(must(target))),
     capabilities: (): Promise<WrapCapabilities> => run("capabilities", undefined, () => inner.capabilities()),
+    // A substituted key is wrapped without the fingerprint check: the fault is an HSM that wraps another key
+    // than the one it was asked for, which only verify can catch.
     wrapKey: (ref, request: WrapRequest) =>
-      run("wrapKey", ref, (target) => inner.wrapKey(must(target), request)),
+      run("wrapKey", ref, (target) =>
+        inner.wrapKey(
+          must(target),
+          target === ref ? request : { ...request, expectedFingerprint: undefined },
+        ),
+      ),
     hmac: (ref, message: Buffer, keySpec?: KeySpec) =>
       run("hmac", ref, (target) => inner.hmac(must(target), message, keySpec)),
     deriveSharedSecret: (ref, peer: Buffer) =>

@@ -1,6 +1,6 @@
 import pkcs11js from "pkcs11js";
 import { fatal } from "../errors.js";
-import { findObjects, readIdHex, readLabel } from "./attributes.js";
+import { findObjects, readIdHex, readLabel, readUlong } from "./attributes.js";
 import type { Handle, Pkcs11 } from "./pkcs11-library.js";
 import type { SourceKeyRef } from "./types.js";
 
@@ -34,22 +34,40 @@ function idBytes(ref: SourceKeyRef): Buffer {
   return Buffer.from(hex, "hex");
 }
 
-/** Every private and secret key object matching the template (all of them when it is empty). */
+const describeObject = (
+  pkcs11: Pkcs11,
+  session: Handle,
+  handle: Handle,
+  objectClass: SourceKeyObject["objectClass"],
+) => ({
+  handle,
+  objectClass,
+  label: readLabel(pkcs11, session, handle),
+  idHex: readIdHex(pkcs11, session, handle),
+});
+
+/**
+ * Every private and secret key object matching the template (all of them when it is empty). A search reads
+ * the whole token on SoftHSM2 and is a round trip on CloudHSM, and pkcs11js has no asynchronous search: a
+ * label or id is searched once and the class read from the few objects found (key, public key, certificate);
+ * only the full listing searches per class, so that it reads no attribute of the token's public objects.
+ */
 export function findKeyObjects(
   pkcs11: Pkcs11,
   session: Handle,
   template: pkcs11js.Template = [],
 ): SourceKeyObject[] {
-  return KEY_CLASSES.flatMap(({ objectClass, ckoClass }) =>
-    findObjects(pkcs11, session, [{ type: pkcs11js.CKA_CLASS, value: ckoClass }, ...template]).map(
-      (handle) => ({
-        handle,
-        objectClass,
-        label: readLabel(pkcs11, session, handle),
-        idHex: readIdHex(pkcs11, session, handle),
-      }),
-    ),
-  );
+  if (template.length === 0)
+    return KEY_CLASSES.flatMap(({ objectClass, ckoClass }) =>
+      findObjects(pkcs11, session, [{ type: pkcs11js.CKA_CLASS, value: ckoClass }]).map((handle) =>
+        describeObject(pkcs11, session, handle, objectClass),
+      ),
+    );
+  return findObjects(pkcs11, session, template).flatMap((handle) => {
+    const ckoClass = readUlong(pkcs11, session, handle, pkcs11js.CKA_CLASS);
+    const keyClass = KEY_CLASSES.find((candidate) => candidate.ckoClass === ckoClass);
+    return keyClass ? [describeObject(pkcs11, session, handle, keyClass.objectClass)] : [];
+  });
 }
 
 /**

@@ -108,6 +108,16 @@ class Pkcs11Hsm implements HsmPort {
   async wrapKey(ref: SourceKeyRef, request: WrapRequest): Promise<Buffer> {
     return this.#pool.run("wrapKey", async (session) => {
       const key = this.#find(session, ref);
+      if (request.expectedFingerprint !== undefined) {
+        const { fingerprint } = describeSourceKey({ pkcs11: this.#pkcs11, session }, key, {
+          requirePublicKey: true,
+        });
+        if (fingerprint !== request.expectedFingerprint)
+          throw fatal(
+            "SOURCE_KEY_CHANGED",
+            `key "${key.label}": the HSM key changed since preflight (fingerprint ${fingerprint}, was ${request.expectedFingerprint}); re-enqueue it`,
+          );
+      }
       const extractable = readBool(this.#pkcs11, session, key.handle, pkcs11js.CKA_EXTRACTABLE) ?? false;
       const ciphertext = await wrapKeyForImport(
         { pkcs11: this.#pkcs11, session, logger: this.#logger },

@@ -76,6 +76,11 @@ export interface WrapRequest {
   /** The KMS wrapping public key: DER SubjectPublicKeyInfo of an RSA key, from GetParametersForImport. */
   wrappingPublicKeyDer: Buffer;
   plan: WrapPlan;
+  /**
+   * The fingerprint preflight recorded: the key is described again in the wrap's own session and a different
+   * one fails SOURCE_KEY_CHANGED before anything is wrapped (one search of the token instead of two calls').
+   */
+  expectedFingerprint?: string | undefined;
 }
 
 /**

@@ -42,16 +42,11 @@ export const wrap: Phase = async (ctx, record) => {
 
   const hsm = ctx.hsm();
   const ref: SourceKeyRef = { label: record.sourceKey.label, idHex: record.sourceKey.idHex };
-  const current = await hsm.describeKey(ref);
-  if (current.fingerprint !== record.sourceKey.fingerprint)
-    throw fatal(
-      "SOURCE_KEY_CHANGED",
-      `${who}: the HSM key changed since preflight (fingerprint ${current.fingerprint}, was ${record.sourceKey.fingerprint}); re-enqueue it`,
-    );
-
+  // The HSM checks, in the wrap's session, that the key is still the one preflight saw (SOURCE_KEY_CHANGED).
   const ciphertext = await hsm.wrapKey(ref, {
     wrappingPublicKeyDer: Buffer.from(importParams.wrappingPublicKeyB64, "base64"),
     plan: { ...record.wrapPlan, wrappingAlgorithm: importParams.wrappingAlgorithm },
+    expectedFingerprint: record.sourceKey.fingerprint,
   });
   return {
     patch: {

@@ -60,6 +60,12 @@ export interface Config {
   jobLockMs: number;
   /** Times a key may go back to params for a new token (`HSM2KMS_MAX_TOKEN_REFRESHES`). @defaultValue 5 */
   maxTokenRefreshes: number;
+  /**
+   * The wrap phase fetches its own import parameters on the HSM host, so the wrapping public key never
+   * passes through Redis (`HSM2KMS_PARAMS_ON_HSM_HOST`); HSM hosts then need `deploy/iam/hsm-worker-params.json`.
+   * @defaultValue false
+   */
+  paramsOnHsmHost: boolean;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -171,6 +177,15 @@ function duration(
   return ms;
 }
 
+function flag(env: Environment, variable: string): boolean {
+  const raw = env[variable];
+  if (raw === undefined || raw === "") return false;
+  const value = raw.toLowerCase();
+  if (["true", "1", "yes", "on"].includes(value)) return true;
+  if (["false", "0", "no", "off"].includes(value)) return false;
+  bad(variable, raw, "true or false");
+}
+
 function wrappingKeySpec(env: Environment): WrappingKeySpec {
   const value = env["HSM2KMS_WRAPPING_KEY_SPEC"] || "RSA_4096";
   if (!(WRAPPING_KEY_SPECS as readonly string[]).includes(value))
@@ -239,6 +254,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     wrappingKeySpec: wrappingKeySpec(env),
     jobLockMs: duration(env, "HSM2KMS_JOB_LOCK", "60s", 1000, 3_600_000),
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
+    paramsOnHsmHost: flag(env, "HSM2KMS_PARAMS_ON_HSM_HOST"),
   };
 }
 

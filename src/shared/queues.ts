@@ -17,6 +17,13 @@ export const PHASE_KMS_OPERATION: Partial<Record<PhaseName, string>> = {
   verify: "Sign",
 };
 
+/** The KMS operation that paces a phase: with HSM2KMS_PARAMS_ON_HSM_HOST, wrap calls GetParametersForImport. */
+export function pacedOperation(phase: PhaseName, paramsOnHsmHost = false): string | undefined {
+  if (!paramsOnHsmHost) return PHASE_KMS_OPERATION[phase];
+  if (phase === "wrap") return PHASE_KMS_OPERATION.params;
+  return phase === "params" ? undefined : PHASE_KMS_OPERATION[phase];
+}
+
 /**
  * Slack on the pacing interval. The limiter paces job starts; KMS meters requests a few milliseconds later,
  * with jitter. A bucket that holds a single request (quota 1/s) throttles any request that arrives early,
@@ -34,8 +41,9 @@ function limiterSlack(rps: number): number {
 export function phaseLimiter(
   phase: PhaseName,
   quotas: KmsQuotas,
+  paramsOnHsmHost = false,
 ): { max: number; duration: number } | undefined {
-  const operation = PHASE_KMS_OPERATION[phase];
+  const operation = pacedOperation(phase, paramsOnHsmHost);
   const rps = operation ? quotas[operation] : undefined;
   if (!rps) return undefined;
   // Windows of about half a second: each costs the limiter a few milliseconds of wake-up, so several jobs

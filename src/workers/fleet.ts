@@ -90,12 +90,14 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       deletionWindowDays: config.deletionWindowDays,
       wrappingKeySpec: config.wrappingKeySpec,
       toolVersion: options.toolVersion,
+      paramsOnHsmHost: config.paramsOnHsmHost,
     },
   };
   const limits = {
     maxAttempts: config.maxAttempts,
     maxTokenRefreshes: config.maxTokenRefreshes,
     tokenSafetyMarginMs: config.tokenSafetyMarginMs,
+    paramsOnHsmHost: config.paramsOnHsmHost,
   };
 
   const serve = (region: string) => {
@@ -105,7 +107,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       if (workers.has(name)) continue;
       started.push(phase);
       const hsmPhase = HSM_PHASES.includes(phase);
-      const limiter = phaseLimiter(phase, config.kmsQuotas);
+      const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
       const worker = new Worker<PhaseJobData>(
         name,
         createPhaseProcessor(phase, region, { ledger, queues, context, limits, events }),

@@ -2,6 +2,7 @@ import type { MigrationError } from "../shared/errors.js";
 import type { MigrationRecord, PhaseName } from "../shared/migration.js";
 import { DROP_IMPORT_SECRETS } from "./phases/import.js";
 import type { PhaseOutcome } from "./phases/index.js";
+import { paramsPhase } from "./phases/params.js";
 import { usableTokenMs } from "./phases/token-margin.js";
 
 export interface RetryLimits {
@@ -17,6 +18,8 @@ export interface RetryLimits {
   maxBackoffMs?: number;
   /** Waits (deferred errors) before giving up: with 60 s waits, a day. @defaultValue 1440 */
   maxDeferrals?: number;
+  /** A new token is fetched by wrap, not params (`HSM2KMS_PARAMS_ON_HSM_HOST`). @defaultValue false */
+  paramsOnHsmHost?: boolean;
 }
 
 /** What the scheduler does after a phase threw. The one place where error kinds become actions. */
@@ -50,8 +53,8 @@ function failure(
   };
 }
 
-/** The token-refresh handover: forget the old token and ciphertext, go back to params. */
-export function refreshOutcome(record: MigrationRecord): PhaseOutcome {
+/** The token-refresh handover: forget the old token and ciphertext, go back to params (or wrap, which fetches). */
+export function refreshOutcome(record: MigrationRecord, paramsOnHsmHost = false): PhaseOutcome {
   return {
     patch: {
       ...DROP_IMPORT_SECRETS,
@@ -59,7 +62,7 @@ export function refreshOutcome(record: MigrationRecord): PhaseOutcome {
       tokenRefreshes: record.tokenRefreshes + 1,
       generation: record.generation + 1,
     },
-    next: "params",
+    next: paramsPhase({ paramsOnHsmHost }),
   };
 }
 
@@ -107,7 +110,11 @@ export function decideAfterError(
           now,
           `${error.message} (gave up after ${record.tokenRefreshes} new import tokens; raise HSM2KMS_MAX_TOKEN_REFRESHES or HSM2KMS_TOKEN_SAFETY_MARGIN if the HSM hosts are this slow)`,
         );
-      return { action: "refresh", outcome: refreshOutcome(record), reason: error.code };
+      return {
+        action: "refresh",
+        outcome: refreshOutcome(record, limits.paramsOnHsmHost),
+        reason: error.code,
+      };
     case "retryable": {
       const attempt = record.phaseAttempts + 1;
       if (attempt >= limits.maxAttempts)
@@ -126,7 +133,11 @@ export function decideAfterError(
         token &&
         usableTokenMs(token, new Date(now.getTime() + delayMs), limits.tokenSafetyMarginMs) <= 0
       )
-        return { action: "refresh", outcome: refreshOutcome(record), reason: "BACKOFF_PAST_TOKEN_LIFE" };
+        return {
+          action: "refresh",
+          outcome: refreshOutcome(record, limits.paramsOnHsmHost),
+          reason: "BACKOFF_PAST_TOKEN_LIFE",
+        };
       return {
         action: "retry",
         delayMs,

@@ -34,7 +34,7 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
 
   return async (job: Job<PhaseJobData>, token?: string): Promise<void> => {
     const started = performance.now();
-    if (phase === "params") {
+    if (phase === "params" && !context.settings.paramsOnHsmHost) {
       // Just in time: no new token while the wrap backlog would outlast it (no KMS call, no attempt spent).
       const holdMs = await paramsHoldMs(queues, ledger, region, context.now(), limits.tokenSafetyMarginMs);
       if (holdMs > 0) {

@@ -105,7 +105,13 @@ describe("deploy/iam", () => {
       readdirSync(join(ROOT, "deploy/iam"))
         .filter((file) => file.endsWith(".json"))
         .sort(),
-    ).toEqual(["evidence-signer.json", "hsm-worker.json", "kms-worker.json", "producer.json"]);
+    ).toEqual([
+      "evidence-signer.json",
+      "hsm-worker-params.json",
+      "hsm-worker.json",
+      "kms-worker.json",
+      "producer.json",
+    ]);
   });
 
   it("lets the evidence signer make exactly the calls of its signer, on one key", () => {
@@ -155,6 +161,29 @@ describe("deploy/iam", () => {
     for (const statement of statements)
       if (!actions(statement).some((action) => ["kms:CreateKey", "kms:ListKeys"].includes(action)))
         expect(statement.Resource, actions(statement).join()).not.toBe("*");
+  });
+
+  it("lets HSM hosts with HSM2KMS_PARAMS_ON_HSM_HOST fetch import parameters and nothing else", () => {
+    const source = readFileSync(join(ROOT, "src/workers/phases/params.ts"), "utf8");
+    const start = source.indexOf("export async function fetchImportParameters");
+    const body = source.slice(start, source.indexOf("\n}\n", start));
+    const methods: Record<string, string> = {
+      describeKey: "kms:DescribeKey",
+      getParametersForImport: "kms:GetParametersForImport",
+    };
+    const called = [...body.matchAll(/\bkms\.(\w+)\(/g)].map((match) => methods[match[1] ?? ""] ?? match[1]);
+    expect(called.length).toBeGreaterThan(0);
+    const statements = policy("hsm-worker-params.json");
+    expect(statements.flatMap(actions).sort()).toEqual([...new Set(called)].sort());
+    for (const statement of statements) {
+      expect(statement.Effect).toBe("Allow");
+      expect(statement.Resource).toBe("arn:aws:kms:*:111122223333:key/*");
+      expect(statement.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"]).toBe("false");
+    }
+    // The wrap phase reaches KMS only through that function.
+    const wrap = readFileSync(join(ROOT, "src/workers/phases/wrap.ts"), "utf8");
+    expect(wrap).not.toMatch(/\bkms\.\w+\(/);
+    expect(wrap).toContain("fetchImportParameters(ctx, record)");
   });
 
   it("gives the HSM-only workers and the producer no KMS access at all", () => {

@@ -31,6 +31,17 @@ describe("loadConfig", () => {
     expect(config.tokenSafetyMarginMs).toBe(15 * 60_000);
     expect(config.kmsQuotas["GetParametersForImport"]).toBe(1);
     expect(config.wrappingKeySpec).toBe("RSA_4096");
+    expect(config.paramsOnHsmHost).toBe(false);
+  });
+
+  it("reads HSM2KMS_PARAMS_ON_HSM_HOST as true or false", () => {
+    for (const value of ["true", "1", "YES", "on"])
+      expect(loadConfig({ HSM2KMS_PARAMS_ON_HSM_HOST: value }).paramsOnHsmHost, value).toBe(true);
+    for (const value of ["false", "0", "no", "Off", ""])
+      expect(loadConfig({ HSM2KMS_PARAMS_ON_HSM_HOST: value }).paramsOnHsmHost, value).toBe(false);
+    expect(() => loadConfig({ HSM2KMS_PARAMS_ON_HSM_HOST: "maybe" })).toThrow(
+      /HSM2KMS_PARAMS_ON_HSM_HOST="maybe" is invalid: expected true or false/,
+    );
   });
 
   it("reads the PIN from a file, strips the newline, and never prints it", () => {

@@ -1,7 +1,9 @@
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { isMigrationError, type MigrationError, retryable, tokenExpired } from "../../src/shared/errors.js";
 import { LedgerConflictError } from "../../src/shared/ledger/index.js";
-import type { MigrationRecord, PhaseName } from "../../src/shared/migration.js";
+import type { MigrationRecord, PhaseName, StoredImportParameters } from "../../src/shared/migration.js";
 import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { PHASE_FUNCTIONS, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { harness, recordFor } from "../helpers/phase-harness.js";
@@ -420,5 +422,92 @@ describe("multi-Region replicas", () => {
     });
     expect((await rejection(step(h, preflighted, "create"))).code).toBe("PRIMARY_FAILED");
     expect(h.kms.count("ReplicateKey")).toBe(0);
+  });
+});
+
+describe("HSM2KMS_PARAMS_ON_HSM_HOST: the wrap fetches its own import parameters", () => {
+  function hostHarness(): Harness {
+    const h = harness();
+    h.ctx.settings = { ...h.ctx.settings, paramsOnHsmHost: true };
+    return h;
+  }
+
+  /** An RSA key pair of someone who can write to Redis, and import parameters that name its public key. */
+  function plantedParams(record: MigrationRecord) {
+    const attacker = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const params: StoredImportParameters = {
+      wrappingAlgorithm: record.wrapPlan?.wrappingAlgorithm ?? "RSAES_OAEP_SHA_256",
+      wrappingKeySpec: "RSA_2048",
+      wrappingPublicKeyB64: attacker.publicKey.export({ type: "spki", format: "der" }).toString("base64"),
+      importTokenB64: Buffer.from("forged").toString("base64"),
+      validTo: "2099-01-01T00:00:00.000Z",
+      fetchedAt: "2026-11-28T11:59:00.000Z",
+    };
+    return { attacker, params };
+  }
+
+  it("create hands over to wrap, which fetches the parameters and wraps; params calls nothing", async () => {
+    const h = hostHarness();
+    const created = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "create");
+    expect(created.phase).toBe("wrap");
+    expect(await PHASE_FUNCTIONS.params(h.ctx, created)).toEqual({ patch: {}, next: "wrap" });
+    expect(h.kms.count("GetParametersForImport")).toBe(0);
+
+    const wrapped = await step(h, created, "wrap");
+    expect(wrapped.phase).toBe("import");
+    expect(h.kms.count("GetParametersForImport")).toBe(1);
+    expect(wrapped.wrappedForParams).toBe(wrapped.importParams?.fetchedAt);
+    const verified = await step(h, await step(h, wrapped, "import"), "verify");
+    expect(verified.phase).toBe("done");
+    expect(verified.verified).toBe("true");
+  });
+
+  it("never wraps under a wrapping key found in the ledger (without the setting, it would)", async () => {
+    for (const onHsmHost of [false, true]) {
+      const h = onHsmHost ? hostHarness() : harness();
+      const created = await stepsThrough(
+        h,
+        recordFor(h.hsm.add(`ec-${onHsmHost}`, "ECC_NIST_P256")),
+        "create",
+      );
+      const { attacker, params } = plantedParams(created);
+      const wrapped = await step(h, { ...created, phase: "wrap", importParams: params }, "wrap");
+      const ciphertext = Buffer.from(wrapped.wrappedMaterialB64 ?? "", "base64");
+      const opened = () => unwrapKeyMaterial(params.wrappingAlgorithm, attacker.privateKey, ciphertext);
+      if (!onHsmHost) {
+        // The threat this setting closes: the material came out under the planted key.
+        expect(opened().length).toBeGreaterThan(0);
+        continue;
+      }
+      expect(opened).toThrow();
+      expect(wrapped.importParams?.wrappingPublicKeyB64).not.toBe(params.wrappingPublicKeyB64);
+      expect(h.kms.count("GetParametersForImport")).toBe(1);
+      expect((await step(h, wrapped, "import")).phase).toBe("verify");
+    }
+  });
+
+  it("a token that expires before import sends the key back to wrap, not params", async () => {
+    const h = hostHarness();
+    h.kms.failNext("ImportKeyMaterial", tokenExpired("IMPORT_TOKEN_EXPIRED", "ExpiredImportTokenException"));
+    const ran: string[] = [];
+    const result = await runMigrationInProcess(
+      h.ctx,
+      recordFor(h.hsm.add("ec", "ECC_NIST_P256")),
+      { ...LIMITS, paramsOnHsmHost: true },
+      { onPhase: (_record, phase) => void ran.push(phase) },
+    );
+    expect(result.status).toBe("migrated");
+    expect(result.tokenRefreshes).toBe(1);
+    expect(h.kms.count("GetParametersForImport")).toBe(2);
+    expect(ran).toEqual(["preflight", "create", "wrap", "import", "wrap", "import", "verify"]);
+  });
+
+  it("a key whose import succeeded unseen goes from wrap straight to verify", async () => {
+    const h = hostHarness();
+    const imported = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "import");
+    const again = await step(h, { ...imported, phase: "wrap" }, "wrap");
+    expect(again.phase).toBe("verify");
+    expect(h.kms.count("GetParametersForImport")).toBe(1);
+    expect(h.hsm.calls.filter((call) => call === "wrapKey")).toHaveLength(1);
   });
 });

@@ -14,6 +14,12 @@ export interface PhaseSettings {
   wrappingKeySpec: WrappingKeySpec;
   /** Written into the provenance tag `hsm2kms:tool-version`. */
   toolVersion: string;
+  /**
+   * The wrap phase fetches its own import parameters, in the process that wraps, and trusts none from the
+   * ledger (`HSM2KMS_PARAMS_ON_HSM_HOST`): the wrapping public key never passes through Redis.
+   * @defaultValue false
+   */
+  paramsOnHsmHost?: boolean;
 }
 
 /**

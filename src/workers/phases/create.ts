@@ -3,6 +3,7 @@ import type { KmsKeyInfo, KmsPort } from "../../shared/kms/types.js";
 import { LedgerConflictError } from "../../shared/ledger/index.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
 import type { Phase, PhaseContext } from "./context.js";
+import { paramsPhase } from "./params.js";
 import { keyTags, PROVENANCE_TAGS } from "./provenance.js";
 import { replicate } from "./replicate.js";
 
@@ -134,6 +135,6 @@ export const create: Phase = async (ctx, record) => {
   await ensureAlias(kms, record, key.keyId);
   return {
     patch: { kmsKeyId: key.keyId, kmsKeyArn: key.arn, aliasCreated: record.request.alias !== undefined },
-    next: key.keyState === "Enabled" ? "verify" : "params",
+    next: key.keyState === "Enabled" ? "verify" : paramsPhase(ctx.settings),
   };
 };

@@ -1,6 +1,7 @@
 import { deferred, fatal } from "../../shared/errors.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
 import type { PhaseContext, PhaseOutcome } from "./context.js";
+import { paramsPhase } from "./params.js";
 import { keyTags } from "./provenance.js";
 
 /** How long a replica waits before looking at its primary again: 2 s, growing to a minute. */
@@ -65,6 +66,6 @@ export async function replicate(ctx: PhaseContext, record: MigrationRecord): Pro
       kmsKeyArn: replica.arn,
       aliasCreated: record.request.alias !== undefined,
     },
-    next: replica.keyState === "Enabled" ? "verify" : "params",
+    next: replica.keyState === "Enabled" ? "verify" : paramsPhase(ctx.settings),
   };
 }

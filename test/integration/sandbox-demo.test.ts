@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 describe("hsm2kms sandbox demo", () => {
-  it("migrates every sample key but the non-extractable one, writes the report and a signed evidence pack that verifies", async () => {
+  it("migrates every sample key but the non-extractable one, writes the report, a signed evidence pack that verifies and a clean audit", async () => {
     const demo = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env);
     expect(demo.code, demo.output).toBe(0);
     expect(demo.output).toContain("13 keys migrated and verified");
@@ -30,6 +30,11 @@ describe("hsm2kms sandbox demo", () => {
       /signature verified \(key arn:aws:kms:us-east-1:\d{12}:key\/[0-9a-f-]+, .*pinned\)/,
     );
     expect(demo.output).toMatch(/13 records, 1 key without a record, .*: OK/);
+    expect(demo.output).toContain(
+      "audit: 12 keys identical in the HSM and KMS, 1 not comparable outside KMS (AES), 0 problems; 1 key not migrated",
+    );
+    const audit = (await readFile(join(dir, "audit.csv"), "utf8")).trim().split("\n");
+    expect(audit.slice(1).filter((line) => line.includes(",identical,"))).toHaveLength(12);
     expect(demo.output).toContain(`export HSM2KMS_QUEUE_PREFIX=${prefix}`);
 
     const report = (await readFile(join(dir, "report.csv"), "utf8")).trim().split("\n");

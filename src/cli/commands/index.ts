@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerAuditCommand } from "./audit.js";
 import { registerConfigCommand } from "./config.js";
 import { registerEnqueueCommand } from "./enqueue.js";
 import { registerEvidenceCommand } from "./evidence.js";
@@ -24,6 +25,7 @@ export function registerCommands(program: Command): void {
   registerStatusCommand(program);
   registerReportCommand(program);
   registerEvidenceCommand(program);
+  registerAuditCommand(program);
   registerRetryCommand(program);
   registerConfigCommand(program);
   registerKmsEmulatorCommand(program);

@@ -9,6 +9,7 @@ import { createKmsClient } from "../../shared/kms/index.js";
 import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
+import { runAudit } from "./audit.js";
 import { runEnqueue } from "./enqueue.js";
 import { printVerification, runEvidence } from "./evidence.js";
 import { printKeyTable } from "./migrate.js";
@@ -101,7 +102,11 @@ async function migrateAndCheck(manifestPath: string, reportPath: string): Promis
   } finally {
     await runtime.close();
   }
-  return writeAndCheckEvidence(dirname(reportPath));
+  const evidenceOk = await writeAndCheckEvidence(dirname(reportPath));
+  // The check SECURITY.md asks for after a campaign: each KMS key against the HSM, trusting neither Redis nor verify.
+  process.stdout.write("\n");
+  const audit = await runAudit({ out: join(dirname(reportPath), "audit.csv") });
+  return evidenceOk && audit.problems === 0;
 }
 
 /** `hsm2kms sandbox demo`: the README's first command. */
@@ -109,7 +114,7 @@ export function registerSandboxDemoCommand(sandbox: Command): void {
   sandbox
     .command("demo")
     .description(
-      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas, Redis queues and workers. Prints one line per key, writes the report, then a signed evidence pack (--dir/evidence) and checks it offline. Exit 0 when every key migrated and verified but the deliberately non-extractable one, and the pack verified.",
+      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas, Redis queues and workers. Prints one line per key, writes the report, then a signed evidence pack (--dir/evidence) and checks it offline, then audits every key in the HSM against KMS (--dir/audit.csv). Exit 0 when every key migrated and verified but the deliberately non-extractable one, the pack verified and the audit found no problem.",
     )
     .option("--dir <dir>", "sandbox directory (token, manifest, report)", ".sandbox")
     .option("--region <region>", "target Region in the emulator", "us-east-1")

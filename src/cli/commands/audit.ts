@@ -1,0 +1,104 @@
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import type { Command } from "commander";
+import {
+  AUDIT_COLUMNS,
+  type AuditLine,
+  type AuditSummary,
+  auditMigration,
+  isAuditProblem,
+} from "../../producer/audit.js";
+import { formatCsvLine } from "../../shared/csv.js";
+import { createKmsAdapter } from "../../shared/kms/index.js";
+import type { KmsPort } from "../../shared/kms/types.js";
+import { neutraliseFormula } from "../../shared/report-csv.js";
+import { EXIT } from "../exit-codes.js";
+import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
+
+interface AuditFlags extends CommonFlags {
+  out?: string;
+}
+
+const keys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
+
+const csvLine = (line: AuditLine) =>
+  formatCsvLine(AUDIT_COLUMNS.map((column) => neutraliseFormula(line[column])));
+
+/** Audits every migrated key, writes the CSV and the summary line; returns the counts. */
+export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
+  const config = configFrom(flags);
+  const runtime = await openRuntime(config, "audit");
+  const kmsPorts = new Map<string, KmsPort>();
+  const kms = (region: string): KmsPort => {
+    let port = kmsPorts.get(region);
+    if (!port) {
+      port = createKmsAdapter({ region, endpoint: config.kmsEndpoint });
+      kmsPorts.set(region, port);
+    }
+    return port;
+  };
+  const out = flags.out ? createWriteStream(flags.out, { mode: 0o640 }) : process.stdout;
+  const write = (text: string) =>
+    new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
+  const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
+  try {
+    const hsm = await openHsm(config, runtime.logger);
+    try {
+      const counts = await runtime.ledger.counts();
+      const total = Object.values(counts.byStatus).reduce((sum, count) => sum + count, 0);
+      await write(formatCsvLine(AUDIT_COLUMNS));
+      const lines = auditMigration(
+        runtime.ledger.records(),
+        { hsm, kms, randomBytes },
+        summary,
+        config.hsmConcurrency,
+      );
+      for await (const line of lines) {
+        await write(csvLine(line));
+        if (isAuditProblem(line.result))
+          process.stderr.write(
+            `${line.result}: ${line.source_label || line.source_id} (${line.region}, KMS key ${line.kms_key_id || "none"}): ${line.detail}\n`,
+          );
+        if (summary.audited % 200 === 0)
+          process.stderr.write(`audit: ${summary.audited + summary.notMigrated} of ${total} keys read\n`);
+      }
+    } finally {
+      await hsm.close();
+    }
+  } finally {
+    if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+    for (const port of kmsPorts.values()) port.close();
+    await runtime.close();
+  }
+  const { byResult } = summary;
+  process.stderr.write(
+    `audit: ${keys(byResult.identical ?? 0)} identical in the HSM and KMS, ${byResult["not-comparable"] ?? 0} not comparable outside KMS (AES), ${summary.problems} ${summary.problems === 1 ? "problem" : "problems"}; ${keys(summary.notMigrated)} not migrated (not audited)\n`,
+  );
+  return summary;
+}
+
+export function registerAuditCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("audit")
+      .summary(
+        "Prove, from an HSM host, that each migrated key in KMS is the HSM's key (trusting neither Redis nor the verify phase)",
+      )
+      .description(
+        [
+          "Compare every migrated key of the ledger in the HSM and in KMS directly, as SECURITY.md asks after a campaign: RSA and EC keys by KMS GetPublicKey against the public key read from the HSM now; HMAC keys by KMS GenerateMac against the HSM's HMAC of a fresh random message. AES keys are reported not comparable (KMS ciphertexts cannot be opened outside KMS). Only the ledger's pairing (which HSM key went to which KMS key) comes from Redis; two keys naming the same KMS key or the same HSM key in a Region are reported as duplicates.",
+          "Runs where the HSM is configured (HSM2KMS_PKCS11_LIB, token, PIN) with KMS read access (DescribeKey, GetPublicKey, GenerateMac: deploy/iam/kms-worker.json has them). Writes CSV (source_label, source_id, region, kms_key_id, key_spec, result, detail) to standard output or --out; each problem also goes to standard error, naming the key.",
+          "Exit 0 when every key is migrated and identical (or not comparable), 1 when a key is a problem (mismatch, missing-in-hsm, missing-in-kms, kms-key-not-enabled, duplicate, error), a key is not migrated or the ledger holds no key at all (a wrong --prefix), 2 on a usage or configuration error.",
+        ].join("\n\n"),
+      )
+      .option("--out <file>", "write the CSV to this file instead of standard output"),
+  ).action(async (flags: AuditFlags) => {
+    const summary = await runAudit(flags);
+    const empty = summary.audited + summary.notMigrated === 0;
+    if (empty)
+      process.stderr.write(
+        `audit: the ledger under prefix "${configFrom(flags).queuePrefix}" holds no keys: nothing was proven (set --prefix or HSM2KMS_QUEUE_PREFIX to the campaign's)\n`,
+      );
+    process.exitCode = empty || summary.problems > 0 || summary.notMigrated > 0 ? EXIT.failed : EXIT.ok;
+  });
+}

@@ -1,0 +1,107 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AUDIT_COLUMNS } from "../../src/producer/audit.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import type { MigrationRecord } from "../../src/shared/migration.js";
+import { runCli } from "../helpers/cli.js";
+import { addMixedKeys, cliEnvironment, manifestFor, testLedger } from "../helpers/fleet.js";
+import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { createTestToken, type TestToken } from "../helpers/softhsm.js";
+
+/**
+ * `hsm2kms audit` compares each migrated key in the HSM and in KMS directly: first a clean campaign, then one
+ * whose ledger was changed the ways a hostile or broken Redis could change it.
+ */
+let token: TestToken;
+let emulator: KmsEmulator;
+const prefix = randomPrefix("audit");
+
+beforeAll(async () => {
+  token = await createTestToken();
+  emulator = await startKmsEmulator({ acceptKwpZeroPadding: true, quotas: false });
+});
+
+afterAll(async () => {
+  await emulator?.close();
+  await deletePrefix(prefix);
+  await deletePrefix(`{${prefix}.ledger}`);
+  await token?.cleanup();
+});
+
+/** The audit CSV as result per source label. */
+async function auditResults(file: string): Promise<Map<string, string>> {
+  const [header, ...lines] = (await readFile(file, "utf8")).trim().split("\n");
+  expect(header).toBe(AUDIT_COLUMNS.join(","));
+  const resultAt = AUDIT_COLUMNS.indexOf("result");
+  return new Map(lines.map((line) => [line.split(",")[0] ?? "", line.split(",")[resultAt] ?? ""]));
+}
+
+describe("hsm2kms audit", () => {
+  it("finds every key identical (AES not comparable), then names each key whose ledger entry was tampered with", async () => {
+    // audit-0 RSA-2048, audit-1 P-384, audit-2 secp256k1, audit-3 HMAC-256, audit-4 AES-256, audit-5 HMAC-224.
+    const keys = await addMixedKeys(token.env, "audit", 6, 1);
+    const manifest = join(token.dir, "audit.csv");
+    await writeFile(manifest, manifestFor(keys));
+    const env = cliEnvironment(token.env, emulator.url, prefix);
+    expect((await runCli(["enqueue", manifest], env)).code).toBe(0);
+    const worked = await runCli(["worker", "--until-idle"], env);
+    expect(worked.code, worked.output).toBe(0);
+
+    const clean = join(token.dir, "audit-clean.csv");
+    const first = await runCli(["audit", "--out", clean], env);
+    expect(first.output).toContain(
+      "audit: 5 keys identical in the HSM and KMS, 1 not comparable outside KMS (AES), 0 problems; 0 keys not migrated",
+    );
+    expect(first.code, first.output).toBe(0);
+    expect(Object.fromEntries(await auditResults(clean))).toEqual({
+      "audit-0": "identical",
+      "audit-1": "identical",
+      "audit-2": "identical",
+      "audit-3": "identical",
+      "audit-4": "not-comparable",
+      "audit-5": "identical",
+    });
+
+    // Change the ledger: swap two EC keys' KMS keys, point AES at a KMS key that does not exist, point an HMAC
+    // key at another's KMS key, and rename the RSA key to one the token does not hold.
+    const { redis, ledger } = testLedger(prefix);
+    try {
+      const byLabel = new Map<string, { record: MigrationRecord; rev: number }>();
+      for await (const record of ledger.records()) {
+        const stored = await ledger.get(record.id);
+        if (stored) byLabel.set(record.source.label ?? "", stored);
+      }
+      const entry = (label: string) => byLabel.get(label) ?? expect.fail(`no record for ${label}`);
+      const change = async (label: string, patch: Partial<MigrationRecord>) =>
+        ledger.save({ ...entry(label).record, ...patch }, entry(label).rev);
+      await change("audit-1", { kmsKeyId: entry("audit-2").record.kmsKeyId });
+      await change("audit-2", { kmsKeyId: entry("audit-1").record.kmsKeyId });
+      await change("audit-4", { kmsKeyId: "1234abcd-12ab-34cd-56ef-1234567890ab" });
+      await change("audit-5", { kmsKeyId: entry("audit-3").record.kmsKeyId });
+      const rsa = entry("audit-0").record;
+      if (!rsa.sourceKey) expect.fail("the RSA key has no preflight facts");
+      await change("audit-0", { sourceKey: { ...rsa.sourceKey, label: "audit-gone" } });
+    } finally {
+      redis.disconnect();
+    }
+
+    const tampered = join(token.dir, "audit-tampered.csv");
+    const second = await runCli(["audit", "--out", tampered], env);
+    expect(second.code, second.output).toBe(1);
+    const results = await auditResults(tampered);
+    expect(results.get("audit-gone")).toBe("missing-in-hsm");
+    expect(results.get("audit-1")).toBe("mismatch");
+    expect(results.get("audit-2")).toBe("mismatch");
+    expect(results.get("audit-3")).toBe("identical");
+    expect(results.get("audit-4")).toBe("missing-in-kms");
+    expect(results.get("audit-5")).toBe("duplicate");
+    expect(second.output).toMatch(
+      /mismatch: audit-1 \(us-east-1, KMS key [0-9a-f-]+\): KMS GetPublicKey differs/,
+    );
+    expect(second.output).toContain("missing-in-hsm: audit-gone");
+    expect(second.output).toContain(
+      "1 key identical in the HSM and KMS, 0 not comparable outside KMS (AES), 5 problems",
+    );
+  }, 120_000);
+});

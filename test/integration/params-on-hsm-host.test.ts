@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
@@ -18,6 +19,8 @@ import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 let token: TestToken;
 let emulator: KmsEmulator;
 const prefix = randomPrefix("hsmparams");
+const expiryPrefix = randomPrefix("hsmparams-expiry");
+const emulators: KmsEmulator[] = [];
 
 beforeAll(async () => {
   token = await createTestToken();
@@ -26,13 +29,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await Promise.all(emulators.map((started) => started.close()));
+  for (const name of [prefix, expiryPrefix]) {
+    await deletePrefix(name);
+    await deletePrefix(`{${name}.ledger}`);
+  }
   await token?.cleanup();
 });
 
-async function allRecords(): Promise<MigrationRecord[]> {
-  const { redis, ledger } = testLedger(prefix);
+async function allRecords(from = prefix): Promise<MigrationRecord[]> {
+  const { redis, ledger } = testLedger(from);
   try {
     const all: MigrationRecord[] = [];
     for await (const record of ledger.records()) all.push(record);
@@ -43,8 +49,8 @@ async function allRecords(): Promise<MigrationRecord[]> {
 }
 
 /** GetParametersForImport calls KMS answered (a throttled call, paced again, is not counted). */
-const paramsCalls = () => {
-  const stats = emulator.stats().regions["us-east-1"]?.["GetParametersForImport"];
+const paramsCalls = (of = emulator) => {
+  const stats = of.stats().regions["us-east-1"]?.["GetParametersForImport"];
   return (stats?.calls ?? 0) - (stats?.throttled ?? 0);
 };
 
@@ -122,5 +128,45 @@ describe("HSM2KMS_PARAMS_ON_HSM_HOST", () => {
     expect(done.every((record) => record.verified === "true" || record.verified === "roundtrip")).toBe(true);
     expect(done.every((record) => record.tokenRefreshes === 0)).toBe(true);
     expect(paramsCalls()).toBe(6);
+  }, 120_000);
+
+  it("a token that dies between wrap and import sends the key back to the HSM host's wrap, which fetches anew", async () => {
+    const shortTokens = await startKmsEmulator({
+      acceptKwpZeroPadding: true,
+      quotas: false,
+      tokenTtlMs: 6000,
+    });
+    emulators.push(shortTokens);
+    const keys = await addMixedKeys(token.env, "hsmparams-expiry", 4);
+    const manifest = join(token.dir, "hsmparams-expiry.csv");
+    await writeFile(manifest, manifestFor(keys));
+    const env = cliEnvironment(token.env, shortTokens.url, expiryPrefix, {
+      HSM2KMS_PARAMS_ON_HSM_HOST: "true",
+    });
+    expect((await runCli(["enqueue", manifest], env)).code).toBe(0);
+    const kmsHost = ["worker", "--phases", "create,params,import,verify", "--until-idle"];
+    const hsmHost = ["worker", "--phases", "preflight,wrap", "--until-idle"];
+    expect((await runCli(hsmHost, env)).code).toBe(0);
+    expect((await runCli(kmsHost, env)).code).toBe(0);
+    expect((await runCli(hsmHost, env)).code).toBe(0);
+    expect((await allRecords(expiryPrefix)).map((record) => record.phase)).toEqual(Array(4).fill("import"));
+    await sleep(6500);
+
+    // The KMS host finds every token dead and hands the keys back to wrap, not to params.
+    expect((await runCli(kmsHost, env)).code).toBe(0);
+    const refreshed = await allRecords(expiryPrefix);
+    expect(refreshed.map((record) => `${record.phase} ${record.tokenRefreshes}`)).toEqual(
+      Array(4).fill("wrap 1"),
+    );
+    expect(refreshed.every((record) => record.importParams === undefined)).toBe(true);
+
+    // One worker with every phase now, so that the new 6 s tokens do not die again between two processes' start-up.
+    const rest = await runCli(["worker", "--until-idle"], env);
+    expect(rest.code, rest.output).toBe(0);
+    const done = await allRecords(expiryPrefix);
+    expect(done.map((record) => `${record.status} ${record.phase} ${record.tokenRefreshes}`)).toEqual(
+      Array(4).fill("migrated done 1"),
+    );
+    expect(paramsCalls(shortTokens)).toBe(8);
   }, 120_000);
 });

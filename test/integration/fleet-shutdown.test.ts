@@ -66,7 +66,10 @@ describe("graceful shutdown", () => {
     try {
       const worker = spawnCli(["worker", "--shutdown-deadline", "0.1"], run.env);
       workers.push(worker);
-      await waitFor(async () => ((await run.counts())["in_progress"] ?? 0) > 0, 30_000, "work in progress");
+      // A KMS call has reached the emulator: a create phase is in flight, with more 400 ms calls to make.
+      // (A key "in_progress" alone may be between two phases, with nothing running.)
+      const callsBefore = emulator.stats().total.calls;
+      await waitFor(async () => emulator.stats().total.calls > callsBefore, 30_000, "a KMS call in flight");
       worker.child.kill("SIGTERM");
       await worker.exited;
       expect(worker.output()).toContain("running phases did not finish before the deadline");

@@ -3,6 +3,9 @@ import type { HsmPort, SourceKeyRef } from "../shared/hsm/types.js";
 import { isKeySpec, keySpecInfo } from "../shared/key-specs.js";
 import type { KmsPort } from "../shared/kms/types.js";
 import type { MigrationRecord } from "../shared/migration.js";
+import { formatProblem } from "./manifest.js";
+import type { ManifestEntry } from "./manifest-types.js";
+import { migrationId } from "./migration-id.js";
 
 /**
  * What the audit found for one migrated key, comparing the HSM and KMS directly (nothing read from Redis but
@@ -10,7 +13,8 @@ import type { MigrationRecord } from "../shared/migration.js";
  * - `identical`: KMS holds the HSM's key (same public key; or the same HMAC of a fresh random message);
  * - `not-comparable`: AES keys: a KMS ciphertext cannot be opened outside KMS (verify did a KMS round trip);
  * - the rest are problems: `mismatch`, `missing-in-hsm`, `missing-in-kms`, `kms-key-not-enabled`,
- *   `duplicate` (two keys of the ledger name the same KMS key, or the same HSM key in the same Region), `error`.
+ *   `duplicate` (two keys of the ledger name the same KMS key, or the same HSM key in the same Region), `error`,
+ *   and with a manifest, `not-in-ledger` (a row, or a replica Region of one, with no migration record).
  */
 export type AuditResult =
   | "identical"
@@ -20,6 +24,7 @@ export type AuditResult =
   | "missing-in-kms"
   | "kms-key-not-enabled"
   | "duplicate"
+  | "not-in-ledger"
   | "error";
 
 export const AUDIT_COLUMNS = [
@@ -40,6 +45,51 @@ export interface AuditLine {
   key_spec: string;
   result: AuditResult;
   detail: string;
+}
+
+/** A key a manifest asks for: one per row and per replica Region, by migration id. */
+export interface ExpectedKey {
+  line: number;
+  label: string | undefined;
+  idHex: string | undefined;
+  region: string;
+}
+
+/** What a manifest asks for: the keys by migration id, and its rejected rows (never enqueued). */
+export interface ManifestExpectations {
+  expected: Map<string, ExpectedKey>;
+  rejected: AuditLine[];
+}
+
+/** Reads what a manifest asks for, as `enqueue` would (rows, replica Regions, the same migration ids). */
+export async function manifestExpectations(
+  entries: AsyncIterable<ManifestEntry>,
+): Promise<ManifestExpectations> {
+  const expected = new Map<string, ExpectedKey>();
+  const rejected: AuditLine[] = [];
+  for await (const entry of entries) {
+    if (entry.kind === "rejected") {
+      rejected.push({
+        source_label: "",
+        source_id: "",
+        region: "",
+        kms_key_id: "",
+        key_spec: "",
+        result: "not-in-ledger",
+        detail: `manifest ${entry.problems.map(formatProblem).join("; ")} (the row is invalid: enqueue rejects it)`,
+      });
+      continue;
+    }
+    const { row } = entry;
+    for (const region of [row.region, ...row.replicaRegions])
+      expected.set(migrationId({ ...row, region }), {
+        line: row.line,
+        label: row.sourceLabel,
+        idHex: row.sourceIdHex,
+        region,
+      });
+  }
+  return { expected, rejected };
 }
 
 export interface AuditPorts {
@@ -144,13 +194,16 @@ export interface AuditSummary {
 /**
  * Audits every migrated key of the ledger against the HSM and KMS, `concurrency` keys at a time, yielding one
  * line per key in ledger order; keys not migrated are only counted. A KMS key named by two keys, or one HSM
- * key migrated twice into the same Region, is a `duplicate` (the later one).
+ * key migrated twice into the same Region, is a `duplicate` (the later one). With a manifest's expectations,
+ * every key it asks for that the ledger does not hold is a `not-in-ledger` line at the end, after its
+ * rejected rows.
  */
 export async function* auditMigration(
   records: AsyncIterable<MigrationRecord>,
   ports: AuditPorts,
   summary: AuditSummary,
   concurrency = 4,
+  manifest?: ManifestExpectations,
 ): AsyncIterable<AuditLine> {
   const kmsKeys = new Map<string, string>();
   const hsmKeys = new Map<string, string>();
@@ -183,6 +236,7 @@ export async function* auditMigration(
     batch = [];
   };
   for await (const record of records) {
+    manifest?.expected.delete(record.id);
     if (record.status !== "migrated") {
       summary.notMigrated++;
       continue;
@@ -196,6 +250,20 @@ export async function* auditMigration(
         : run(record),
     );
     if (batch.length >= concurrency) yield* flush();
+  }
+  if (manifest) {
+    const missing = [...manifest.expected.values()].map(
+      (key): AuditLine => ({
+        source_label: key.label ?? "",
+        source_id: key.idHex ?? "",
+        region: key.region,
+        kms_key_id: "",
+        key_spec: "",
+        result: "not-in-ledger",
+        detail: `manifest line ${key.line}: no migration record under this prefix (never enqueued, or removed from Redis)`,
+      }),
+    );
+    batch.push(...[...manifest.rejected, ...missing].map((line) => Promise.resolve(line)));
   }
   yield* flush();
 }

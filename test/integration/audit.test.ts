@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AUDIT_COLUMNS } from "../../src/producer/audit.js";
+import { formatManifestCsv } from "../../src/producer/manifest.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { runCli } from "../helpers/cli.js";
@@ -62,6 +63,29 @@ describe("hsm2kms audit", () => {
       "audit-4": "not-comparable",
       "audit-5": "identical",
     });
+
+    // Against the manifest: every row is in the ledger. A row never enqueued and a row enqueue would reject are not.
+    const withManifest = await runCli(["audit", "--manifest", manifest, "--out", clean], env);
+    expect(withManifest.code, withManifest.output).toBe(0);
+    const larger = join(token.dir, "audit-larger.csv");
+    await writeFile(
+      larger,
+      formatManifestCsv([
+        ...keys.map((key) => ({ source_label: key.label, source_id: key.idHex, region: "us-east-1" })),
+        { source_label: "audit-never", source_id: "ff00", region: "us-east-1" },
+        { source_label: "audit-bad", key_spec: "NOT_A_SPEC", region: "us-east-1" },
+      ]),
+    );
+    const missing = await runCli(["audit", "--manifest", larger, "--out", clean], env);
+    expect(missing.code, missing.output).toBe(1);
+    expect(missing.output).toContain(
+      "not-in-ledger: audit-never (us-east-1): manifest line 8: no migration record under this prefix",
+    );
+    expect(missing.output).toMatch(/not-in-ledger: a manifest row: manifest line 9, column key_spec: /);
+    expect(missing.output).toContain("2 problems");
+    const noFile = await runCli(["audit", "--manifest", join(token.dir, "nowhere.csv")], env);
+    expect(noFile.code).toBe(2);
+    expect(noFile.output).toContain("nowhere.csv cannot be read");
 
     // Change the ledger: swap two EC keys' KMS keys, point AES at a KMS key that does not exist, point an HMAC
     // key at another's KMS key, and rename the RSA key to one the token does not hold.

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { type AuditSummary, auditMigration } from "../../src/producer/audit.js";
+import { type AuditSummary, auditMigration, manifestExpectations } from "../../src/producer/audit.js";
+import { formatManifestCsv, migrationId, readManifest } from "../../src/producer/manifest.js";
 import { retryable } from "../../src/shared/errors.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
@@ -101,5 +103,52 @@ describe("auditMigration", () => {
         detail: "KMS GenerateMac differs from the HSM's HMAC (HMAC_SHA_256)",
       },
     ]);
+  });
+
+  it("with a manifest, a replica Region the ledger does not hold is not-in-ledger", async () => {
+    const h = harness();
+    const primary = await migrated(h, "mrk", "ECC_NIST_P256");
+    const csv = formatManifestCsv([
+      {
+        source_label: "mrk",
+        source_id: primary.source.idHex ?? "",
+        region: "us-east-1",
+        multi_region: "true",
+        replica_regions: "eu-west-1;ap-southeast-2",
+      },
+    ]);
+    const manifest = await manifestExpectations(
+      readManifest(Readable.from([csv]), { defaultRegion: undefined }),
+    );
+    expect([...manifest.expected.values()].map((key) => key.region)).toEqual([
+      "us-east-1",
+      "eu-west-1",
+      "ap-southeast-2",
+    ]);
+    // The ledger holds the primary (its id is the manifest's) and the eu-west-1 replica, not yet migrated.
+    const primaryRecord = {
+      ...primary,
+      id: migrationId({ region: "us-east-1", sourceLabel: "mrk", sourceIdHex: primary.source.idHex }),
+    };
+    const replica = {
+      ...primaryRecord,
+      id: migrationId({ region: "eu-west-1", sourceLabel: "mrk", sourceIdHex: primary.source.idHex }),
+      status: "queued" as const,
+    };
+    const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
+    async function* ledger() {
+      yield* [primaryRecord, replica];
+    }
+    const lines = [];
+    for await (const line of auditMigration(
+      ledger(),
+      { hsm: h.hsm, kms: h.ctx.kms, randomBytes },
+      summary,
+      2,
+      manifest,
+    ))
+      lines.push(`${line.source_label} ${line.region} ${line.result}`);
+    expect(lines).toEqual(["mrk us-east-1 identical", "mrk ap-southeast-2 not-in-ledger"]);
+    expect(summary).toMatchObject({ notMigrated: 1, problems: 1 });
   });
 });

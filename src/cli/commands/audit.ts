@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
+import { access } from "node:fs/promises";
 import type { Command } from "commander";
 import {
   AUDIT_COLUMNS,
@@ -7,8 +8,12 @@ import {
   type AuditSummary,
   auditMigration,
   isAuditProblem,
+  type ManifestExpectations,
+  manifestExpectations,
 } from "../../producer/audit.js";
+import { ManifestFileError, readManifest } from "../../producer/manifest.js";
 import { formatCsvLine } from "../../shared/csv.js";
+import { ConfigError } from "../../shared/errors.js";
 import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { neutraliseFormula } from "../../shared/report-csv.js";
@@ -17,6 +22,32 @@ import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } f
 
 interface AuditFlags extends CommonFlags {
   out?: string;
+  manifest?: string;
+}
+
+/** What a manifest asks for, read as enqueue reads it; a file that cannot be used is a usage error. */
+async function readExpectations(
+  path: string,
+  defaultRegion: string | undefined,
+): Promise<ManifestExpectations> {
+  try {
+    await access(path);
+  } catch {
+    throw new ConfigError(`manifest ${path} cannot be read: expected the CSV the campaign was enqueued from`);
+  }
+  try {
+    return await manifestExpectations(readManifest(createReadStream(path), { defaultRegion }));
+  } catch (error) {
+    if (error instanceof ManifestFileError) throw new ConfigError(`${path}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** `mismatch: label (us-east-1, KMS key 1234...): detail` */
+function problemLine(line: AuditLine): string {
+  const who = line.source_label || line.source_id || "a manifest row";
+  const where = [line.region, line.kms_key_id && `KMS key ${line.kms_key_id}`].filter(Boolean).join(", ");
+  return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
 }
 
 const keys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
@@ -27,6 +58,7 @@ const csvLine = (line: AuditLine) =>
 /** Audits every migrated key, writes the CSV and the summary line; returns the counts. */
 export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
   const config = configFrom(flags);
+  const manifest = flags.manifest ? await readExpectations(flags.manifest, config.region) : undefined;
   const runtime = await openRuntime(config, "audit");
   const kmsPorts = new Map<string, KmsPort>();
   const kms = (region: string): KmsPort => {
@@ -52,13 +84,11 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
         { hsm, kms, randomBytes },
         summary,
         config.hsmConcurrency,
+        manifest,
       );
       for await (const line of lines) {
         await write(csvLine(line));
-        if (isAuditProblem(line.result))
-          process.stderr.write(
-            `${line.result}: ${line.source_label || line.source_id} (${line.region}, KMS key ${line.kms_key_id || "none"}): ${line.detail}\n`,
-          );
+        if (isAuditProblem(line.result)) process.stderr.write(problemLine(line));
         if (summary.audited % 200 === 0)
           process.stderr.write(`audit: ${summary.audited + summary.notMigrated} of ${total} keys read\n`);
       }
@@ -88,10 +118,14 @@ export function registerAuditCommand(program: Command): void {
         [
           "Compare every migrated key of the ledger in the HSM and in KMS directly, as SECURITY.md asks after a campaign: RSA and EC keys by KMS GetPublicKey against the public key read from the HSM now; HMAC keys by KMS GenerateMac against the HSM's HMAC of a fresh random message. AES keys are reported not comparable (KMS ciphertexts cannot be opened outside KMS). Only the ledger's pairing (which HSM key went to which KMS key) comes from Redis; two keys naming the same KMS key or the same HSM key in a Region are reported as duplicates.",
           "Runs where the HSM is configured (HSM2KMS_PKCS11_LIB, token, PIN) with KMS read access (DescribeKey, GetPublicKey, GenerateMac: deploy/iam/kms-worker.json has them). Writes CSV (source_label, source_id, region, kms_key_id, key_spec, result, detail) to standard output or --out; each problem also goes to standard error, naming the key.",
-          "Exit 0 when every key is migrated and identical (or not comparable), 1 when a key is a problem (mismatch, missing-in-hsm, missing-in-kms, kms-key-not-enabled, duplicate, error), a key is not migrated or the ledger holds no key at all (a wrong --prefix), 2 on a usage or configuration error.",
+          "Exit 0 when every key is migrated and identical (or not comparable), 1 when a key is a problem (mismatch, missing-in-hsm, missing-in-kms, kms-key-not-enabled, duplicate, not-in-ledger, error), a key is not migrated or the ledger holds no key at all (a wrong --prefix), 2 on a usage or configuration error.",
         ].join("\n\n"),
       )
-      .option("--out <file>", "write the CSV to this file instead of standard output"),
+      .option("--out <file>", "write the CSV to this file instead of standard output")
+      .option(
+        "--manifest <file>",
+        "the manifest the campaign was enqueued from: every key it asks for (each replica Region too) must have a migration record; one missing, or a row enqueue would reject, is a not-in-ledger problem",
+      ),
   ).action(async (flags: AuditFlags) => {
     const summary = await runAudit(flags);
     const empty = summary.audited + summary.notMigrated === 0;

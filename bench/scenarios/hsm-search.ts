@@ -1,6 +1,6 @@
-import { generateKeyPairSync } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { findObjects } from "../../src/shared/hsm/attributes.js";
 import { findSourceKey } from "../../src/shared/hsm/find.js";
 import { chooseWrapPlan, openPkcs11Hsm } from "../../src/shared/hsm/index.js";
@@ -98,7 +98,7 @@ async function measureSize(env: BenchEnv, size: number, counter: SearchCounter):
   const pool = keys.filter((key) => key.kind.type !== "rsa");
   const sample = Array.from({ length: SAMPLE }, (_, n) => pool[Math.floor((n * pool.length) / SAMPLE)]!);
   const hmacSample = pool.filter((key) => key.kind.type === "hmac").slice(-SAMPLE);
-  const wrappingPublicKeyDer = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({
+  const wrappingPublicKeyDer = newKeyPairSync({ type: "rsa", modulusLength: 2048 }).publicKey.export({
     type: "spki",
     format: "der",
   });

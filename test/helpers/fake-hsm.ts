@@ -3,10 +3,10 @@ import {
   createHmac,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   type KeyObject,
   randomBytes,
 } from "node:crypto";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { fatal } from "../../src/shared/errors.js";
 import type {
@@ -48,9 +48,9 @@ export class FakeHsm implements HsmPort {
     let privateKey: KeyObject | undefined;
     let secret: Buffer | undefined;
     if (info.family === "RSA")
-      privateKey = generateKeyPairSync("rsa", { modulusLength: info.bits }).privateKey;
+      privateKey = newKeyPairSync({ type: "rsa", modulusLength: info.bits }).privateKey;
     else if (info.family === "EC")
-      privateKey = generateKeyPairSync("ec", { namedCurve: info.curve?.nodeName ?? "" }).privateKey;
+      privateKey = newKeyPairSync({ type: "ec", namedCurve: info.curve?.nodeName ?? "" }).privateKey;
     else secret = randomBytes(info.family === "AES" ? 32 : info.bits / 8);
     const spki = privateKey ? createPublicKey(privateKey).export({ format: "der", type: "spki" }) : undefined;
     const description: SourceKeyDescription = {
@@ -144,9 +144,9 @@ export class FakeHsm implements HsmPort {
     const spec = key.description.keySpec as KeySpec;
     const info = keySpecInfo(spec);
     if (info.family === "RSA")
-      key.privateKey = generateKeyPairSync("rsa", { modulusLength: info.bits }).privateKey;
+      key.privateKey = newKeyPairSync({ type: "rsa", modulusLength: info.bits }).privateKey;
     else if (info.family === "EC")
-      key.privateKey = generateKeyPairSync("ec", { namedCurve: info.curve?.nodeName ?? "" }).privateKey;
+      key.privateKey = newKeyPairSync({ type: "ec", namedCurve: info.curve?.nodeName ?? "" }).privateKey;
     else key.secret = randomBytes(key.secret?.length ?? 32);
   }
 }

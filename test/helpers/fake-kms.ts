@@ -6,13 +6,13 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   type KeyObject,
   privateDecrypt,
   randomBytes,
   randomUUID,
   sign,
 } from "node:crypto";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { fatal, type MigrationError, throttled, tokenExpired } from "../../src/shared/errors.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
@@ -33,7 +33,7 @@ export class FakeKms implements KmsPort {
   readonly tokens = new Map<string, { keyId: string; validTo: Date }>();
   /** Errors to throw, by operation, in order. */
   readonly failures = new Map<string, MigrationError[]>();
-  private readonly wrappingKey = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  private readonly wrappingKey = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
   tokenTtlMs = 24 * 3_600_000;
   /** The fake KMS of every Region, for ReplicateKey. */
   peers = new Map<string, FakeKms>();

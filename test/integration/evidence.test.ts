@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, generateKeyPairSync, verify } from "node:crypto";
+import { createHash, createPublicKey, verify } from "node:crypto";
 import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -16,6 +16,7 @@ import type {
   ManifestSignature,
 } from "../../src/producer/evidence/index.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
@@ -239,7 +240,7 @@ describe("evidence pack", () => {
     );
 
     const other = join(work, "other.pem");
-    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const { publicKey } = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
     await writeFile(other, publicKey.export({ format: "pem", type: "spki" }));
     const wrongKey = await runCli(["evidence", "verify", pack, "--public-key", other], {});
     expect(wrongKey.code).toBe(1);

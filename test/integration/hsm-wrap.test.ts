@@ -5,12 +5,11 @@ import {
   createHmac,
   createPrivateKey,
   createPublicKey,
-  generateKeyPair,
   type KeyObject,
 } from "node:crypto";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SAMPLE_KEY_NAMES, SAMPLE_KEYS, type SampleKeyName } from "../../src/sandbox/sample-keys.js";
+import { newKeyPair } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { findSourceKey } from "../../src/shared/hsm/find.js";
 import { chooseWrapPlan, openPkcs11Hsm } from "../../src/shared/hsm/index.js";
@@ -21,7 +20,6 @@ import { keySpecInfo } from "../../src/shared/key-specs.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import { createTestToken, listTokenObjects, type TestToken, withTokenSession } from "../helpers/softhsm.js";
 
-const generateRsa = promisify(generateKeyPair);
 let token: TestToken;
 let hsm: HsmPort;
 let capabilities: WrapCapabilities;
@@ -29,7 +27,7 @@ let wrapping2048: { publicDer: Buffer; privateKey: KeyObject };
 let wrapping4096: { publicDer: Buffer; privateKey: KeyObject };
 
 async function wrappingPair(bits: number) {
-  const { publicKey, privateKey } = await generateRsa("rsa", { modulusLength: bits });
+  const { publicKey, privateKey } = await newKeyPair({ type: "rsa", modulusLength: bits });
   return { publicDer: publicKey.export({ format: "der", type: "spki" }), privateKey };
 }
 

@@ -1,12 +1,7 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  generatePrimeSync,
-  type KeyObject,
-} from "node:crypto";
+import { createPrivateKey, createPublicKey, generatePrimeSync, type KeyObject } from "node:crypto";
 import { GetParametersForImportCommand, ImportKeyMaterialCommand, KMSClient } from "@aws-sdk/client-kms";
 import type { KmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import type { WrappingAlgorithm, WrappingKeySpec } from "../../src/shared/key-specs.js";
 
@@ -39,12 +34,12 @@ export interface NodeKey {
 }
 
 export function ecKey(namedCurve: string): NodeKey {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve });
+  const { privateKey, publicKey } = newKeyPairSync({ type: "ec", namedCurve });
   return describeNodeKey(privateKey, publicKey);
 }
 
 export function rsaKey(modulusLength: number): NodeKey {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength });
+  const { privateKey, publicKey } = newKeyPairSync({ type: "rsa", modulusLength });
   return describeNodeKey(privateKey, publicKey);
 }
 

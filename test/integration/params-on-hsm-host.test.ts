@@ -1,9 +1,9 @@
-import { generateKeyPairSync } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { runCli } from "../helpers/cli.js";
@@ -73,7 +73,7 @@ describe("HSM2KMS_PARAMS_ON_HSM_HOST", () => {
     expect(paramsCalls()).toBe(0);
 
     // Someone with write access to Redis plants their wrapping key in every record.
-    const attacker = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const attacker = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
     const plantedKeyB64 = attacker.publicKey.export({ type: "spki", format: "der" }).toString("base64");
     const { redis, ledger } = testLedger(prefix);
     try {

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +11,7 @@ import {
   SAMPLE_KEYS,
   type SandboxToken,
 } from "../../src/sandbox/softhsm.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
@@ -86,7 +86,7 @@ describe("sandbox init", () => {
   );
 
   it("makes the non-extractable key unwrappable, with SOURCE_KEY_NOT_EXTRACTABLE", async () => {
-    const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const { publicKey } = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
     await expect(
       hsm.wrapKey(
         { label: "sample-ec-p256-nonextractable" },

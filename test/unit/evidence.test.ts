@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { createHash, sign } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,12 +13,13 @@ import { type PackSigner, regionOfKeyArn } from "../../src/producer/evidence/sig
 import type { OperatorIdentity } from "../../src/producer/evidence/types.js";
 import { verifyEvidencePack } from "../../src/producer/evidence/verify-pack.js";
 import { writeEvidencePack } from "../../src/producer/evidence/write-pack.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
 
 const operator: OperatorIdentity = { source: "unavailable", reason: "test", localUser: "auditor" };
 
 function migratedRecord(): MigrationRecord {
-  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const { publicKey } = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
   const spki = publicKey.export({ format: "der", type: "spki" });
   return {
     ...newMigrationRecord(
@@ -92,11 +93,11 @@ describe("pack signatures", () => {
 
   it("verify KMS-style signatures (DER ECDSA, RSA PSS with a digest-long salt, PKCS#1 v1.5) and nothing else", () => {
     const message = Buffer.from("manifest");
-    const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const ec = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
     expect(
       verifyKmsSignature("ECDSA_SHA_256", message, ec.publicKey, sign("sha256", message, ec.privateKey)),
     ).toBe(true);
-    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const rsa = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
     const pss = sign("sha256", message, {
       key: rsa.privateKey,
       padding: schemeOf("RSASSA_PSS_SHA_256")?.padding,
@@ -129,7 +130,7 @@ describe("writing a pack", () => {
   it("appears only when complete: a signing failure leaves neither the pack nor its staging folder", async () => {
     const parent = await mkdtemp(join(tmpdir(), "hsm2kms-evidence-"));
     try {
-      const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+      const ec = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
       const failing: PackSigner = {
         keyArn: "arn:aws:kms:eu-west-1:111122223333:key/x",
         algorithm: "ECDSA_SHA_256",

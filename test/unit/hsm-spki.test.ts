@@ -1,5 +1,6 @@
-import { createPublicKey, generateKeyPairSync } from "node:crypto";
+import { createPublicKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import {
   decodeOid,
   ecPointFromAttribute,
@@ -19,7 +20,7 @@ describe("SPKI from PKCS#11 attributes", () => {
   });
 
   it("builds an RSA SPKI equal to node's, also from a modulus with a leading zero byte", () => {
-    const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const { publicKey } = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
     const expected = publicKey.export({ format: "der", type: "spki" });
     const { modulus, publicExponent, bits } = rsaPublicNumbers(expected);
     expect(bits).toBe(2048);
@@ -30,7 +31,7 @@ describe("SPKI from PKCS#11 attributes", () => {
   it.each(Object.values(CURVES))(
     "builds an EC SPKI equal to node's for $nodeName, wrapped or bare point",
     (curve) => {
-      const { publicKey } = generateKeyPairSync("ec", { namedCurve: curve.nodeName });
+      const { publicKey } = newKeyPairSync({ type: "ec", namedCurve: curve.nodeName });
       const expected = publicKey.export({ format: "der", type: "spki" });
       const { point } = ecPublicPoint(expected);
       expect(point.length).toBe(1 + 2 * curve.fieldBytes);
@@ -44,7 +45,7 @@ describe("SPKI from PKCS#11 attributes", () => {
   );
 
   it("normalises a compressed point to the uncompressed SPKI KMS returns", () => {
-    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const { publicKey } = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
     const { point } = ecPublicPoint(publicKey.export({ format: "der", type: "spki" }));
     const y = point.subarray(33);
     const compressed = Buffer.concat([Buffer.from([(y.at(-1) ?? 0) & 1 ? 3 : 2]), point.subarray(1, 33)]);
@@ -55,7 +56,7 @@ describe("SPKI from PKCS#11 attributes", () => {
 
   it("rejects an EC point attribute that is neither form, and a non-RSA wrapping key", () => {
     expect(() => ecPointFromAttribute(Buffer.from("0405010203", "hex"), 32)).toThrow();
-    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const { publicKey } = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
     expect(() => rsaPublicNumbers(publicKey.export({ format: "der", type: "spki" }))).toThrow(
       /expected an RSA key/,
     );

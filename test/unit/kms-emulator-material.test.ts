@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { KmsError } from "../../src/sandbox/kms-emulator/errors.js";
 import { validateKeyMaterial } from "../../src/sandbox/kms-emulator/material.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { der, threePrimeRsaPkcs8 } from "../integration/kms-emulator-fixtures.js";
 
 const VECTORS = join(import.meta.dirname, "../../../shared/vectors/kms-import");
@@ -11,9 +12,9 @@ const vectorMaterial = (name: string) =>
   Buffer.from(JSON.parse(readFileSync(join(VECTORS, name), "utf8")).plaintextMaterialBase64, "base64");
 
 const ecPkcs8 = (namedCurve: string) =>
-  generateKeyPairSync("ec", { namedCurve }).privateKey.export({ format: "der", type: "pkcs8" });
+  newKeyPairSync({ type: "ec", namedCurve }).privateKey.export({ format: "der", type: "pkcs8" });
 const p256 = ecPkcs8("prime256v1");
-const rsa2048 = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({
+const rsa2048 = newKeyPairSync({ type: "rsa", modulusLength: 2048 }).privateKey.export({
   format: "der",
   type: "pkcs8",
 });
@@ -64,10 +65,13 @@ describe("validateKeyMaterial", () => {
   });
 
   it("rejects explicit curve parameters", () => {
+    // DER straight from the generator: no KeyObject of a key whose generation job is still alive (key-pairs.ts).
     const explicit = generateKeyPairSync("ec", {
       namedCurve: "prime256v1",
       paramEncoding: "explicit",
-    }).privateKey.export({ format: "der", type: "pkcs8" });
+      publicKeyEncoding: { format: "der", type: "spki" },
+      privateKeyEncoding: { format: "der", type: "pkcs8" },
+    }).privateKey;
     expect(rejection(() => validateKeyMaterial("ECC_NIST_P256", explicit))).toMatch(/explicit/);
   });
 

@@ -1,4 +1,4 @@
-import { constants, createHash, generateKeyPairSync, verify } from "node:crypto";
+import { constants, createHash, verify } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { KmsError } from "../../src/sandbox/kms-emulator/errors.js";
 import { ImportTokenCodec } from "../../src/sandbox/kms-emulator/import-token.js";
@@ -8,6 +8,7 @@ import {
   verifyEcdsaDigest,
 } from "../../src/sandbox/kms-emulator/prehashed.js";
 import { QuotaBuckets } from "../../src/sandbox/kms-emulator/quotas.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 
 describe("QuotaBuckets", () => {
   it("allows a one-second burst, then refills continuously, per Region and operation", () => {
@@ -62,20 +63,20 @@ describe("signatures over a caller's digest", () => {
   it.each(["prime256v1", "secp384r1", "secp521r1", "secp256k1"])(
     "ECDSA on %s verifies with node",
     (namedCurve) => {
-      const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve });
+      const { privateKey, publicKey } = newKeyPairSync({ type: "ec", namedCurve });
       const hash = namedCurve === "secp384r1" ? "sha384" : namedCurve === "secp521r1" ? "sha512" : "sha256";
       const message = Buffer.from("digest me");
       const digest = createHash(hash).update(message).digest();
       expect(
         verify(hash, message, { key: publicKey, dsaEncoding: "der" }, signEcdsaDigest(privateKey, digest)),
       ).toBe(true);
-      const nodeSignature = generateKeyPairSync("ec", { namedCurve }).privateKey;
+      const nodeSignature = newKeyPairSync({ type: "ec", namedCurve }).privateKey;
       expect(verifyEcdsaDigest(privateKey, digest, signEcdsaDigest(nodeSignature, digest))).toBe(false);
     },
   );
 
   it("RSASSA-PSS with salt = digest length verifies with node", () => {
-    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const { privateKey, publicKey } = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
     const digest = createHash("sha512").update("m").digest();
     const signature = signPssDigest(privateKey, "sha512", digest);
     expect(

@@ -1,7 +1,8 @@
-import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPrivateKey, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { UnwrapError, unwrapKeyMaterial, wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { isWrappingAlgorithm, WRAPPING_ALGORITHMS } from "../../src/shared/key-specs.js";
 
@@ -57,7 +58,7 @@ describe("KMS import vectors (made with AWS's documented openssl commands)", () 
 });
 
 describe("unwrapKeyMaterial failures", () => {
-  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const { publicKey, privateKey } = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
   const spki = publicKey.export({ format: "der", type: "spki" });
 
   it.each(WRAPPING_ALGORITHMS)("%s: wrong hash is an UnwrapError", (algorithm) => {

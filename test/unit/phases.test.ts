@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { isMigrationError, type MigrationError, retryable, tokenExpired } from "../../src/shared/errors.js";
 import { LedgerConflictError } from "../../src/shared/ledger/index.js";
@@ -434,7 +434,7 @@ describe("HSM2KMS_PARAMS_ON_HSM_HOST: the wrap fetches its own import parameters
 
   /** An RSA key pair of someone who can write to Redis, and import parameters that name its public key. */
   function plantedParams(record: MigrationRecord) {
-    const attacker = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const attacker = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
     const params: StoredImportParameters = {
       wrappingAlgorithm: record.wrapPlan?.wrappingAlgorithm ?? "RSAES_OAEP_SHA_256",
       wrappingKeySpec: "RSA_2048",

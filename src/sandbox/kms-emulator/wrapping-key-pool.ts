@@ -1,8 +1,6 @@
-import { generateKeyPair, type KeyObject } from "node:crypto";
-import { promisify } from "node:util";
+import type { KeyObject } from "node:crypto";
+import { newKeyPair } from "../../shared/crypto/key-pairs.js";
 import { type WrappingKeySpec, wrappingKeyBits } from "../../shared/key-specs.js";
-
-const generateKeyPairAsync = promisify(generateKeyPair);
 
 export interface WrappingKeyPair {
   privateKey: KeyObject;
@@ -11,9 +9,7 @@ export interface WrappingKeyPair {
 }
 
 async function generateWrappingKey(spec: WrappingKeySpec): Promise<WrappingKeyPair> {
-  const { privateKey, publicKey } = await generateKeyPairAsync("rsa", {
-    modulusLength: wrappingKeyBits(spec),
-  });
+  const { privateKey, publicKey } = await newKeyPair({ type: "rsa", modulusLength: wrappingKeyBits(spec) });
   return { privateKey, publicKeyDer: publicKey.export({ format: "der", type: "spki" }) };
 }
 

@@ -1,6 +1,6 @@
-import { createECDH, createPublicKey, generateKeyPair, type KeyObject } from "node:crypto";
-import { promisify } from "node:util";
+import { createECDH, createPublicKey, type KeyObject } from "node:crypto";
 import pkcs11js from "pkcs11js";
+import { newKeyPair } from "../crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../crypto/kms-wrap.js";
 import { CURVES } from "../key-specs.js";
 import { readAttribute } from "./attributes.js";
@@ -13,7 +13,6 @@ import type { WrapCapabilities } from "./types.js";
 import { destroyAll, importWrappingKey, oaepMechanism, type WrapSession } from "./wrap.js";
 
 type Hash = "sha1" | "sha256";
-const generateRsa = promisify(generateKeyPair);
 
 interface Probe extends WrapSession {
   /** Throwaway objects; all are session objects and all are destroyed when the probe ends. */
@@ -37,7 +36,7 @@ export async function probeCapabilities(
   const mechanisms = new Set(pkcs11.C_GetMechanismList(slot));
   const offers = (mechanism: number, flag: number) =>
     mechanisms.has(mechanism) && (pkcs11.C_GetMechanismInfo(slot, mechanism).flags & flag) !== 0;
-  const { privateKey } = await generateRsa("rsa", { modulusLength: 2048 });
+  const { privateKey } = await newKeyPair({ type: "rsa", modulusLength: 2048 });
   const probe: Probe = {
     ...session,
     temporary: [],

@@ -2,11 +2,11 @@ import {
   constants,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   type KeyObject,
   publicEncrypt,
   verify as verifySignature,
 } from "node:crypto";
+import { newKeyPairSync } from "../../shared/crypto/key-pairs.js";
 import { fatal, isMigrationError } from "../../shared/errors.js";
 import { keySpecInfo } from "../../shared/key-specs.js";
 import type { KmsPort } from "../../shared/kms/types.js";
@@ -118,7 +118,7 @@ async function agreementCheck(
 ): Promise<VerificationCheck> {
   const curve = keySpecInfo(source.keySpec).curve?.nodeName ?? "";
   // ECDH(peer, HSM public) must equal KMS's ECDH(KMS private, peer public): only the HSM's private key gives that.
-  const peer = generateKeyPairSync("ec", { namedCurve: curve });
+  const peer = newKeyPairSync({ type: "ec", namedCurve: curve });
   const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: hsmPublicKey(source) });
   const actual = await kms.deriveSharedSecret(keyId, peer.publicKey.export({ format: "der", type: "spki" }));
   return actual.equals(expected)

@@ -1,5 +1,6 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
+import { newKeyPairSync } from "../../../src/shared/crypto/key-pairs.js";
 import { withTokenSession } from "../softhsm.js";
 import { byteSecretForms, type SecretForm } from "./secrets.js";
 
@@ -21,8 +22,8 @@ const jwkBytes = (value: string | undefined) => Buffer.from(value ?? "", "base64
  * (and so the PEM body), the EC scalar, the RSA private exponent, primes and CRT values, the raw secret bytes.
  */
 export async function createKnownKeys(env: Record<string, string>, prefix: string): Promise<KnownKey[]> {
-  const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-  const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const ec = newKeyPairSync({ type: "ec", namedCurve: "prime256v1" });
+  const rsa = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
   const ecJwk = ec.privateKey.export({ format: "jwk" });
   const rsaJwk = rsa.privateKey.export({ format: "jwk" });
   const aes = randomBytes(32);

@@ -1,7 +1,18 @@
 import type { MigrationRecord } from "../shared/migration.js";
 import type { ReportRow } from "../shared/report-csv.js";
 
-/** The report's view of a key (DESIGN.md: report columns). */
+/**
+ * What the error column says: why a key failed, or why a migrated key is `verified=unproven` (the evidence that
+ * was missing), since such a key needs a look even though it did not fail.
+ */
+function problem(record: MigrationRecord): string {
+  if (record.status === "failed" && record.error) return `${record.error.code}: ${record.error.message}`;
+  if (record.status !== "migrated" || record.verified !== "unproven") return "";
+  const missing = (record.checks ?? []).filter((check) => check.result === "unproven");
+  return `VERIFICATION_UNPROVEN: ${missing.map((check) => `${check.name}: ${check.detail ?? ""}`).join("; ")}`;
+}
+
+/** The report's view of a key (README: report columns). */
 export function reportRow(record: MigrationRecord): ReportRow {
   return {
     source_label: record.sourceKey?.label ?? record.source.label ?? "",
@@ -15,7 +26,7 @@ export function reportRow(record: MigrationRecord): ReportRow {
     status: record.status,
     verified: record.status === "migrated" ? (record.verified ?? "false") : "false",
     attempts: String(record.attempts),
-    error: record.status === "failed" && record.error ? `${record.error.code}: ${record.error.message}` : "",
+    error: problem(record),
   };
 }
 

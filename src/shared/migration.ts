@@ -1,7 +1,7 @@
 import type { SourceKeyRef, WrapPlan } from "./hsm/types.js";
 import type { KeySpec, KeyUsage, WrappingAlgorithm, WrappingKeySpec } from "./key-specs.js";
 
-/** The phases of one key's migration, in order (DESIGN.md). */
+/** The phases of one key's migration, in order (the README's "How it works"). */
 export const PHASES = ["preflight", "create", "params", "wrap", "import", "verify"] as const;
 export type PhaseName = (typeof PHASES)[number];
 
@@ -13,7 +13,12 @@ export function isPhaseName(value: string): value is PhaseName {
 }
 
 export type MigrationStatus = "queued" | "in_progress" | "migrated" | "failed";
-export type Verified = "true" | "roundtrip" | "false";
+/**
+ * How a migrated key was proven: `true` (identity proven against the HSM), `roundtrip` (AES: only a KMS round
+ * trip can be proven), `unproven` (no evidence could be had, e.g. an adopted key whose HSM public key is not on
+ * the token: the KMS key is left as it is, and its checks say why), `false` (a check proved a mismatch).
+ */
+export type Verified = "true" | "roundtrip" | "unproven" | "false";
 
 /** What the manifest row asked for. */
 export interface MigrationRequest {
@@ -54,7 +59,10 @@ export interface StoredImportParameters {
   fetchedAt: string;
 }
 
-/** A challenge the HSM answered at wrap time, for a check that needs the HSM's answer (HMAC). */
+/**
+ * A challenge the HSM answered on an HSM host (at preflight; at wrap for records preflighted by an older
+ * version), for a check that needs the HSM's answer (HMAC): verify, which may run anywhere, compares.
+ */
 export interface HsmChallenge {
   kind: "hmac";
   messageB64: string;
@@ -64,7 +72,11 @@ export interface HsmChallenge {
 
 export interface VerificationCheck {
   name: string;
-  result: "pass" | "fail";
+  /**
+   * `pass`, `fail` (the check proved a mismatch: a different value, or KMS's answer proves the material
+   * differs), or `unproven` (the evidence to compare with is missing; `detail` says which).
+   */
+  result: "pass" | "fail" | "unproven";
   detail?: string | undefined;
   algorithm?: string | undefined;
   messageB64?: string | undefined;
@@ -115,6 +127,10 @@ export interface MigrationRecord {
   /** `fetchedAt` of the parameters the material was wrapped for: material and token must belong together. */
   wrappedForParams?: string | undefined;
   hsmChallenge?: HsmChallenge | undefined;
+  /**
+   * Set just before this record's ImportKeyMaterial call, `importedAt` after it: the proof that this migration
+   * imported the KMS key's material itself, without which verify never deletes material (an adopted key).
+   */
   importStartedAt?: string | undefined;
   importedAt?: string | undefined;
   verified?: Verified | undefined;

@@ -4,6 +4,7 @@ import { chooseWrapPlan } from "../../shared/hsm/wrap-plan.js";
 import { type KeySpec, type KeyUsage, keySpecInfo } from "../../shared/key-specs.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
 import type { Phase } from "./context.js";
+import { hmacChallenge } from "./hsm-challenge.js";
 
 /**
  * The key_spec to migrate as: the HSM's, or the manifest's if it agrees. An HMAC key may be imported as a
@@ -44,8 +45,9 @@ function resolveKeyUsage(record: MigrationRecord, spec: KeySpec): KeyUsage {
 
 /**
  * preflight (HSM host): find the key (exactly one), check that it can be migrated, infer or check its
- * KeySpec and usage, choose the wrapping algorithm this token supports, record the public key. Fails the
- * key before any KMS key exists when it cannot be migrated.
+ * KeySpec and usage, choose the wrapping algorithm this token supports, record the public key, and for an
+ * HMAC key the HSM's MAC of a random message (what verify proves the KMS key against, wrapped or adopted).
+ * Fails the key before any KMS key exists when it cannot be migrated.
  */
 export const preflight: Phase = async (ctx, record) => {
   const hsm = ctx.hsm();
@@ -65,6 +67,12 @@ export const preflight: Phase = async (ctx, record) => {
     );
   const plan = chooseWrapPlan(keySpec, await hsm.capabilities(), ctx.settings.wrappingKeySpec);
   if ("unsupported" in plan) throw fatal("NO_WRAPPING_PATH", `${who}: ${plan.unsupported}`);
+  const hsmChallenge = await hmacChallenge(
+    ctx,
+    hsm,
+    { label: key.label, idHex: key.idHex },
+    { keySpec, keyUsage },
+  );
   return {
     patch: {
       sourceKey: {
@@ -79,6 +87,7 @@ export const preflight: Phase = async (ctx, record) => {
         secretBytes: key.secretBytes,
       },
       wrapPlan: plan,
+      hsmChallenge,
     },
     next: "create",
   };

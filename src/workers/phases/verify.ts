@@ -1,5 +1,6 @@
 import {
   constants,
+  createHash,
   createPublicKey,
   diffieHellman,
   type KeyObject,
@@ -32,10 +33,14 @@ const fail = (name: string, detail: string, extra: Partial<VerificationCheck> = 
   detail,
   ...extra,
 });
+/** Missing evidence: nothing to compare KMS with. Never a mismatch, so never a reason to touch the key. */
+const unproven = (name: string, detail: string): VerificationCheck => ({ name, result: "unproven", detail });
 
-function hsmPublicKey(source: SourceKeyFacts): KeyObject {
-  if (!source.publicKeySpkiB64)
-    throw fatal("NO_PUBLIC_KEY", "preflight recorded no public key for an asymmetric key");
+const NO_PUBLIC_KEY =
+  "preflight found no public key for this key on the HSM token, so there is nothing to compare KMS with";
+
+function hsmPublicKey(source: SourceKeyFacts): KeyObject | undefined {
+  if (!source.publicKeySpkiB64) return undefined;
   return createPublicKey({
     key: Buffer.from(source.publicKeySpkiB64, "base64"),
     format: "der",
@@ -43,15 +48,23 @@ function hsmPublicKey(source: SourceKeyFacts): KeyObject {
   });
 }
 
+const spkiSha256 = (spki: Buffer): string => createHash("sha256").update(spki).digest("hex");
+
 async function publicKeyCheck(
   kms: KmsPort,
   keyId: string,
   source: SourceKeyFacts,
 ): Promise<VerificationCheck> {
+  const name = "public-key-equal";
+  if (!source.publicKeySpkiB64) return unproven(name, NO_PUBLIC_KEY);
+  const hsmSpki = Buffer.from(source.publicKeySpkiB64, "base64");
   const kmsSpki = await kms.getPublicKey(keyId);
-  return kmsSpki.toString("base64") === source.publicKeySpkiB64
-    ? pass("public-key-equal")
-    : fail("public-key-equal", "KMS GetPublicKey differs from the HSM public key");
+  return kmsSpki.equals(hsmSpki)
+    ? pass(name)
+    : fail(
+        name,
+        `KMS GetPublicKey (SPKI SHA-256 ${spkiSha256(kmsSpki)}) differs from the HSM public key (SPKI SHA-256 ${spkiSha256(hsmSpki)})`,
+      );
 }
 
 async function signatureCheck(
@@ -60,37 +73,62 @@ async function signatureCheck(
   keyId: string,
   source: SourceKeyFacts,
 ): Promise<VerificationCheck> {
+  const name = "kms-signature-verifies-with-hsm-public-key";
+  const publicKey = hsmPublicKey(source);
+  if (!publicKey) return unproven(name, NO_PUBLIC_KEY);
   const info = keySpecInfo(source.keySpec);
   const algorithm = info.signingAlgorithms?.[0] ?? "";
   const message = ctx.randomBytes(64);
   const signature = await kms.sign(keyId, message, algorithm);
   // KMS returns ECDSA signatures DER-encoded; node verifies DER by default.
-  const ok = verifySignature(info.hash ?? "sha256", message, hsmPublicKey(source), signature);
+  const ok = verifySignature(info.hash ?? "sha256", message, publicKey, signature);
   const evidence = {
     algorithm,
     messageB64: message.toString("base64"),
     signatureB64: signature.toString("base64"),
   };
   return ok
-    ? pass("kms-signature-verifies-with-hsm-public-key", evidence)
-    : fail("kms-signature-verifies-with-hsm-public-key", "signature did not verify", evidence);
+    ? pass(name, evidence)
+    : fail(name, "the KMS signature of a random message does not verify with the HSM public key", evidence);
 }
 
+/**
+ * Decrypt of a ciphertext made with the HSM public key. InvalidCiphertextException is a proof here: the AWS
+ * KMS API Reference (Decrypt, InvalidCiphertextException) says it means the ciphertext is invalid for the key,
+ * and a well-formed OAEP ciphertext under the HSM's public key is invalid only for another private key.
+ */
 async function decryptCheck(
   ctx: PhaseContext,
   kms: KmsPort,
   keyId: string,
   source: SourceKeyFacts,
 ): Promise<VerificationCheck> {
+  const name = "kms-decrypts-hsm-public-key-ciphertext";
+  const publicKey = hsmPublicKey(source);
+  if (!publicKey) return unproven(name, NO_PUBLIC_KEY);
+  const algorithm = "RSAES_OAEP_SHA_256";
   const secret = ctx.randomBytes(32);
   const ciphertext = publicEncrypt(
-    { key: hsmPublicKey(source), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+    { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
     secret,
   );
-  const plaintext = await kms.decrypt(keyId, ciphertext, "RSAES_OAEP_SHA_256");
+  let plaintext: Buffer;
+  try {
+    plaintext = await kms.decrypt(keyId, ciphertext, algorithm);
+  } catch (error) {
+    if (isMigrationError(error) && error.details?.["awsError"] === "InvalidCiphertextException")
+      return fail(
+        name,
+        "KMS Decrypt answered InvalidCiphertextException to a ciphertext made with the HSM public key",
+        { algorithm },
+      );
+    throw error;
+  }
   return plaintext.equals(secret)
-    ? pass("kms-decrypts-hsm-public-key-ciphertext", { algorithm: "RSAES_OAEP_SHA_256" })
-    : fail("kms-decrypts-hsm-public-key-ciphertext", "plaintext differs");
+    ? pass(name, { algorithm })
+    : fail(name, "KMS decrypted a ciphertext made with the HSM public key to another plaintext", {
+        algorithm,
+      });
 }
 
 async function macCheck(
@@ -99,16 +137,20 @@ async function macCheck(
   record: MigrationRecord,
   source: SourceKeyFacts,
 ): Promise<VerificationCheck> {
+  const name = "kms-mac-equals-hsm-mac";
   const challenge = record.hsmChallenge;
-  if (!challenge) throw fatal("NO_HSM_CHALLENGE", "the wrap phase recorded no HSM MAC to compare with");
+  if (!challenge)
+    return unproven(
+      name,
+      "no HSM MAC was recorded for this key (preflighted by an older hsm2kms): run `hsm2kms audit` on an HSM host to compare it",
+    );
   const algorithm = keySpecInfo(source.keySpec).macAlgorithm ?? "";
+  const evidence = { algorithm, messageB64: challenge.messageB64 };
   const mac = await kms.generateMac(keyId, Buffer.from(challenge.messageB64, "base64"), algorithm);
+  // The MACs themselves stay out of the evidence: the ledger's HSM MAC is not published.
   return mac.toString("base64") === challenge.expectedB64
-    ? pass("kms-mac-equals-hsm-mac", { algorithm, messageB64: challenge.messageB64 })
-    : fail("kms-mac-equals-hsm-mac", "KMS GenerateMac differs from the HSM's HMAC", {
-        algorithm,
-        messageB64: challenge.messageB64,
-      });
+    ? pass(name, evidence)
+    : fail(name, "KMS GenerateMac of the recorded message differs from the HSM's HMAC of it", evidence);
 }
 
 async function agreementCheck(
@@ -116,14 +158,17 @@ async function agreementCheck(
   keyId: string,
   source: SourceKeyFacts,
 ): Promise<VerificationCheck> {
+  const name = "kms-ecdh-equals-hsm-public-key-ecdh";
+  const publicKey = hsmPublicKey(source);
+  if (!publicKey) return unproven(name, NO_PUBLIC_KEY);
   const curve = keySpecInfo(source.keySpec).curve?.nodeName ?? "";
   // ECDH(peer, HSM public) must equal KMS's ECDH(KMS private, peer public): only the HSM's private key gives that.
   const peer = newKeyPairSync({ type: "ec", namedCurve: curve });
-  const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: hsmPublicKey(source) });
+  const expected = diffieHellman({ privateKey: peer.privateKey, publicKey });
   const actual = await kms.deriveSharedSecret(keyId, peer.publicKey.export({ format: "der", type: "spki" }));
   return actual.equals(expected)
-    ? pass("kms-ecdh-equals-hsm-public-key-ecdh")
-    : fail("kms-ecdh-equals-hsm-public-key-ecdh", "shared secrets differ");
+    ? pass(name)
+    : fail(name, "KMS's ECDH shared secret with a random peer differs from the HSM public key's");
 }
 
 async function roundTripCheck(ctx: PhaseContext, kms: KmsPort, keyId: string): Promise<VerificationCheck> {
@@ -131,19 +176,16 @@ async function roundTripCheck(ctx: PhaseContext, kms: KmsPort, keyId: string): P
   const plaintext = await kms.decrypt(keyId, await kms.encrypt(keyId, secret));
   return plaintext.equals(secret)
     ? pass("kms-encrypt-decrypt-round-trip")
-    : fail("kms-encrypt-decrypt-round-trip", "plaintext differs");
+    : fail("kms-encrypt-decrypt-round-trip", "KMS decrypted its own ciphertext to another plaintext");
 }
 
-/** A check whose KMS call fails for good (e.g. InvalidCiphertextException on Decrypt) is a failed check. */
-async function guarded(name: string, check: () => Promise<VerificationCheck>): Promise<VerificationCheck> {
-  try {
-    return await check();
-  } catch (error) {
-    if (isMigrationError(error) && error.kind === "fatal") return fail(name, `KMS refused: ${error.message}`);
-    throw error;
-  }
-}
-
+/**
+ * The checks for the key's usage. Only a proof fails a check (a different value, or a KMS answer that proves
+ * the material differs); every other KMS error propagates, so the scheduler retries or fails the key and
+ * nothing is rolled back: NotFoundException or KMSInvalidStateException can be KMS's eventual consistency (the
+ * AWS KMS Developer Guide, "AWS KMS eventual consistency"), AccessDenied a policy, and neither says anything
+ * about the material.
+ */
 async function runChecks(
   ctx: PhaseContext,
   kms: KmsPort,
@@ -155,40 +197,21 @@ async function runChecks(
     case "SIGN_VERIFY":
       return {
         verified: "true",
-        checks: [
-          await publicKeyCheck(kms, keyId, source),
-          await guarded("kms-signature-verifies-with-hsm-public-key", () =>
-            signatureCheck(ctx, kms, keyId, source),
-          ),
-        ],
+        checks: [await publicKeyCheck(kms, keyId, source), await signatureCheck(ctx, kms, keyId, source)],
       };
     case "ENCRYPT_DECRYPT":
       if (keySpecInfo(source.keySpec).family === "AES")
-        return {
-          verified: "roundtrip",
-          checks: [await guarded("kms-encrypt-decrypt-round-trip", () => roundTripCheck(ctx, kms, keyId))],
-        };
+        return { verified: "roundtrip", checks: [await roundTripCheck(ctx, kms, keyId)] };
       return {
         verified: "true",
-        checks: [
-          await publicKeyCheck(kms, keyId, source),
-          await guarded("kms-decrypts-hsm-public-key-ciphertext", () =>
-            decryptCheck(ctx, kms, keyId, source),
-          ),
-        ],
+        checks: [await publicKeyCheck(kms, keyId, source), await decryptCheck(ctx, kms, keyId, source)],
       };
     case "GENERATE_VERIFY_MAC":
-      return {
-        verified: "true",
-        checks: [await guarded("kms-mac-equals-hsm-mac", () => macCheck(kms, keyId, record, source))],
-      };
+      return { verified: "true", checks: [await macCheck(kms, keyId, record, source)] };
     case "KEY_AGREEMENT":
       return {
         verified: "true",
-        checks: [
-          await publicKeyCheck(kms, keyId, source),
-          await guarded("kms-ecdh-equals-hsm-public-key-ecdh", () => agreementCheck(kms, keyId, source)),
-        ],
+        checks: [await publicKeyCheck(kms, keyId, source), await agreementCheck(kms, keyId, source)],
       };
   }
 }
@@ -209,24 +232,57 @@ async function rollBack(ctx: PhaseContext, kms: KmsPort, keyId: string): Promise
 }
 
 /**
- * verify (any host): prove that KMS now holds the HSM's key, by usage (see DESIGN.md). On any mismatch the
- * KMS key is rolled back (DeleteImportedKeyMaterial, ScheduleKeyDeletion) and the key fails with the evidence.
+ * Whether this migration put the KMS key's material there itself (it ran ImportKeyMaterial on it). A key create
+ * adopted instead (imported by an earlier campaign, or before the ledger was lost) is not this migration's to
+ * destroy, whatever verify finds.
+ */
+export function importedByThisMigration(record: MigrationRecord): boolean {
+  return record.importStartedAt !== undefined || record.importedAt !== undefined;
+}
+
+const describeChecks = (checks: VerificationCheck[]): string =>
+  checks.map((check) => `${check.name}: ${check.detail ?? check.result}`).join("; ");
+
+/**
+ * verify (any host): prove that KMS now holds the HSM's key, by usage (see the README's phases). Missing
+ * evidence is never a mismatch: the key ends `verified=unproven`, untouched. A proven mismatch fails the key
+ * with the evidence; only when this migration imported the material itself is the KMS key also rolled back
+ * (DeleteImportedKeyMaterial, ScheduleKeyDeletion).
  */
 export const verify: Phase = async (ctx, record) => {
   const who = describeSource(record.source);
   const source = record.sourceKey;
-  if (!record.kmsKeyId || !source) throw fatal("PHASE_ORDER", `${who}: verify ran before import`);
+  const keyId = record.kmsKeyId;
+  if (!keyId || !source) throw fatal("PHASE_ORDER", `${who}: verify ran before import`);
   const kms = ctx.kms(record.region);
-  const result = await runChecks(ctx, kms, record.kmsKeyId, record, source);
+  const result = await runChecks(ctx, kms, keyId, record, source);
   const failed = result.checks.filter((check) => check.result === "fail");
+  const missing = result.checks.filter((check) => check.result === "unproven");
+  const log = { migrationId: record.id, kmsKeyId: keyId, region: record.region, checks: result.checks };
+
+  if (failed.length === 0 && missing.length > 0) {
+    ctx.logger.warn(log, `${who}: KMS key ${keyId} left as it is, unproven: ${describeChecks(missing)}`);
+    return { patch: { verified: "unproven", checks: result.checks }, next: "done" };
+  }
   if (failed.length === 0)
     return { patch: { verified: result.verified, checks: result.checks }, next: "done" };
 
-  const rollback = await rollBack(ctx, kms, record.kmsKeyId);
+  const evidence = describeChecks(failed);
+  if (!importedByThisMigration(record)) {
+    ctx.logger.error(log, `${who}: adopted KMS key ${keyId} is not the HSM key; nothing changed in KMS`);
+    await ctx.checkpoint({ verified: "false", checks: result.checks, rolledBack: false });
+    throw fatal(
+      "ADOPTED_KEY_MISMATCH",
+      `${who}: KMS key ${keyId}, found through its alias or provenance tag but not imported by this migration, is not the HSM key (${evidence}); nothing was changed in KMS: find out which material it holds before anything uses it, then point the alias elsewhere or delete it and re-enqueue the key`,
+      { details: { checks: result.checks } },
+    );
+  }
+  ctx.logger.error(log, `${who}: KMS key ${keyId} is not the HSM key this migration imported: rolling back`);
+  const rollback = await rollBack(ctx, kms, keyId);
   await ctx.checkpoint({ verified: "false", checks: result.checks, rolledBack: true });
   throw fatal(
     "VERIFICATION_FAILED",
-    `${who}: KMS key ${record.kmsKeyId} is not the HSM key (${failed.map((check) => `${check.name}: ${check.detail}`).join("; ")}); ${rollback}`,
+    `${who}: KMS key ${keyId} is not the HSM key (${evidence}); ${rollback}`,
     { details: { checks: result.checks } },
   );
 };

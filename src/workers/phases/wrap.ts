@@ -1,34 +1,11 @@
 import { fatal, tokenExpired } from "../../shared/errors.js";
-import type { HsmPort, SourceKeyRef } from "../../shared/hsm/types.js";
-import {
-  describeSource,
-  type HsmChallenge,
-  type MigrationRecord,
-  type StoredImportParameters,
-} from "../../shared/migration.js";
+import type { SourceKeyRef } from "../../shared/hsm/types.js";
+import { describeSource, type MigrationRecord, type StoredImportParameters } from "../../shared/migration.js";
 import type { Phase, PhaseContext, PhaseOutcome } from "./context.js";
+import { hmacChallenge } from "./hsm-challenge.js";
 import { DROP_IMPORT_SECRETS } from "./import.js";
 import { fetchImportParameters } from "./params.js";
 import { usableTokenMs } from "./token-margin.js";
-
-/**
- * An HMAC key can only be proven by comparing KMS's MAC with the HSM's over the same message. The HSM
- * answers now, while the wrap runs on an HSM host; verify, which may run anywhere, compares.
- */
-async function hsmChallenge(
-  ctx: PhaseContext,
-  hsm: HsmPort,
-  ref: SourceKeyRef,
-  record: MigrationRecord,
-): Promise<HsmChallenge | undefined> {
-  if (record.sourceKey?.keyUsage !== "GENERATE_VERIFY_MAC") return undefined;
-  const message = ctx.randomBytes(32);
-  return {
-    kind: "hmac",
-    messageB64: message.toString("base64"),
-    expectedB64: (await hsm.hmac(ref, message, record.sourceKey.keySpec)).toString("base64"),
-  };
-}
 
 /**
  * wrap (HSM host): refuse a token with less than the safety margin left (back to params); check the HSM
@@ -94,8 +71,8 @@ async function wrapUnderOwnParameters(ctx: PhaseContext, record: MigrationRecord
 
 /**
  * Wraps the source key under the wrapping public key of a set of import parameters; the HSM checks, in the
- * wrap's session, that the key is still the one preflight saw (SOURCE_KEY_CHANGED). Answers an HMAC key's
- * challenge too.
+ * wrap's session, that the key is still the one preflight saw (SOURCE_KEY_CHANGED). Preflight answers an HMAC
+ * key's challenge; a record preflighted by a version that did not gets its answer here.
  */
 async function wrapInHsm(
   ctx: PhaseContext,
@@ -115,6 +92,6 @@ async function wrapInHsm(
   });
   return {
     wrappedMaterialB64: ciphertext.toString("base64"),
-    hsmChallenge: record.hsmChallenge ?? (await hsmChallenge(ctx, hsm, ref, record)),
+    hsmChallenge: record.hsmChallenge ?? (await hmacChallenge(ctx, hsm, ref, sourceKey)),
   };
 }

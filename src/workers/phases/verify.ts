@@ -236,7 +236,7 @@ async function rollBack(ctx: PhaseContext, kms: KmsPort, keyId: string): Promise
  * adopted instead (imported by an earlier campaign, or before the ledger was lost) is not this migration's to
  * destroy, whatever verify finds.
  */
-export function importedByThisMigration(record: MigrationRecord): boolean {
+function importedByThisMigration(record: MigrationRecord): boolean {
   return record.importStartedAt !== undefined || record.importedAt !== undefined;
 }
 

@@ -91,6 +91,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       wrappingKeySpec: config.wrappingKeySpec,
       toolVersion: options.toolVersion,
       paramsOnHsmHost: config.paramsOnHsmHost,
+      tagIndexWaitMs: config.tagIndexWaitMs,
     },
   };
   const limits = {

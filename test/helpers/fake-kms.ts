@@ -112,11 +112,6 @@ export class FakeKms implements KmsPort {
     return key ? { ...key.info } : undefined;
   }
 
-  async *listKeyIds(): AsyncIterable<string> {
-    this.enter("ListKeys");
-    yield* [...this.keys.keys()];
-  }
-
   async listResourceTags(keyId: string): Promise<Record<string, string>> {
     this.enter("ListResourceTags");
     return { ...this.key(keyId).tags };

@@ -13,7 +13,6 @@ import {
   ImportKeyMaterialCommand,
   type KeyMetadata,
   type KMSClient,
-  ListKeysCommand,
   ListResourceTagsCommand,
   type MacAlgorithmSpec,
   ReplicateKeyCommand,
@@ -142,17 +141,6 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
           return undefined;
         throw error;
       }
-    },
-
-    async *listKeyIds() {
-      let marker: string | undefined;
-      do {
-        const page = await call("ListKeys", "all keys", () =>
-          client.send(new ListKeysCommand({ Limit: 1000, Marker: marker })),
-        );
-        for (const key of page.Keys ?? []) if (key.KeyId) yield key.KeyId;
-        marker = page.Truncated ? page.NextMarker : undefined;
-      } while (marker);
     },
 
     listResourceTags: (keyId) =>

@@ -77,7 +77,6 @@ export interface KmsPort {
   createKey(input: CreateImportedKeyInput): Promise<KmsKeyInfo>;
   /** A key by id, ARN or alias name; undefined when KMS says NotFound. */
   describeKey(keyIdOrAlias: string): Promise<KmsKeyInfo | undefined>;
-  listKeyIds(): AsyncIterable<string>;
   listResourceTags(keyId: string): Promise<Record<string, string>>;
   /**
    * The KMS keys of this Region carrying tag `tagKey` = `tagValue`, from the Resource Groups Tagging API

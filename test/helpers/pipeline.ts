@@ -12,7 +12,10 @@ export const TEST_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" }
  * A KMS port on the emulator through the real SDK client, plus `listKeyIds` (ListKeys, every page) for
  * tests that look at the whole account: the pipeline itself never lists keys.
  */
-export function emulatorKms(url: string, region = "us-east-1"): KmsPort & { listKeyIds(): AsyncIterable<string> } {
+export function emulatorKms(
+  url: string,
+  region = "us-east-1",
+): KmsPort & { listKeyIds(): AsyncIterable<string> } {
   const port = createKmsAdapter({ region, endpoint: url, credentials: TEST_CREDENTIALS, maxAttempts: 1 });
   const client = new KMSClient({ region, endpoint: url, credentials: TEST_CREDENTIALS, maxAttempts: 1 });
   return {

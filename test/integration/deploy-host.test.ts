@@ -165,8 +165,8 @@ describe("deploy/iam", () => {
     }
     const rollback = statements.find((s) => actions(s).includes("kms:ScheduleKeyDeletion"));
     expect(rollback?.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"]).toBe("false");
+    // tag:GetResources has no resource-level permissions: it needs "*".
     for (const statement of statements)
-      // tag:GetResources has no resource-level permissions: it needs "*".
       if (!actions(statement).some((action) => ["kms:CreateKey", "tag:GetResources"].includes(action)))
         expect(statement.Resource, actions(statement).join()).not.toBe("*");
   });

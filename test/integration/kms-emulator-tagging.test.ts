@@ -15,11 +15,7 @@ import {
   ResourceGroupsTaggingAPIClient,
 } from "@aws-sdk/client-resource-groups-tagging-api";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/sandbox/kms-emulator/index.js";
+import { type KmsEmulatorOptions, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { createKmsAdapter } from "../../src/shared/kms/index.js";
 import type { ResourceQuotaEvent } from "../../src/shared/kms/types.js";
 import { errorName, kmsClient } from "./kms-emulator-fixtures.js";

@@ -12,7 +12,7 @@ import type { MigrationRecord } from "../../src/shared/migration.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
 import { decideAfterError } from "../../src/workers/outcomes.js";
 import { PHASE_FUNCTIONS, type PhaseContext, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
-import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
+import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { readLedger } from "../helpers/chaos/invariants.js";
 import { addMixedKeys, kmsKeysByMigration } from "../helpers/fleet.js";
 import { emulatorKms, realContext } from "../helpers/pipeline.js";
@@ -220,5 +220,34 @@ describe("two campaigns over the same keys (real SoftHSM, Redis, BullMQ fleet, e
     const ours = [...live.entries()].filter(([id]) => id !== "(none)");
     expect(ours).toHaveLength(2);
     for (const [, keyIds] of ours) expect(keyIds).toHaveLength(1);
+  });
+
+  it("a full Region: the fleet fails every key there with the quota's name, sends one CreateKey, and raises the metric", async () => {
+    token ??= await createTestToken();
+    const keys = await addMixedKeys(token.env, "full", 3);
+    const emulator = await emulatorWith({ seedKeys: 5, maxKeysPerRegion: 5, wrappingKeyPoolSize: 1 });
+    const prefix = randomPrefix("full");
+    prefixes.push(prefix);
+    const run = await runInProcessFleet({
+      token,
+      emulatorUrl: emulator.url,
+      prefix,
+      keys,
+      env: { HSM2KMS_KMS_CONCURRENCY: "1" },
+      timeoutMs: 60_000,
+    });
+    expect(run.timedOut).toBe(false);
+    const { records } = await readLedger(prefix);
+    expect(records.map((record) => [record.status, record.error?.code])).toEqual(
+      keys.map(() => ["failed", "KMS_RESOURCE_QUOTA_EXCEEDED"]),
+    );
+    for (const record of records) expect(record.error?.message).toContain('"AWS KMS keys"');
+    expect(calls(emulator, "CreateKey")).toBe(1);
+    expect(
+      metricValue(run.metricsText, "hsm2kms_kms_resource_quota_exceeded", {
+        region: "us-east-1",
+        quota: "AWS KMS keys",
+      }),
+    ).toBe(1);
   });
 });

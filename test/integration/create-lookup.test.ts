@@ -8,6 +8,7 @@ import {
   startKmsEmulator,
 } from "../../src/sandbox/kms-emulator/index.js";
 import { toMigrationError } from "../../src/shared/errors.js";
+import type { HsmPort } from "../../src/shared/hsm/types.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
 import { decideAfterError } from "../../src/workers/outcomes.js";
@@ -46,8 +47,13 @@ async function emulatorWith(options: KmsEmulatorOptions): Promise<KmsEmulator> {
 }
 
 function contextFor(emulator: KmsEmulator): Omit<PhaseContext, "checkpoint"> {
-  // No HSM: the create phase only talks to KMS.
-  const real = realContext(undefined as never, emulator.url, { tagIndexWaitMs: 4000 });
+  // No HSM: the create phase only talks to KMS, and an HSM call would fail the test loudly.
+  const noHsm = new Proxy({} as HsmPort, {
+    get: (_target, name) => {
+      throw new Error(`the create phase touched the HSM (${String(name)})`);
+    },
+  });
+  const real = realContext(noHsm, emulator.url, { tagIndexWaitMs: 4000 });
   contexts.push(real);
   return real.context;
 }

@@ -152,6 +152,21 @@ describe("Resource Groups Tagging API GetResources on the emulator, through the 
     expect(seen).toEqual([key.Arn]);
   });
 
+  it("an injected fault answers InternalServiceException (HTTP 500), which the KMS port retries", async () => {
+    const { emulator } = await emulatorWith({ tagIndexDelayMs: 0, faultRate: 1 });
+    const port = createKmsAdapter({
+      region: "us-east-1",
+      endpoint: emulator.url,
+      credentials: CREDENTIALS,
+      maxAttempts: 1,
+    });
+    opened.push(port);
+    await expect(port.findKeysByTag("hsm2kms:migration-id", "x")).rejects.toMatchObject({
+      kind: "retryable",
+      details: { awsError: "InternalServiceException", httpStatus: 500 },
+    });
+  });
+
   it("answers over its quota with ThrottledException, which the KMS port treats as a throttle", async () => {
     const { emulator } = await emulatorWith({ tagIndexDelayMs: 0, quotas: { GetResources: 1 } });
     const port = createKmsAdapter({ region: "us-east-1", endpoint: emulator.url, credentials: CREDENTIALS });

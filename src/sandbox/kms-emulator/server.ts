@@ -104,7 +104,10 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       "kms-emulator: request",
     );
   } catch (error) {
-    const kmsError = error instanceof KmsError ? error : internal("KMS had an internal error.");
+    let kmsError = error instanceof KmsError ? error : internal("KMS had an internal error.");
+    // The Resource Groups Tagging API's 5xx is InternalServiceException.
+    if (tagging && kmsError.type === "KMSInternalException")
+      kmsError = new KmsError("InternalServiceException", kmsError.message, kmsError.status);
     if (!(error instanceof KmsError))
       context.logger.error({ err: error, region, operation }, "kms-emulator: unexpected failure");
     request.resume();

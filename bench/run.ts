@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { BenchEnv } from "./lib/bench-env.js";
 import { type Figure, formatTable } from "./lib/report.js";
 import { reuseEmulatorWrappingKeys } from "./lib/wrapping-keys.js";
+import { accountScenario } from "./scenarios/account.js";
 import { enqueueScenario } from "./scenarios/enqueue.js";
 import { hostsScenario } from "./scenarios/hosts.js";
 import { hsmSearchScenario } from "./scenarios/hsm-search.js";
@@ -30,6 +31,7 @@ const SCENARIOS: Scenario[] = [
   hostsScenario,
   longQueueScenario,
   hsmSearchScenario,
+  accountScenario,
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; scenarios: Scenario[] } {

@@ -66,6 +66,12 @@ export interface Config {
    * @defaultValue false
    */
   paramsOnHsmHost: boolean;
+  /**
+   * After a CreateKey whose outcome is unknown, how long the create phase keeps asking the Resource Groups
+   * Tagging API (eventually consistent) for the key it may have made before creating one
+   * (`HSM2KMS_TAG_INDEX_WAIT`, 0s to 1h). @defaultValue 5m
+   */
+  tagIndexWaitMs: number;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -255,6 +261,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     jobLockMs: duration(env, "HSM2KMS_JOB_LOCK", "60s", 1000, 3_600_000),
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
     paramsOnHsmHost: flag(env, "HSM2KMS_PARAMS_ON_HSM_HOST"),
+    tagIndexWaitMs: duration(env, "HSM2KMS_TAG_INDEX_WAIT", "5m", 0, 3_600_000),
   };
 }
 

@@ -10,6 +10,7 @@ export interface Metrics {
   keys: Counter<"status" | "key_spec" | "region">;
   kmsRequests: Counter<"operation" | "outcome" | "region">;
   kmsThrottled: Counter<"operation" | "region">;
+  kmsResourceQuotaExceeded: Gauge<"region" | "quota">;
   tokenRefreshes: Counter<"reason" | "region">;
   queueJobs: Gauge<"phase" | "state" | "region">;
   hsmSessions: Gauge<"state">;
@@ -46,6 +47,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: "hsm2kms_kms_throttled_total",
       help: "KMS requests answered with ThrottlingException, by operation",
       labelNames: ["operation", "region"],
+      registers: [registry],
+    }),
+    kmsResourceQuotaExceeded: new Gauge({
+      name: "hsm2kms_kms_resource_quota_exceeded",
+      help: "1 while this worker holds back key creation because KMS answered LimitExceededException (a resource quota, e.g. AWS KMS keys per Region), 0 once a key is created there again",
+      labelNames: ["region", "quota"],
       registers: [registry],
     }),
     tokenRefreshes: new Counter({

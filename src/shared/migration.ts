@@ -117,7 +117,13 @@ export interface MigrationRecord {
   deferrals?: number | undefined;
   sourceKey?: SourceKeyFacts | undefined;
   wrapPlan?: WrapPlan | undefined;
+  /**
+   * When a CreateKey was sent whose outcome is not known yet (set before it, cleared when KMS refused it):
+   * while set, the create phase must look for the key that request may have made before making another.
+   */
   createStartedAt?: string | undefined;
+  /** When the create phase last asked the tag index for this key's KMS key and found none. */
+  tagLookupAt?: string | undefined;
   kmsKeyId?: string | undefined;
   kmsKeyArn?: string | undefined;
   aliasCreated?: boolean | undefined;

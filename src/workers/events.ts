@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { KmsRequestEvent } from "../shared/kms/types.js";
+import type { KmsRequestEvent, ResourceQuotaEvent } from "../shared/kms/types.js";
 
 /** Lifecycle events of the workers, for metrics and logs. Keys are `noun:verb`. */
 export interface WorkerEventMap {
@@ -11,6 +11,8 @@ export interface WorkerEventMap {
   /** A key went back to params for a new import token. */
   "token:refreshed": { reason: string; region: string };
   "kms:request": KmsRequestEvent;
+  /** A Region's key quota was found full (key creation held there), or a key was created there again. */
+  "kms:resource-quota": ResourceQuotaEvent;
   /** This process started serving a Region's queues (its series start at zero). */
   "region:served": { region: string; phases: readonly string[] };
 }

@@ -70,6 +70,16 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         endpoint: config.kmsEndpoint,
         credentials: options.kmsCredentials,
         onRequest: (event) => events.emit("kms:request", event),
+        onResourceQuota: (event) => {
+          // Once per hold and process: the adapter itself stops sending CreateKey into that Region.
+          if (event.state === "exceeded")
+            logger.error(
+              { region: event.region, quota: event.quota, operation: event.operation },
+              `KMS refused ${event.operation}: the account is at its "${event.quota}" resource quota in ${event.region}; keys that reach create there fail (KMS_RESOURCE_QUOTA_EXCEEDED) until it is raised in Service Quotas; then hsm2kms retry --failed`,
+            );
+          else logger.info({ region: event.region, quota: event.quota }, "KMS creates keys again");
+          events.emit("kms:resource-quota", event);
+        },
       });
       kmsPorts.set(region, port);
     }
@@ -91,6 +101,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       wrappingKeySpec: config.wrappingKeySpec,
       toolVersion: options.toolVersion,
       paramsOnHsmHost: config.paramsOnHsmHost,
+      tagIndexWaitMs: config.tagIndexWaitMs,
     },
   };
   const limits = {

@@ -48,6 +48,9 @@ export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
     metrics.keys.inc({ status, key_spec: keySpec, region }),
   );
   events.on("token:refreshed", ({ reason, region }) => metrics.tokenRefreshes.inc({ reason, region }));
+  events.on("kms:resource-quota", ({ region, quota, state }) =>
+    metrics.kmsResourceQuotaExceeded.set({ region, quota }, state === "exceeded" ? 1 : 0),
+  );
   events.on("kms:request", ({ operation, outcome, region }) => {
     metrics.kmsRequests.inc({ operation, outcome, region });
     if (outcome === "throttled") metrics.kmsThrottled.inc({ operation, region });

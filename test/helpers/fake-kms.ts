@@ -16,11 +16,18 @@ import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { fatal, type MigrationError, throttled, tokenExpired } from "../../src/shared/errors.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
-import type { CreateImportedKeyInput, KmsKeyInfo, KmsPort } from "../../src/shared/kms/types.js";
+import type {
+  CreateImportedKeyInput,
+  KmsKeyInfo,
+  KmsPort,
+  TaggedKmsKey,
+} from "../../src/shared/kms/types.js";
 
 interface FakeKey {
   info: KmsKeyInfo;
   tags: Record<string, string>;
+  /** When the tag index (findKeysByTag) starts seeing this key, epoch ms. */
+  indexedAt?: number;
   privateKey?: KeyObject;
   secret?: Buffer;
 }
@@ -37,6 +44,8 @@ export class FakeKms implements KmsPort {
   tokenTtlMs = 24 * 3_600_000;
   /** The fake KMS of every Region, for ReplicateKey. */
   peers = new Map<string, FakeKms>();
+  /** How long a new key stays invisible to findKeysByTag (the tag index is eventually consistent). */
+  tagIndexLagMs = 0;
 
   constructor(
     readonly region = "us-east-1",
@@ -81,19 +90,26 @@ export class FakeKms implements KmsPort {
       multiRegion: input.multiRegion,
       description: input.description,
     };
-    this.keys.set(keyId, { info, tags: { ...input.tags } });
+    this.keys.set(keyId, {
+      info,
+      tags: { ...input.tags },
+      indexedAt: this.now().getTime() + this.tagIndexLagMs,
+    });
     return { ...info };
+  }
+
+  async findKeysByTag(tagKey: string, tagValue: string): Promise<TaggedKmsKey[]> {
+    this.enter("GetResources");
+    const now = this.now().getTime();
+    return [...this.keys.values()]
+      .filter((key) => (key.indexedAt ?? 0) <= now && key.tags[tagKey] === tagValue)
+      .map((key) => ({ keyId: key.info.keyId, arn: key.info.arn, tags: { ...key.tags } }));
   }
 
   async describeKey(keyIdOrAlias: string): Promise<KmsKeyInfo | undefined> {
     this.enter("DescribeKey");
     const key = this.keys.get(this.aliases.get(keyIdOrAlias) ?? keyIdOrAlias);
     return key ? { ...key.info } : undefined;
-  }
-
-  async *listKeyIds(): AsyncIterable<string> {
-    this.enter("ListKeys");
-    yield* [...this.keys.keys()];
   }
 
   async listResourceTags(keyId: string): Promise<Record<string, string>> {

@@ -124,6 +124,8 @@ export function cliEnvironment(
     AWS_SECRET_ACCESS_KEY: "test",
     HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
     HSM2KMS_LOG_LEVEL: "warn",
+    // The emulator's tag index catches up within 0.5 s: no test waits the 5-minute default.
+    HSM2KMS_TAG_INDEX_WAIT: "3s",
     ...extra,
   };
 }

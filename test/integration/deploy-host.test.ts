@@ -132,9 +132,16 @@ describe("deploy/iam", () => {
     }
   });
 
-  it("allows KMS workers every KMS call the adapter makes, and nothing else", () => {
+  it("allows KMS workers every call the KMS port makes (KMS and tag lookups), and nothing else", () => {
     const adapter = readFileSync(join(ROOT, "src/shared/kms/kms-adapter.ts"), "utf8");
-    const called = new Set([...adapter.matchAll(/new (\w+)Command\(/g)].map((match) => `kms:${match[1]}`));
+    const tagLookup = readFileSync(join(ROOT, "src/shared/kms/tag-lookup.ts"), "utf8");
+    const called = new Set([
+      ...[...adapter.matchAll(/new (\w+)Command\(/g)].map((match) => `kms:${match[1]}`),
+      // The Resource Groups Tagging API's actions are in the `tag` namespace.
+      ...[...tagLookup.matchAll(/new (\w+)Command\(/g)].map((match) => `tag:${match[1]}`),
+    ]);
+    expect(called.has("tag:GetResources")).toBe(true);
+    expect(called.has("kms:ListKeys")).toBe(false);
     // CreateKey with Tags needs TagResource too.
     if (/CreateKeyCommand\(\{[^}]*Tags:/s.test(adapter)) called.add("kms:TagResource");
     const statements = policy("kms-worker.json");
@@ -158,8 +165,9 @@ describe("deploy/iam", () => {
     }
     const rollback = statements.find((s) => actions(s).includes("kms:ScheduleKeyDeletion"));
     expect(rollback?.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"]).toBe("false");
+    // tag:GetResources has no resource-level permissions: it needs "*".
     for (const statement of statements)
-      if (!actions(statement).some((action) => ["kms:CreateKey", "kms:ListKeys"].includes(action)))
+      if (!actions(statement).some((action) => ["kms:CreateKey", "tag:GetResources"].includes(action)))
         expect(statement.Resource, actions(statement).join()).not.toBe("*");
   });
 

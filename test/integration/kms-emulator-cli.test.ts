@@ -2,9 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { CreateKeyCommand, DescribeKeyCommand } from "@aws-sdk/client-kms";
+import { CreateKeyCommand, DescribeKeyCommand, ListKeysCommand } from "@aws-sdk/client-kms";
+import {
+  GetResourcesCommand,
+  ResourceGroupsTaggingAPIClient,
+} from "@aws-sdk/client-resource-groups-tagging-api";
 import { afterAll, describe, expect, it } from "vitest";
-import { kmsClient } from "./kms-emulator-fixtures.js";
+import { errorName, kmsClient } from "./kms-emulator-fixtures.js";
 
 const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
 const children: ChildProcess[] = [];
@@ -66,5 +70,63 @@ describe("hsm2kms kms-emulator", () => {
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(2);
     expect(stderr).toContain("--fault-rate");
+  });
+
+  it("--seed-keys, --max-keys and --tag-index-delay-ms: a full account that answers GetResources", async () => {
+    const child = run([
+      "kms-emulator",
+      "--no-quotas",
+      "--log-level",
+      "warn",
+      "--seed-keys",
+      "40",
+      "--max-keys",
+      "41",
+      "--tag-index-delay-ms",
+      "0",
+    ]);
+    const url = await firstLine(child);
+    const emulator = {
+      url,
+      port: 0,
+      close: async () => {},
+      stats: () => ({ regions: {}, total: { calls: 0, throttled: 0, faults: 0 } }),
+    };
+    const client = kmsClient(emulator);
+    const tagging = new ResourceGroupsTaggingAPIClient({
+      region: "us-east-1",
+      endpoint: url,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      maxAttempts: 1,
+    });
+    try {
+      const keys = await client.send(new ListKeysCommand({ Limit: 100 }));
+      expect(keys.Keys).toHaveLength(40);
+      const tagged = await client.send(
+        new CreateKeyCommand({ Tags: [{ TagKey: "hsm2kms:migration-id", TagValue: "cli" }] }),
+      );
+      expect(await errorName(client.send(new CreateKeyCommand({})))).toBe("LimitExceededException");
+      const found = await tagging.send(
+        new GetResourcesCommand({ TagFilters: [{ Key: "hsm2kms:migration-id", Values: ["cli"] }] }),
+      );
+      expect(found.ResourceTagMappingList?.map((mapping) => mapping.ResourceARN)).toEqual([
+        tagged.KeyMetadata?.Arn,
+      ]);
+    } finally {
+      client.destroy();
+      tagging.destroy();
+      child.kill("SIGTERM");
+    }
+  });
+
+  it("a bad --max-keys exits 2 naming it", async () => {
+    const child = run(["kms-emulator", "--max-keys", "0"]);
+    let stderr = "";
+    child.stderr!.on("data", (chunk) => {
+      stderr += String(chunk);
+    });
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code).toBe(2);
+    expect(stderr).toContain("--max-keys");
   });
 });

@@ -34,6 +34,14 @@ describe("loadConfig", () => {
     expect(config.paramsOnHsmHost).toBe(false);
   });
 
+  it("reads HSM2KMS_TAG_INDEX_WAIT as a duration up to an hour (default 5m), naming it when bad", () => {
+    expect(loadConfig({}).tagIndexWaitMs).toBe(5 * 60_000);
+    expect(loadConfig({ HSM2KMS_TAG_INDEX_WAIT: "0s" }).tagIndexWaitMs).toBe(0);
+    expect(loadConfig({ HSM2KMS_TAG_INDEX_WAIT: "90s" }).tagIndexWaitMs).toBe(90_000);
+    for (const bad of ["2h", "soon", "-1s"])
+      expect(() => loadConfig({ HSM2KMS_TAG_INDEX_WAIT: bad }), bad).toThrow(/HSM2KMS_TAG_INDEX_WAIT=/);
+  });
+
   it("reads HSM2KMS_PARAMS_ON_HSM_HOST as true or false", () => {
     for (const value of ["true", "1", "YES", "on"])
       expect(loadConfig({ HSM2KMS_PARAMS_ON_HSM_HOST: value }).paramsOnHsmHost, value).toBe(true);

@@ -38,4 +38,16 @@ describe("worker metrics", () => {
       sample(counted, 'hsm2kms_keys_total{status="failed",key_spec="RSA_2048",region="eu-west-1"}'),
     ).toMatch(/ 1$/);
   });
+
+  it("a Region's full key quota shows as 1 on hsm2kms_kms_resource_quota_exceeded until a key is created there", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const events = new WorkerEvents();
+    observeWorkers(events, metrics);
+    const series = 'hsm2kms_kms_resource_quota_exceeded{region="us-east-1",quota="AWS KMS keys"}';
+    const event = { region: "us-east-1", quota: "AWS KMS keys", operation: "CreateKey" };
+    events.emit("kms:resource-quota", { ...event, state: "exceeded" });
+    expect(sample(await metrics.registry.metrics(), series)).toMatch(/ 1$/);
+    events.emit("kms:resource-quota", { ...event, state: "cleared" });
+    expect(sample(await metrics.registry.metrics(), series)).toMatch(/ 0$/);
+  });
 });

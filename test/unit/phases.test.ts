@@ -191,6 +191,91 @@ describe("create", () => {
     expect(h.kms.count("CreateKey")).toBe(1);
   });
 
+  it("a key enqueued again (second campaign, lost ledger) adopts its KMS key by tag, without scanning the account", async () => {
+    const h = harness();
+    const source = h.hsm.add("ec", "ECC_NIST_P256");
+    const first = await stepsThrough(h, recordFor(source), "create");
+    // A fresh record for the same source key and Region: same migration id, no createStartedAt.
+    const second = await stepsThrough(h, recordFor(source), "create");
+    expect(second.kmsKeyId).toBe(first.kmsKeyId);
+    expect(h.kms.count("CreateKey")).toBe(1);
+    expect(h.kms.count("GetResources")).toBe(2);
+    expect(h.kms.count("ListKeys")).toBe(0);
+  });
+
+  it("after a CreateKey with no answer, an empty tag index is asked again (deferred, no attempt) until it shows the key", async () => {
+    const h = harness();
+    h.kms.tagIndexLagMs = 30_000;
+    const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
+    const first = await step(h, preflighted, "create");
+    const lost = { ...preflighted, createStartedAt: first.createStartedAt };
+    const waiting = await rejection(step(h, lost, "create"));
+    expect(waiting.kind).toBe("deferred");
+    expect(waiting.code).toBe("TAG_INDEX_SETTLING");
+    expect(waiting.retryAfterMs).toBeGreaterThan(0);
+    h.clock.advance(31_000);
+    const again = await step(h, lost, "create");
+    expect(again.kmsKeyId).toBe(first.kmsKeyId);
+    expect(h.kms.count("CreateKey")).toBe(1);
+  });
+
+  it("after a CreateKey with no answer that made nothing, it creates once the tag index wait is over", async () => {
+    const h = harness();
+    const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
+    const lost = { ...preflighted, createStartedAt: h.clock.now().toISOString() };
+    expect((await rejection(step(h, lost, "create"))).code).toBe("TAG_INDEX_SETTLING");
+    expect(h.kms.count("CreateKey")).toBe(0);
+    h.clock.advance(5 * 60_000);
+    const created = await step(h, lost, "create");
+    expect(created.kmsKeyId).toBeDefined();
+    expect(h.kms.count("CreateKey")).toBe(1);
+  });
+
+  it("a throttled CreateKey made no key: the repeat creates without asking the tag index again", async () => {
+    const h = harness();
+    const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
+    h.kms.throttleNext("CreateKey");
+    const before = h.checkpoints.length;
+    expect((await rejection(step(h, preflighted, "create"))).kind).toBe("throttled");
+    const after = { ...preflighted, ...Object.assign({}, ...h.checkpoints.slice(before)) };
+    expect(after.createStartedAt).toBeUndefined();
+    expect(h.kms.count("GetResources")).toBe(1);
+    const created = await step(h, after, "create");
+    expect(created.kmsKeyId).toBeDefined();
+    expect(h.kms.count("GetResources")).toBe(1);
+    expect(h.kms.count("CreateKey")).toBe(2);
+  });
+
+  it("two live keys with the same migration id fail the key naming both; one pending deletion is skipped", async () => {
+    const h = harness();
+    const source = h.hsm.add("ec", "ECC_NIST_P256");
+    const preflighted = await step(h, recordFor(source), "preflight");
+    const tags = { [PROVENANCE_TAGS.migrationId]: preflighted.id };
+    const spec = { keySpec: "ECC_NIST_P256", keyUsage: "SIGN_VERIFY", multiRegion: false } as const;
+    const a = await h.kms.createKey({ ...spec, tags });
+    const b = await h.kms.createKey({ ...spec, tags });
+    const duplicate = await rejection(step(h, preflighted, "create"));
+    expect(duplicate.code).toBe("DUPLICATE_KMS_KEYS");
+    expect(duplicate.message).toContain(a.keyId);
+    expect(duplicate.message).toContain(b.keyId);
+    await h.kms.scheduleKeyDeletion(b.keyId, 7);
+    expect((await step(h, preflighted, "create")).kmsKeyId).toBe(a.keyId);
+  });
+
+  it("a tagged key of another spec is refused, not adopted", async () => {
+    const h = harness();
+    const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
+    await h.kms.createKey({
+      keySpec: "ECC_NIST_P384",
+      keyUsage: "SIGN_VERIFY",
+      multiRegion: false,
+      tags: { [PROVENANCE_TAGS.migrationId]: preflighted.id },
+    });
+    const error = await rejection(step(h, preflighted, "create"));
+    expect(error.code).toBe("KMS_KEY_MISMATCH");
+    expect(error.message).toContain("ECC_NIST_P384");
+  });
+
   it("a worker that lost the job during CreateKey schedules the orphan it made for deletion", async () => {
     const h = harness();
     const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");

@@ -19,14 +19,17 @@ interface KmsEmulatorFlags {
   wrappingKeyPool: string;
   accountId: string;
   logLevel: string;
+  seedKeys: string;
+  maxKeys: string;
+  tagIndexDelayMs: string;
 }
 
-function parseLatency(text: string): number | [number, number] {
+function parseLatency(text: string, flag = "--latency-ms"): number | [number, number] {
   const match = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(text.trim());
-  if (!match) throw new ConfigError(`--latency-ms: "${text}" is not N or N-M (milliseconds)`);
+  if (!match) throw new ConfigError(`${flag}: "${text}" is not N or N-M (milliseconds)`);
   if (match[2] === undefined) return Number(match[1]);
   const range: [number, number] = [Number(match[1]), Number(match[2])];
-  if (range[1] < range[0]) throw new ConfigError(`--latency-ms: "${text}" has its maximum below its minimum`);
+  if (range[1] < range[0]) throw new ConfigError(`${flag}: "${text}" has its maximum below its minimum`);
   return range;
 }
 
@@ -65,6 +68,9 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     acceptKwpZeroPadding: flags.acceptKwpZeroPadding ?? false,
     wrappingKeyPoolSize: integerFlag("--wrapping-key-pool", flags.wrappingKeyPool, 0, 64),
     accountId: flags.accountId,
+    seedKeys: integerFlag("--seed-keys", flags.seedKeys, 0, 1_000_000),
+    maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
+    tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
   };
 }
 
@@ -118,6 +124,21 @@ export function registerKmsEmulatorCommand(program: Command): void {
     )
     .option("--wrapping-key-pool <n>", "RSA wrapping keys kept ready per size, once a size is used", "2")
     .option("--account-id <id>", "AWS account ID in ARNs", "111122223333")
+    .option(
+      "--seed-keys <n>",
+      "every Region starts with N unrelated keys (mixed origins, some tagged and aliased), as a real account",
+      "0",
+    )
+    .option(
+      "--max-keys <n>",
+      "the AWS KMS keys resource quota per Region: CreateKey/ReplicateKey beyond it answer LimitExceededException",
+      "100000",
+    )
+    .option(
+      "--tag-index-delay-ms <ms>",
+      "delay before a tag change shows in the Resource Groups Tagging API's GetResources: N, or a uniform range N-M",
+      "50-500",
+    )
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {
       const options = kmsEmulatorOptionsFromFlags(flags);

@@ -2,6 +2,7 @@ import type { Logger } from "../../shared/logger.js";
 import type { ImportTokenCodec } from "./import-token.js";
 import type { KeyStore } from "./key-store.js";
 import type { Input } from "./params.js";
+import type { TagIndex } from "./tag-index.js";
 import type { WrappingKeyPool } from "./wrapping-key-pool.js";
 
 /** What every operation can reach. */
@@ -13,6 +14,10 @@ export interface EmulatorContext {
   tokenTtlMs: number;
   acceptKwpZeroPadding: boolean;
   now: () => number;
+  /** What the Resource Groups Tagging API sees (eventually consistent). */
+  tagIndex: TagIndex;
+  /** The "AWS KMS keys" resource quota of every Region. */
+  maxKeysPerRegion: number;
 }
 
 /** The context of one request: the Region comes from its SigV4 credential scope. */

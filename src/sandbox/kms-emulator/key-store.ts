@@ -16,6 +16,8 @@ const ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)\/(.+)$/;
 export class KeyStore {
   readonly regions = new Map<string, RegionState>();
   readonly tokens = new Map<string, ImportTokenRecord>();
+  /** Called when a Region is first touched (e.g. to fill it with seeded keys). */
+  onRegionCreated: ((name: string, state: RegionState) => void) | undefined;
 
   constructor(
     readonly accountId: string,
@@ -27,6 +29,7 @@ export class KeyStore {
     if (!state) {
       state = { keys: new Map(), aliases: new Map() };
       this.regions.set(name, state);
+      this.onRegionCreated?.(name, state);
     }
     return state;
   }

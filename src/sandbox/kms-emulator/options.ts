@@ -1,5 +1,8 @@
 import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
 import { type Logger, silentLogger } from "../../shared/logger.js";
+import { AWS_DEFAULT_MAX_KEYS } from "./limits.js";
+import { TAGGING_QUOTAS } from "./operations/tagging.js";
+import type { TagIndexDelay } from "./tag-index.js";
 
 /** How to run the KMS emulator. */
 export interface KmsEmulatorOptions {
@@ -43,6 +46,19 @@ export interface KmsEmulatorOptions {
   accountId?: string;
   /** Where the emulator logs (never key material, tokens or plaintext). @defaultValue silent */
   logger?: Logger;
+  /**
+   * How long a new key's tags (and any tag change) take to show in the Resource Groups Tagging API's
+   * GetResources: fixed, or uniform in [min, max] milliseconds (AWS's tag index is eventually consistent).
+   * @defaultValue [50, 500]
+   */
+  tagIndexDelayMs?: TagIndexDelay;
+  /** Unrelated keys every Region starts with (mixed origins, some tagged and aliased). @defaultValue 0 */
+  seedKeys?: number;
+  /**
+   * The "AWS KMS keys" resource quota per Region: CreateKey and ReplicateKey beyond it answer
+   * LimitExceededException. @defaultValue 100000 (AWS's default)
+   */
+  maxKeysPerRegion?: number;
 }
 
 export interface ResolvedOptions {
@@ -61,6 +77,9 @@ export interface ResolvedOptions {
   wrappingKeyPoolSize: number;
   accountId: string;
   logger: Logger;
+  tagIndexDelayMs: TagIndexDelay;
+  seedKeys: number;
+  maxKeysPerRegion: number;
 }
 
 function check(condition: boolean, message: string): void {
@@ -73,7 +92,7 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     port: options.port ?? 0,
     host: options.host ?? "127.0.0.1",
     tokenTtlMs: options.tokenTtlMs ?? 86_400_000,
-    quotas: options.quotas === false ? {} : { ...DEFAULT_KMS_QUOTAS, ...options.quotas },
+    quotas: options.quotas === false ? {} : { ...TAGGING_QUOTAS, ...DEFAULT_KMS_QUOTAS, ...options.quotas },
     latencyMs: options.latencyMs,
     faultRate: options.faultRate ?? 0,
     resetRate: options.resetRate ?? 0,
@@ -85,6 +104,9 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     wrappingKeyPoolSize: options.wrappingKeyPoolSize ?? 2,
     accountId: options.accountId ?? "111122223333",
     logger: options.logger ?? silentLogger(),
+    tagIndexDelayMs: options.tagIndexDelayMs ?? [50, 500],
+    seedKeys: options.seedKeys ?? 0,
+    maxKeysPerRegion: options.maxKeysPerRegion ?? AWS_DEFAULT_MAX_KEYS,
   };
   check(
     Number.isInteger(resolved.port) && resolved.port >= 0 && resolved.port < 65536,
@@ -108,6 +130,16 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
   );
   for (const [operation, rate] of Object.entries(resolved.quotas))
     check(rate > 0, `quota for ${operation} must be positive`);
+  check(Number.isInteger(resolved.seedKeys) && resolved.seedKeys >= 0, "seedKeys must be >= 0");
+  check(
+    Number.isInteger(resolved.maxKeysPerRegion) && resolved.maxKeysPerRegion >= 1,
+    "maxKeysPerRegion must be >= 1",
+  );
+  const tagDelay = resolved.tagIndexDelayMs;
+  check(
+    typeof tagDelay === "number" ? tagDelay >= 0 : tagDelay[0] >= 0 && tagDelay[1] >= tagDelay[0],
+    "tagIndexDelayMs must be >= 0, or a range [min, max] with 0 <= min <= max",
+  );
   const latency = resolved.latencyMs;
   if (latency !== undefined)
     check(

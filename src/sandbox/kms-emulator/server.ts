@@ -6,11 +6,20 @@ import { internal, KmsError } from "./errors.js";
 import { ImportTokenCodec } from "./import-token.js";
 import { KeyStore } from "./key-store.js";
 import { OPERATIONS } from "./operations/index.js";
+import { TAGGING_OPERATIONS } from "./operations/tagging.js";
 import { type KmsEmulatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { injectedLatencyMs, type KmsEmulatorStats, QuotaBuckets, StatsCounter } from "./quotas.js";
 import { loadState, StateSaver, serializeState } from "./state-file.js";
 import { answerSts, stsCredentialScope } from "./sts.js";
-import { operationName, readJsonBody, requestRegion, sendError, sendResult } from "./wire.js";
+import { prepareTagging } from "./tagging-setup.js";
+import {
+  operationName,
+  readJsonBody,
+  requestRegion,
+  sendError,
+  sendResult,
+  taggingOperationName,
+} from "./wire.js";
 import { WrappingKeyPool } from "./wrapping-key-pool.js";
 
 /** A running KMS emulator. */
@@ -36,7 +45,8 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   const { options, context, stats } = pipeline;
   const started = performance.now();
   let region = "unknown";
-  const operation = operationName(request);
+  const tagging = taggingOperationName(request);
+  const operation = tagging ?? operationName(request);
   const sts = stsCredentialScope(request);
   if (sts) {
     // STS GetCallerIdentity on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
@@ -55,7 +65,8 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
     if (delay > 0) await sleep(delay);
     if (operation && !pipeline.quotas.take(region, operation)) {
       stats.count(region, operation, "throttled");
-      throw new KmsError("ThrottlingException", "Rate exceeded");
+      // The Resource Groups Tagging API names its throttle ThrottledException.
+      throw new KmsError(tagging ? "ThrottledException" : "ThrottlingException", "Rate exceeded");
     }
     if (options.faultRate > 0 && Math.random() < options.faultRate) {
       stats.count(region, operation ?? "unknown", "faults");
@@ -67,7 +78,7 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       return;
     }
     if (operation) await options.beforeOperation?.({ region, operation });
-    const definition = operation ? OPERATIONS[operation] : undefined;
+    const definition = operation ? (tagging ? TAGGING_OPERATIONS : OPERATIONS)[operation] : undefined;
     if (!definition)
       throw new KmsError(
         "UnknownOperationException",
@@ -93,7 +104,10 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       "kms-emulator: request",
     );
   } catch (error) {
-    const kmsError = error instanceof KmsError ? error : internal("KMS had an internal error.");
+    let kmsError = error instanceof KmsError ? error : internal("KMS had an internal error.");
+    // The Resource Groups Tagging API's 5xx is InternalServiceException.
+    if (tagging && kmsError.type === "KMSInternalException")
+      kmsError = new KmsError("InternalServiceException", kmsError.message, kmsError.status);
     if (!(error instanceof KmsError))
       context.logger.error({ err: error, region, operation }, "kms-emulator: unexpected failure");
     request.resume();
@@ -126,6 +140,8 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
       tokenTtlMs: resolved.tokenTtlMs,
       acceptKwpZeroPadding: resolved.acceptKwpZeroPadding,
       now: Date.now,
+      tagIndex: prepareTagging(store, resolved),
+      maxKeysPerRegion: resolved.maxKeysPerRegion,
     },
     quotas: new QuotaBuckets(resolved.quotas),
     stats: new StatsCounter(),

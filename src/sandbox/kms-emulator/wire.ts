@@ -4,12 +4,21 @@ import { KmsError } from "./errors.js";
 import type { Input } from "./params.js";
 
 const MAX_BODY_BYTES = 1024 * 1024;
-const CREDENTIAL_SCOPE = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/kms\/aws4_request/;
+// The Resource Groups Tagging API signs for service "tagging"; it is served on the same endpoint.
+const CREDENTIAL_SCOPE = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/(?:kms|tagging)\/aws4_request/;
 
 /** The operation named by `X-Amz-Target: TrentService.<Operation>`, or undefined. */
 export function operationName(request: IncomingMessage): string | undefined {
   const target = request.headers["x-amz-target"];
   const match = typeof target === "string" ? /^TrentService\.([A-Za-z]+)$/.exec(target) : null;
+  return match?.[1];
+}
+
+/** The Resource Groups Tagging API operation named by `X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Op>`. */
+export function taggingOperationName(request: IncomingMessage): string | undefined {
+  const target = request.headers["x-amz-target"];
+  const match =
+    typeof target === "string" ? /^ResourceGroupsTaggingAPI_20170126\.([A-Za-z]+)$/.exec(target) : null;
   return match?.[1];
 }
 

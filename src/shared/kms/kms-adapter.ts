@@ -13,7 +13,6 @@ import {
   ImportKeyMaterialCommand,
   type KeyMetadata,
   type KMSClient,
-  ListKeysCommand,
   ListResourceTagsCommand,
   type MacAlgorithmSpec,
   ReplicateKeyCommand,
@@ -24,11 +23,24 @@ import {
 import { fatal } from "../errors.js";
 import { createKmsClient, type KmsClientSettings } from "./kms-client.js";
 import { awsErrorName, mapKmsError } from "./kms-errors.js";
-import type { KmsKeyInfo, KmsPort, KmsRequestEvent } from "./types.js";
+import { KeyQuotaHold } from "./quota-hold.js";
+import { createTaggingClient, findKmsKeysByTag } from "./tag-lookup.js";
+import type { KmsKeyInfo, KmsPort, KmsRequestEvent, ResourceQuotaEvent } from "./types.js";
 
 export interface KmsAdapterOptions extends KmsClientSettings {
   /** Called after every request; an observer that throws is ignored. */
   onRequest?: (event: KmsRequestEvent) => void;
+  /**
+   * Called when this Region's key quota is found full (CreateKey/ReplicateKey answered
+   * LimitExceededException) and when a key is created there again; an observer that throws is ignored.
+   */
+  onResourceQuota?: (event: ResourceQuotaEvent) => void;
+  /**
+   * After a LimitExceededException to CreateKey or ReplicateKey, how long this port refuses to send another
+   * (failing the key at once with the same reason) before it lets one through to see whether the quota was
+   * raised. @defaultValue 300000 (5 minutes)
+   */
+  resourceQuotaHoldMs?: number;
 }
 
 function keyInfo(metadata: KeyMetadata | undefined): KmsKeyInfo {
@@ -58,7 +70,15 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
   // CreateKey is not idempotent: an SDK retry after an answer lost on the way back makes a second key that the
   // create phase never hears of. Send it once; the phase's own retry finds the key a lost attempt made.
   const sendOnceClient: KMSClient = createKmsClient({ ...options, maxAttempts: 1 });
+  const tagging = createTaggingClient(options);
   const region = options.region;
+  const keyQuota = new KeyQuotaHold(options.resourceQuotaHoldMs ?? 300_000, (event) => {
+    try {
+      options.onResourceQuota?.(event);
+    } catch {
+      // Observers never break the work.
+    }
+  });
 
   function notify(event: KmsRequestEvent): void {
     try {
@@ -68,14 +88,20 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
     }
   }
 
-  async function call<T>(operation: string, what: string, run: () => Promise<T>): Promise<T> {
+  /** `quotaRegion`: where a resource quota would bind (ReplicateKey: the replica's Region). */
+  async function call<T>(
+    operation: string,
+    what: string,
+    run: () => Promise<T>,
+    quotaRegion = region,
+  ): Promise<T> {
     const started = performance.now();
     try {
       const result = await run();
       notify({ region, operation, outcome: "success", durationMs: performance.now() - started });
       return result;
     } catch (error) {
-      const mapped = mapKmsError(error, operation, `${operation} (${what}, ${region})`);
+      const mapped = mapKmsError(error, operation, `${operation} (${what}, ${region})`, quotaRegion);
       notify({
         region,
         operation,
@@ -90,7 +116,7 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
   return {
     region,
     createKey: (input) =>
-      call("CreateKey", `a ${input.keySpec} key`, async () => {
+      keyQuota.guard("CreateKey", region, `a ${input.keySpec} key`, call, async () => {
         const out = await sendOnceClient.send(
           new CreateKeyCommand({
             Origin: "EXTERNAL",
@@ -117,17 +143,6 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
       }
     },
 
-    async *listKeyIds() {
-      let marker: string | undefined;
-      do {
-        const page = await call("ListKeys", "all keys", () =>
-          client.send(new ListKeysCommand({ Limit: 1000, Marker: marker })),
-        );
-        for (const key of page.Keys ?? []) if (key.KeyId) yield key.KeyId;
-        marker = page.Truncated ? page.NextMarker : undefined;
-      } while (marker);
-    },
-
     listResourceTags: (keyId) =>
       call("ListResourceTags", `key ${keyId}`, async () => {
         const tags: Record<string, string> = {};
@@ -141,6 +156,11 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
         } while (marker);
         return tags;
       }),
+
+    findKeysByTag: (tagKey, tagValue) =>
+      call("GetResources", `KMS keys tagged ${tagKey}=${tagValue}`, () =>
+        findKmsKeysByTag(tagging, tagKey, tagValue),
+      ),
 
     createAlias: (aliasName, keyId) =>
       call("CreateAlias", `${aliasName} -> ${keyId}`, async () => {
@@ -195,7 +215,7 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
       }),
 
     replicateKey: (keyId, replicaRegion, input) =>
-      call("ReplicateKey", `key ${keyId} to ${replicaRegion}`, async () => {
+      keyQuota.guard("ReplicateKey", replicaRegion, `key ${keyId} to ${replicaRegion}`, call, async () => {
         const out = await client.send(
           new ReplicateKeyCommand({
             KeyId: keyId,
@@ -283,6 +303,7 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
     close: () => {
       client.destroy();
       sendOnceClient.destroy();
+      tagging.destroy();
     },
   };
 }

@@ -1,9 +1,14 @@
 import { fatal, type MigrationError, retryable, throttled, tokenExpired } from "../errors.js";
+import { resourceQuotaMessage, resourceQuotaOf } from "./resource-quotas.js";
 
-/** AWS exception names that mean "slow down": the pipeline pauses the queue and spends no attempt. */
+/**
+ * AWS exception names that mean "slow down": the pipeline pauses the queue and spends no attempt.
+ * ThrottledException is the Resource Groups Tagging API's name for it. LimitExceededException is not here:
+ * in KMS it is a resource quota (see resource-quotas.ts), which no pause lifts.
+ */
 const THROTTLING = new Set([
   "ThrottlingException",
-  "LimitExceededException",
+  "ThrottledException",
   "TooManyRequestsException",
   "RequestLimitExceeded",
 ]);
@@ -19,6 +24,8 @@ const TRANSIENT = new Set([
   "RequestTimeout",
   "RequestTimeoutException",
   "TimeoutError",
+  // The Tagging API's pagination token lives 15 minutes: a lookup that outlived it starts again.
+  "PaginationTokenExpiredException",
 ]);
 /** Network-level failures from the HTTP handler. */
 const NETWORK_CODES = new Set([
@@ -60,13 +67,24 @@ function httpStatus(error: unknown): number | undefined {
 /**
  * Maps an error from @aws-sdk/client-kms onto the pipeline's vocabulary, by `name` (never instanceof:
  * unmodelled errors such as ThrottlingException arrive as KMSServiceException with `name` set).
- * `what` names the operation and key for the message, e.g. `ImportKeyMaterial for key 1234abcd-...`.
+ * `what` names the operation and key for the message, e.g. `ImportKeyMaterial for key 1234abcd-...`; `region`
+ * lets a resource-quota failure name where to raise the quota.
  */
-export function mapKmsError(error: unknown, operation: string, what: string): MigrationError {
+export function mapKmsError(
+  error: unknown,
+  operation: string,
+  what: string,
+  region = "this Region",
+): MigrationError {
   const name = awsErrorName(error);
   const awsMessage = error instanceof Error ? error.message : String(error);
   const message = `${what}: ${name}: ${awsMessage}`;
   const details = { operation, awsError: name, httpStatus: httpStatus(error) };
+  if (name === "LimitExceededException")
+    return fatal("KMS_RESOURCE_QUOTA_EXCEEDED", `${message} (${resourceQuotaMessage(operation, region)})`, {
+      details: { ...details, quota: resourceQuotaOf(operation).name, region },
+      cause: error,
+    });
   if (THROTTLING.has(name))
     return throttled("KMS_THROTTLED", message, { details, retryAfterMs: 1000, cause: error });
   if (TOKEN.has(name))

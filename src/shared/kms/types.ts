@@ -41,6 +41,14 @@ export interface ImportKeyMaterialInput {
   validTo: Date | undefined;
 }
 
+/** A KMS key found through the Resource Groups Tagging API, with the tags its index holds. */
+export interface TaggedKmsKey {
+  keyId: string;
+  arn: string;
+  /** The tags as the (eventually consistent) tag index last saw them. */
+  tags: Record<string, string>;
+}
+
 /** What one KMS request did, for metrics and logs (observers; they cannot break the call). */
 export interface KmsRequestEvent {
   region: string;
@@ -48,6 +56,16 @@ export interface KmsRequestEvent {
   outcome: "success" | "throttled" | "error";
   durationMs: number;
   errorName?: string;
+}
+
+/** A Region's key quota ("AWS KMS keys") found full, or keys being created there again. */
+export interface ResourceQuotaEvent {
+  region: string;
+  /** The quota's name, e.g. `AWS KMS keys`. */
+  quota: string;
+  state: "exceeded" | "cleared";
+  /** The operation KMS refused (exceeded) or that succeeded (cleared). */
+  operation: string;
 }
 
 /**
@@ -59,8 +77,13 @@ export interface KmsPort {
   createKey(input: CreateImportedKeyInput): Promise<KmsKeyInfo>;
   /** A key by id, ARN or alias name; undefined when KMS says NotFound. */
   describeKey(keyIdOrAlias: string): Promise<KmsKeyInfo | undefined>;
-  listKeyIds(): AsyncIterable<string>;
   listResourceTags(keyId: string): Promise<Record<string, string>>;
+  /**
+   * The KMS keys of this Region carrying tag `tagKey` = `tagValue`, from the Resource Groups Tagging API
+   * (`tag:GetResources`, resource type `kms:key`): a call or two whatever the account holds. The tag index is
+   * eventually consistent: a key tagged moments ago may be missing, and keys pending deletion are included.
+   */
+  findKeysByTag(tagKey: string, tagValue: string): Promise<TaggedKmsKey[]>;
   createAlias(aliasName: string, keyId: string): Promise<void>;
   getParametersForImport(
     keyId: string,

@@ -20,6 +20,12 @@ export interface PhaseSettings {
    * @defaultValue false
    */
   paramsOnHsmHost?: boolean;
+  /**
+   * After a CreateKey whose outcome is unknown (timeout, reset, 5xx, a worker killed in flight), how long
+   * to keep asking the tag index, which is eventually consistent, before concluding that no key was made
+   * (`HSM2KMS_TAG_INDEX_WAIT`). @defaultValue 300000 (5 minutes)
+   */
+  tagIndexWaitMs?: number;
 }
 
 /**

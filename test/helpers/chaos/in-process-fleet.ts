@@ -58,6 +58,8 @@ export async function runInProcessFleet(run: InProcessFleetRun): Promise<InProce
     AWS_REGION: "us-east-1",
     HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
     HSM2KMS_JOB_LOCK: "5s",
+    // The emulator's tag index catches up within 0.5 s: no test waits the 5-minute default.
+    HSM2KMS_TAG_INDEX_WAIT: "3s",
     HSM2KMS_KMS_QUOTAS: "CreateKey=500,GetParametersForImport=500,ImportKeyMaterial=500,Sign=500",
     ...run.env,
   });

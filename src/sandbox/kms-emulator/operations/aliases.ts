@@ -1,5 +1,6 @@
 import type { OperationDefinition, RequestContext } from "../context.js";
 import { KmsError, notFound, validation } from "../errors.js";
+import { requireRoomForAlias } from "../limits.js";
 import { page } from "../paging.js";
 import { epochSeconds, type Input, optionalString, requiredString } from "../params.js";
 import { requireNotPendingDeletion } from "./key-metadata.js";
@@ -32,6 +33,7 @@ export const aliasOperations: Record<string, OperationDefinition> = {
           "AlreadyExistsException",
           `An alias with the name ${ctx.store.aliasArn(ctx.region, name)} already exists`,
         );
+      requireRoomForAlias(ctx, key.keyId);
       const now = ctx.now();
       aliases.set(name, { aliasName: name, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now });
       return {};
@@ -47,6 +49,7 @@ export const aliasOperations: Record<string, OperationDefinition> = {
       const current = ctx.store.resolveKey(ctx.region, alias.targetKeyId, false);
       if (current.keySpec !== key.keySpec || current.keyUsage !== key.keyUsage)
         throw validation("UpdateAlias must keep the alias on a key of the same key spec and key usage.");
+      if (key.keyId !== alias.targetKeyId) requireRoomForAlias(ctx, key.keyId);
       alias.targetKeyId = key.keyId;
       alias.lastUpdatedDate = ctx.now();
       return {};

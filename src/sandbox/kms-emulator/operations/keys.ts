@@ -4,6 +4,7 @@ import type { OperationDefinition, RequestContext } from "../context.js";
 import { invalidState, KmsError, unsupported, validation } from "../errors.js";
 import { generateMaterial } from "../key-crypto.js";
 import type { KeyRecord } from "../key-record.js";
+import { requireRoomForKey } from "../limits.js";
 import { page } from "../paging.js";
 import {
   epochSeconds,
@@ -74,11 +75,13 @@ async function createKey(ctx: RequestContext, input: Input) {
     primaryRegion: multiRegion ? ctx.region : undefined,
   };
   if (key.tags.length > 50) throw new KmsError("TagException", "A KMS key can have at most 50 tags.");
+  requireRoomForKey(ctx, ctx.region);
   if (origin === "AWS_KMS") {
     key.material = await generateMaterial(keySpec);
     key.materialSha256 = sha256Hex(key.material);
   }
   ctx.store.region(ctx.region).keys.set(key.keyId, key);
+  ctx.tagIndex.changed(key);
   ctx.logger.info({ region: ctx.region, keyId: key.keyId, keySpec, origin }, "kms-emulator: key created");
   return { KeyMetadata: keyMetadata(ctx, key) };
 }
@@ -128,6 +131,7 @@ function replicateKey(ctx: RequestContext, input: Input) {
     throw validation("ReplicaRegion must differ from the primary key's Region.");
   requireNotPendingDeletion(ctx, primary);
   const target = ctx.store.region(replicaRegion);
+  requireRoomForKey(ctx, replicaRegion);
   if (target.keys.has(primary.keyId))
     throw new KmsError(
       "AlreadyExistsException",
@@ -147,6 +151,7 @@ function replicateKey(ctx: RequestContext, input: Input) {
     expirationModel: undefined,
   };
   target.keys.set(replica.keyId, replica);
+  ctx.tagIndex.changed(replica);
   return {
     ReplicaKeyMetadata: keyMetadata({ ...ctx, region: replicaRegion }, replica),
     ReplicaPolicy: replica.policy,

@@ -44,6 +44,7 @@ export const tagOperations: Record<string, OperationDefinition> = {
     run(ctx, input) {
       const key = taggableKey(ctx, input);
       key.tags = mergeTags(key.tags, parseTags(input));
+      ctx.tagIndex.changed(key);
       return {};
     },
   },
@@ -53,6 +54,7 @@ export const tagOperations: Record<string, OperationDefinition> = {
       const key = taggableKey(ctx, input);
       const removed = new Set(optionalStringList(input, "TagKeys") ?? []);
       key.tags = key.tags.filter((tag) => !removed.has(tag.TagKey));
+      ctx.tagIndex.changed(key);
       return {};
     },
   },

@@ -226,8 +226,10 @@ describe("key states", () => {
     const described = await client.send(new DescribeKeyCommand({ KeyId: key.KeyId }));
     expect(described.KeyMetadata).toMatchObject({
       KeyState: "PendingDeletion",
-      PendingDeletionWindowInDays: 7,
+      DeletionDate: scheduled.DeletionDate,
     });
+    // Only a primary waiting for its replicas (PendingReplicaDeletion) shows its window.
+    expect(described.KeyMetadata?.PendingDeletionWindowInDays).toBeUndefined();
     expect(
       await errorName(client.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: Buffer.from("x") }))),
     ).toBe("KMSInvalidStateException");

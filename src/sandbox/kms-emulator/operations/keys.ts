@@ -186,7 +186,7 @@ export const keyOperations: Record<string, OperationDefinition> = {
     mutates: false,
     run(ctx, input) {
       const keys = ctx.store.keys(ctx.region);
-      const { items, ...paging } = page(input, keys, 100, 1000);
+      const { items, ...paging } = page(input, keys, 100, 1000, `ListKeys\n${ctx.region}`);
       return {
         Keys: items.map((key) => ({ KeyId: key.keyId, KeyArn: ctx.store.keyArn(key.region, key.keyId) })),
         ...paging,

@@ -18,7 +18,11 @@ export interface MaterialOptions {
  * SYMMETRIC_DEFAULT, 28..128 bytes for HMAC (at least the spec's length), and for RSA and EC a PKCS#8
  * (RFC 5208) DER PrivateKeyInfo of the spec's size or curve. Throws IncorrectKeyMaterialException.
  */
-export function validateKeyMaterial(spec: EmulatedKeySpec, material: Buffer, options: MaterialOptions = {}): Buffer {
+export function validateKeyMaterial(
+  spec: EmulatedKeySpec,
+  material: Buffer,
+  options: MaterialOptions = {},
+): Buffer {
   const info = emulatedSpec(spec);
   if (info.family === "AES") {
     if (material.length !== 32)

@@ -1,5 +1,6 @@
 import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
 import { type Logger, silentLogger } from "../../shared/logger.js";
+import { DEFAULT_EMULATOR_CREDENTIALS, type EmulatorCredential } from "./sigv4.js";
 
 /** How to run the KMS emulator. */
 export interface KmsEmulatorOptions {
@@ -43,6 +44,12 @@ export interface KmsEmulatorOptions {
   accountId?: string;
   /** Where the emulator logs (never key material, tokens or plaintext). @defaultValue silent */
   logger?: Logger;
+  /**
+   * The access keys whose SigV4 signatures the emulator accepts (KMS and STS alike); any other access key id
+   * is refused as AWS refuses one. @defaultValue DEFAULT_EMULATOR_CREDENTIALS ("test", "sandbox" and "bench",
+   * each its own secret)
+   */
+  credentials?: readonly EmulatorCredential[];
 }
 
 export interface ResolvedOptions {
@@ -61,6 +68,8 @@ export interface ResolvedOptions {
   wrappingKeyPoolSize: number;
   accountId: string;
   logger: Logger;
+  /** Secret access key by access key id. */
+  credentials: ReadonlyMap<string, string>;
 }
 
 function check(condition: boolean, message: string): void {
@@ -85,7 +94,20 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     wrappingKeyPoolSize: options.wrappingKeyPoolSize ?? 2,
     accountId: options.accountId ?? "111122223333",
     logger: options.logger ?? silentLogger(),
+    credentials: new Map(
+      (options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS).map((c) => [c.accessKeyId, c.secretAccessKey]),
+    ),
   };
+  const credentials = options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS;
+  check(credentials.length > 0, "credentials must name at least one access key");
+  credentials.forEach((credential, index) => {
+    check(
+      /^[\w+=,.@-]{1,128}$/.test(credential.accessKeyId ?? ""),
+      `credentials[${index}].accessKeyId must be 1-128 letters, digits or +=,.@_-`,
+    );
+    check((credential.secretAccessKey ?? "").length > 0, `credentials[${index}].secretAccessKey is empty`);
+  });
+  check(resolved.credentials.size === credentials.length, "credentials name an access key id twice");
   check(
     Number.isInteger(resolved.port) && resolved.port >= 0 && resolved.port < 65536,
     "port must be 0..65535",

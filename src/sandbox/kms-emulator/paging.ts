@@ -36,7 +36,10 @@ function openMarker(marker: string, scope: string): number {
     const decipher = createDecipheriv("aes-256-gcm", MARKER_KEY, bytes.subarray(0, IV_BYTES));
     decipher.setAAD(Buffer.from(scope, "utf8"));
     decipher.setAuthTag(bytes.subarray(IV_BYTES + 4));
-    return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, IV_BYTES + 4)), decipher.final()]).readUInt32BE();
+    return Buffer.concat([
+      decipher.update(bytes.subarray(IV_BYTES, IV_BYTES + 4)),
+      decipher.final(),
+    ]).readUInt32BE();
   } catch {
     throw invalidMarker();
   }

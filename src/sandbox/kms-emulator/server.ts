@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { authenticate } from "./authenticate.js";
 import type { EmulatorContext } from "./context.js";
 import { internal, KmsError } from "./errors.js";
 import { ImportTokenCodec } from "./import-token.js";
@@ -9,8 +10,8 @@ import { OPERATIONS } from "./operations/index.js";
 import { type KmsEmulatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { injectedLatencyMs, type KmsEmulatorStats, QuotaBuckets, StatsCounter } from "./quotas.js";
 import { loadState, StateSaver, serializeState } from "./state-file.js";
-import { answerSts, stsCredentialScope } from "./sts.js";
-import { operationName, readJsonBody, requestRegion, sendError, sendResult } from "./wire.js";
+import { answerSts } from "./sts.js";
+import { operationName, readJsonBody, sendError, sendResult } from "./wire.js";
 import { WrappingKeyPool } from "./wrapping-key-pool.js";
 
 /** A running KMS emulator. */
@@ -37,11 +38,12 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   const started = performance.now();
   let region = "unknown";
   const operation = operationName(request);
-  const sts = stsCredentialScope(request);
-  if (sts) {
+  const signed = await authenticate(request, response, options.credentials, context.now(), context.logger);
+  if (!signed) return;
+  if (signed.service === "sts") {
     // STS GetCallerIdentity on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
-    stats.count(sts.region, "GetCallerIdentity", "calls");
-    await answerSts(request, response, options.accountId, sts.accessKeyId).catch((error: unknown) => {
+    stats.count(signed.region, "GetCallerIdentity", "calls");
+    await answerSts(request, response, options.accountId, signed.accessKeyId).catch((error: unknown) => {
       context.logger.error({ err: error }, "kms-emulator: STS request failed");
       request.socket.destroy();
     });
@@ -49,7 +51,12 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   }
   try {
     if (request.method !== "POST") throw new KmsError("UnknownOperationException", "Only POST / is served.");
-    region = requestRegion(request);
+    region = signed.region;
+    if (signed.service !== "kms" && operation)
+      throw new KmsError(
+        "InvalidSignatureException",
+        "Credential should be scoped to correct service: 'kms'.",
+      );
     stats.count(region, operation ?? "unknown", "calls");
     const delay = injectedLatencyMs(options.latencyMs);
     if (delay > 0) await sleep(delay);

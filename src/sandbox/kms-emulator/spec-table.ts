@@ -175,8 +175,7 @@ export function wrappingRefusal(
       ? "SM2PKE and the SM2 wrapping key spec are not emulated; use an RSA wrapping key spec."
       : "SM2PKE and the SM2 wrapping key spec are available only in China Regions.";
   if (algorithm.startsWith("RSA_AES_KEY_WRAP")) {
-    if (isChinaRegion(region))
-      return `WrappingAlgorithm ${algorithm} is not supported in China Regions.`;
+    if (isChinaRegion(region)) return `WrappingAlgorithm ${algorithm} is not supported in China Regions.`;
     if (family !== "RSA" && family !== "EC")
       return `WrappingAlgorithm ${algorithm} wraps RSA and ECC private keys only; use RSAES_OAEP_SHA_256 for ${keySpec} key material.`;
     return undefined;

@@ -9,7 +9,10 @@ export interface WrappingKeyPair {
 }
 
 async function generateWrappingKey(spec: RsaWrappingKeySpec): Promise<WrappingKeyPair> {
-  const { privateKey, publicKey } = await newKeyPair({ type: "rsa", modulusLength: rsaWrappingKeyBits(spec) });
+  const { privateKey, publicKey } = await newKeyPair({
+    type: "rsa",
+    modulusLength: rsaWrappingKeyBits(spec),
+  });
   return { privateKey, publicKeyDer: publicKey.export({ format: "der", type: "spki" }) };
 }
 

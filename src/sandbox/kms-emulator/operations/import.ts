@@ -1,6 +1,13 @@
 import { createPrivateKey } from "node:crypto";
 import type { OperationDefinition, RequestContext } from "../context.js";
-import { incorrectKeyMaterial, invalidState, KmsError, notFound, unsupported, validation } from "../errors.js";
+import {
+  incorrectKeyMaterial,
+  invalidState,
+  KmsError,
+  notFound,
+  unsupported,
+  validation,
+} from "../errors.js";
 import { newTokenId } from "../import-token.js";
 import type { KeyRecord } from "../key-record.js";
 import { validateKeyMaterial } from "../material.js";

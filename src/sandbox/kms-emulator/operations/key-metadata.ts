@@ -12,7 +12,9 @@ export function encryptionAlgorithms(key: KeyRecord): string[] | undefined {
 }
 
 export function signingAlgorithms(key: KeyRecord): string[] | undefined {
-  return key.keyUsage === "SIGN_VERIFY" ? [...(emulatedSpec(key.keySpec).signingAlgorithms ?? [])] : undefined;
+  return key.keyUsage === "SIGN_VERIFY"
+    ? [...(emulatedSpec(key.keySpec).signingAlgorithms ?? [])]
+    : undefined;
 }
 
 export function macAlgorithms(key: KeyRecord): string[] | undefined {
@@ -71,7 +73,8 @@ export function keyMetadata(ctx: RequestContext, key: KeyRecord) {
     DeletionDate: key.deletionDate === undefined ? undefined : epochSeconds(key.deletionDate),
     // API Reference, KeyMetadata: present only while a primary key waits for its replicas to be deleted
     // (PendingReplicaDeletion); a key in PendingDeletion shows its DeletionDate instead.
-    PendingDeletionWindowInDays: key.keyState === "PendingReplicaDeletion" ? key.pendingWindowInDays : undefined,
+    PendingDeletionWindowInDays:
+      key.keyState === "PendingReplicaDeletion" ? key.pendingWindowInDays : undefined,
     ValidTo: key.validTo === undefined ? undefined : epochSeconds(key.validTo),
     Origin: key.origin,
     ExpirationModel: external && key.material ? key.expirationModel : undefined,

@@ -139,6 +139,9 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     saver: stateFile ? new StateSaver(stateFile, () => serializeState(store, tokenCodec.secret)) : undefined,
   };
   const server = createServer((request, response) => void runRequest(pipeline, request, response));
+  // Node closes idle keep-alive connections after 5 s; a client pausing about that long (a test's sleep, a
+  // slow key generation) races the close and sees ECONNRESET. AWS endpoints keep them about a minute.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(resolved.port, resolved.host, () => resolve());

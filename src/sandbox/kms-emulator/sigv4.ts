@@ -65,15 +65,21 @@ function canonicalPath(path: string): string {
   return escapeUri(joined).replace(/%2F/g, "/");
 }
 
+function decodeQueryPart(part: string): string {
+  try {
+    return decodeURIComponent(part.replace(/\+/g, " "));
+  } catch {
+    throw new SignatureError("incomplete", "The query string is not valid percent-encoding.");
+  }
+}
+
 function canonicalQuery(query: string): string {
   if (query === "") return "";
   return query
     .split("&")
     .filter(Boolean)
     .map((pair) => {
-      const [name = "", value = ""] = pair
-        .split("=", 2)
-        .map((part) => decodeURIComponent(part.replace(/\+/g, " ")));
+      const [name = "", value = ""] = pair.split("=", 2).map(decodeQueryPart);
       return [escapeUri(name), escapeUri(value)] as const;
     })
     .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))

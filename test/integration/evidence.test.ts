@@ -387,7 +387,11 @@ describe("KMS emulator: what the evidence pack needs", () => {
   });
 
   it("answers STS GetCallerIdentity through the real STS client, with the emulator's account", async () => {
-    const other = await startKmsEmulator({ accountId: "444455556666", wrappingKeyPoolSize: 0 });
+    const other = await startKmsEmulator({
+      accountId: "444455556666",
+      wrappingKeyPoolSize: 0,
+      credentials: [{ accessKeyId: "AKIDAUDITOR", secretAccessKey: "x" }],
+    });
     const sts = new STSClient({
       region: "eu-west-1",
       endpoint: other.url,

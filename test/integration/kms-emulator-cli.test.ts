@@ -1,20 +1,26 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { CreateKeyCommand, DescribeKeyCommand, ListKeysCommand } from "@aws-sdk/client-kms";
+import { CreateKeyCommand, DescribeKeyCommand, KMSClient, ListKeysCommand } from "@aws-sdk/client-kms";
 import {
   GetResourcesCommand,
   ResourceGroupsTaggingAPIClient,
 } from "@aws-sdk/client-resource-groups-tagging-api";
 import { afterAll, describe, expect, it } from "vitest";
+import { readCredentialsFile } from "../../src/cli/commands/kms-emulator.js";
+import { ConfigError } from "../../src/shared/errors.js";
 import { errorName, kmsClient } from "./kms-emulator-fixtures.js";
 
 const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
 const children: ChildProcess[] = [];
+const directory = mkdtempSync(join(tmpdir(), "kms-emulator-cli-"));
 
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  rmSync(directory, { recursive: true, force: true });
 });
 
 function run(args: string[]) {
@@ -59,6 +65,46 @@ describe("hsm2kms kms-emulator", () => {
     child.kill("SIGTERM");
     const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
+  });
+
+  it("--credentials-file replaces the default access keys; a broken file is refused without echoing it", async () => {
+    const file = join(directory, "credentials.json");
+    writeFileSync(file, JSON.stringify([{ accessKeyId: "AKIDCLI", secretAccessKey: "cli-secret-42" }]), {
+      mode: 0o600,
+    });
+    const child = run(["kms-emulator", "--no-quotas", "--log-level", "warn", "--credentials-file", file]);
+    const url = await firstLine(child);
+    const client = (accessKeyId: string, secretAccessKey: string) =>
+      new KMSClient({
+        region: "us-east-1",
+        endpoint: url,
+        credentials: { accessKeyId, secretAccessKey },
+        maxAttempts: 1,
+      });
+    const known = client("AKIDCLI", "cli-secret-42");
+    const defaults = client("test", "test");
+    try {
+      expect((await known.send(new ListKeysCommand({}))).Keys).toEqual([]);
+      await expect(defaults.send(new ListKeysCommand({}))).rejects.toMatchObject({
+        name: "UnrecognizedClientException",
+      });
+    } finally {
+      known.destroy();
+      defaults.destroy();
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+    const broken = join(directory, "broken.json");
+    writeFileSync(broken, '[{"accessKeyId": "AKIDCLI", "secretAccessKey": ""}, "hunter2-secret"]');
+    let message = "";
+    try {
+      readCredentialsFile(broken);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toContain(`--credentials-file ${broken}: entry 1 needs a non-empty secretAccessKey`);
+    expect(message).not.toContain("hunter2");
   });
 
   it("a bad flag exits 2 naming it", async () => {

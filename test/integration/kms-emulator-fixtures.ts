@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generatePrimeSync, type KeyObject } from "node:crypto";
 import { GetParametersForImportCommand, ImportKeyMaterialCommand, KMSClient } from "@aws-sdk/client-kms";
+import type { HttpRequest } from "@smithy/types";
 import type { KmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
@@ -14,6 +15,47 @@ export function kmsClient(emulator: KmsEmulator, region = "us-east-1"): KMSClien
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
     maxAttempts: 1,
   });
+}
+
+interface MiddlewareClient {
+  middlewareStack: { add: (...args: never[]) => void };
+}
+
+/**
+ * Edits every request `client` sends, through its own middleware stack: before the SDK signs it (the edit is
+ * signed too) or after (the edit breaks the signature, as a proxy tampering with it would).
+ */
+export function editRequests(
+  client: MiddlewareClient,
+  when: "beforeSigning" | "afterSigning",
+  edit: (request: HttpRequest) => void,
+): void {
+  const middleware =
+    (next: (args: { request: unknown }) => Promise<unknown>) => async (args: { request: unknown }) => {
+      edit(args.request as HttpRequest);
+      return next(args);
+    };
+  const add = client.middlewareStack.add.bind(client.middlewareStack) as (
+    middleware: unknown,
+    options: { step: string; name: string },
+  ) => void;
+  add(middleware, {
+    step: when === "beforeSigning" ? "build" : "deserialize",
+    name: `testEdit-${when}`,
+  });
+}
+
+/** The HTTP status and AWS error name a promise rejects with. */
+export async function failure(
+  promise: Promise<unknown>,
+): Promise<{ name: string; status?: number; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    const { name, message, $metadata } = error as Error & { $metadata?: { httpStatusCode?: number } };
+    return { name, status: $metadata?.httpStatusCode, message };
+  }
+  return { name: "no error", message: "" };
 }
 
 /** The `name` of the error a promise rejects with (SDK errors carry the AWS exception name). */

@@ -9,12 +9,20 @@ import {
   GetPublicKeyCommand,
   ImportKeyMaterialCommand,
   KMSClient,
+  ListKeysCommand,
   SignCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
-import { ecKey, errorName, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";
+import {
+  ecKey,
+  editRequests,
+  errorName,
+  failure,
+  importMaterial,
+  kmsClient,
+} from "./kms-emulator-fixtures.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
@@ -98,27 +106,34 @@ describe("quotas, faults and latency", () => {
 describe("wire", () => {
   it("answers unknown operations, missing credentials and bad JSON like AWS", async () => {
     const emulator = await emulatorWith({ quotas: false });
-    const post = (headers: Record<string, string>, body = "{}") =>
-      fetch(emulator.url, {
-        method: "POST",
-        headers: { "content-type": "application/x-amz-json-1.1", ...headers },
-        body,
-      });
-    const auth = {
-      authorization:
-        "AWS4-HMAC-SHA256 Credential=AKID/20261128/ap-south-1/kms/aws4_request, SignedHeaders=host, Signature=00",
-    };
-    const unknown = await post({ ...auth, "x-amz-target": "TrentService.FlyToTheMoon" });
-    expect(unknown.status).toBe(400);
-    expect(unknown.headers.get("x-amzn-errortype")).toBe("UnknownOperationException");
-    expect(await unknown.json()).toMatchObject({ __type: "UnknownOperationException" });
-    const anonymous = await post({ "x-amz-target": "TrentService.ListKeys" });
-    expect((await anonymous.json()).__type).toBe("MissingAuthenticationTokenException");
-    const badJson = await post({ ...auth, "x-amz-target": "TrentService.ListKeys" }, "{nope");
-    expect(badJson.status).toBe(400);
-    expect((await badJson.json()).__type).toBe("SerializationException");
-    const listed = await post({ ...auth, "x-amz-target": "TrentService.ListKeys" });
-    expect(await listed.json()).toEqual({ Keys: [], Truncated: false });
+    const renamed = clientFor(emulator, "ap-south-1");
+    editRequests(renamed, "beforeSigning", (request) => {
+      request.headers["x-amz-target"] = "TrentService.FlyToTheMoon";
+    });
+    expect(await failure(renamed.send(new ListKeysCommand({})))).toMatchObject({
+      name: "UnknownOperationException",
+      status: 400,
+    });
+    const anonymous = clientFor(emulator, "ap-south-1");
+    editRequests(anonymous, "afterSigning", (request) => {
+      delete request.headers["authorization"];
+    });
+    expect(await failure(anonymous.send(new ListKeysCommand({})))).toMatchObject({
+      name: "MissingAuthenticationTokenException",
+      status: 400,
+    });
+    const garbled = clientFor(emulator, "ap-south-1");
+    editRequests(garbled, "beforeSigning", (request) => {
+      request.body = "{nope";
+      request.headers["content-length"] = "5";
+    });
+    expect(await failure(garbled.send(new ListKeysCommand({})))).toMatchObject({
+      name: "SerializationException",
+      status: 400,
+    });
+    const listed = await clientFor(emulator, "ap-south-1").send(new ListKeysCommand({}));
+    expect(listed).toMatchObject({ Keys: [], Truncated: false });
+    // The refused signature never reached an operation; the other two did.
     expect(emulator.stats().regions["ap-south-1"]?.["ListKeys"]?.calls).toBe(2);
   });
 });

@@ -36,8 +36,18 @@ describe("ImportTokenCodec", () => {
     keyId: "k",
     wrappingAlgorithm: "RSAES_OAEP_SHA_256",
     wrappingKeySpec: "RSA_2048",
+    wrappingKeySha256: "ab".repeat(32),
     expiresAt: 1,
   };
+
+  it("is opaque: neither the key ID, the algorithm nor any JSON shows in the bytes", () => {
+    const token = new ImportTokenCodec().encode({ ...claims, keyId: "1234abcd-key-id" });
+    const text = token.toString("latin1");
+    for (const visible of ["1234abcd-key-id", "RSAES_OAEP_SHA_256", "us-east-1", "tokenId", "expiresAt"])
+      expect(text).not.toContain(visible);
+    const again = new ImportTokenCodec().encode({ ...claims, keyId: "1234abcd-key-id" });
+    expect(again.equals(token)).toBe(false);
+  });
 
   it("round-trips its own tokens and refuses tampered or foreign ones", () => {
     const codec = new ImportTokenCodec();

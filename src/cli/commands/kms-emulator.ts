@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { KmsEmulatorOptions } from "../../sandbox/kms-emulator/index.js";
 import { startKmsEmulator } from "../../sandbox/kms-emulator/index.js";
@@ -22,6 +23,36 @@ interface KmsEmulatorFlags {
   seedKeys: string;
   maxKeys: string;
   tagIndexDelayMs: string;
+  credentialsFile?: string;
+}
+
+/**
+ * The access keys a `--credentials-file` names: a JSON array of `{"accessKeyId", "secretAccessKey"}`. Errors
+ * name the file and the entry, never what the file holds (it holds secrets).
+ */
+export function readCredentialsFile(path: string): { accessKeyId: string; secretAccessKey: string }[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? "not valid JSON";
+    throw new ConfigError(`--credentials-file ${path}: cannot read it (${reason})`);
+  }
+  const shape = `a JSON array of {"accessKeyId": "...", "secretAccessKey": "..."}`;
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    throw new ConfigError(`--credentials-file ${path}: expected ${shape} with at least one entry`);
+  return parsed.map((entry: unknown, index) => {
+    const { accessKeyId, secretAccessKey } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof accessKeyId !== "string" || !/^[\w+=,.@-]{1,128}$/.test(accessKeyId))
+      throw new ConfigError(
+        `--credentials-file ${path}: entry ${index + 1} needs an accessKeyId of 1-128 letters, digits or +=,.@_- (${shape})`,
+      );
+    if (typeof secretAccessKey !== "string" || secretAccessKey === "")
+      throw new ConfigError(
+        `--credentials-file ${path}: entry ${index + 1} needs a non-empty secretAccessKey`,
+      );
+    return { accessKeyId, secretAccessKey };
+  });
 }
 
 function parseLatency(text: string, flag = "--latency-ms"): number | [number, number] {
@@ -71,6 +102,7 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     seedKeys: integerFlag("--seed-keys", flags.seedKeys, 0, 1_000_000),
     maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
     tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
+    credentials: flags.credentialsFile === undefined ? undefined : readCredentialsFile(flags.credentialsFile),
   };
 }
 
@@ -97,7 +129,8 @@ export function registerKmsEmulatorCommand(program: Command): void {
     .description(
       "Run a local AWS KMS emulator (AWS JSON 1.1, real cryptography, real key import) for @aws-sdk/client-kms " +
         "with an endpoint override. Prints its URL on stdout when listening; SIGTERM or SIGINT stop it, saving state. " +
-        "One emulator serves every Region: the Region comes from each request's SigV4 credential scope.",
+        "One emulator serves every Region: the Region comes from each request's SigV4 credential scope. " +
+        "Signatures are checked as AWS checks them (known access key, secret, signed headers, body, date within 5 minutes).",
     )
     .option("--port <port>", "TCP port; 0 lets the OS pick one", "0")
     .option("--host <host>", "interface to listen on", "127.0.0.1")
@@ -138,6 +171,10 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "--tag-index-delay-ms <ms>",
       "delay before a tag change shows in the Resource Groups Tagging API's GetResources: N, or a uniform range N-M",
       "50-500",
+    )
+    .option(
+      "--credentials-file <file>",
+      'access keys whose SigV4 signatures are accepted: a JSON array of {"accessKeyId","secretAccessKey"} (default: test/test, sandbox/sandbox, bench/bench)',
     )
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {

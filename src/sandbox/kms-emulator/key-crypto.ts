@@ -8,7 +8,6 @@ import {
   sign,
   verify,
 } from "node:crypto";
-import { type KeySpec, keySpecInfo } from "../../shared/key-specs.js";
 import type { KeyRecord } from "./key-record.js";
 import {
   signEcdsaDigest,
@@ -18,10 +17,11 @@ import {
   verifyPkcs1Digest,
   verifyPssDigest,
 } from "./prehashed.js";
+import { type EmulatedKeySpec, emulatedSpec } from "./spec-table.js";
 
 /** Fresh material for an AWS_KMS-origin key, generated off the event loop for RSA and EC. */
-export async function generateMaterial(spec: KeySpec): Promise<Buffer> {
-  const info = keySpecInfo(spec);
+export async function generateMaterial(spec: EmulatedKeySpec): Promise<Buffer> {
+  const info = emulatedSpec(spec);
   if (info.family === "AES" || info.family === "HMAC") return randomBytes(info.bits / 8);
   const encoding = {
     privateKeyEncoding: { format: "der", type: "pkcs8" },

@@ -1,6 +1,11 @@
-import type { KeySpec, KeyUsage } from "../../shared/key-specs.js";
+import type { EmulatedKeySpec, EmulatedKeyUsage } from "./spec-table.js";
 
-export type KeyState = "Enabled" | "Disabled" | "PendingImport" | "PendingDeletion";
+export type KeyState =
+  | "Enabled"
+  | "Disabled"
+  | "PendingImport"
+  | "PendingDeletion"
+  | "PendingReplicaDeletion";
 export type KeyOrigin = "AWS_KMS" | "EXTERNAL";
 export type ExpirationModel = "KEY_MATERIAL_EXPIRES" | "KEY_MATERIAL_DOES_NOT_EXPIRE";
 
@@ -15,8 +20,8 @@ export interface KeyRecord {
   region: string;
   creationDate: number;
   description: string;
-  keySpec: KeySpec;
-  keyUsage: KeyUsage;
+  keySpec: EmulatedKeySpec;
+  keyUsage: EmulatedKeyUsage;
   origin: KeyOrigin;
   keyState: KeyState;
   policy: string;
@@ -51,6 +56,8 @@ export interface ImportTokenRecord {
   keyId: string;
   wrappingAlgorithm: string;
   wrappingKeySpec: string;
+  /** SHA-256 (hex) of the wrapping public key's DER: the token names the one key it goes with. */
+  wrappingKeySha256: string;
   /** PKCS#8 DER of the wrapping private key. */
   wrappingPrivateKey: Buffer;
   expiresAt: number;

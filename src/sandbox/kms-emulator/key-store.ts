@@ -83,6 +83,7 @@ export class KeyStore {
   /** Applies what time did to a key; false when the key is gone (its deletion date passed). */
   private applyTimeTransitions(state: RegionState, key: KeyRecord): boolean {
     const now = this.now();
+    if (key.keyState === "PendingReplicaDeletion") this.startPrimaryDeletionWhenAlone(key);
     if (key.keyState === "PendingDeletion" && key.deletionDate !== undefined && key.deletionDate <= now) {
       state.keys.delete(key.keyId);
       for (const alias of state.aliases.values())
@@ -96,6 +97,22 @@ export class KeyStore {
       if (key.keyState !== "PendingDeletion") key.keyState = "PendingImport";
     }
     return true;
+  }
+
+  /**
+   * A primary key in PendingReplicaDeletion enters PendingDeletion once its last replica is deleted, its
+   * waiting period counted from that deletion (API Reference, ScheduleKeyDeletion).
+   */
+  private startPrimaryDeletionWhenAlone(primary: KeyRecord): void {
+    let lastReplicaGone = 0;
+    for (const [name, region] of this.regions) {
+      const replica = name === primary.region ? undefined : region.keys.get(primary.keyId);
+      if (!replica) continue;
+      if (this.applyTimeTransitions(region, replica)) return;
+      lastReplicaGone = Math.max(lastReplicaGone, replica.deletionDate ?? 0);
+    }
+    primary.keyState = "PendingDeletion";
+    primary.deletionDate = (lastReplicaGone || this.now()) + (primary.pendingWindowInDays ?? 30) * 86_400_000;
   }
 
   /** Removes import tokens that expired more than `graceMs` ago (their bytes still say they expired). */

@@ -1,7 +1,7 @@
 import { createECDH, createPrivateKey, type KeyObject } from "node:crypto";
-import { type KeySpec, keySpecInfo } from "../../shared/key-specs.js";
 import { type DerElement, DerError, readChildren, readElement, readUnsigned, TAG } from "./der.js";
 import { incorrectKeyMaterial } from "./errors.js";
+import { type EmulatedKeySpec, emulatedSpec } from "./spec-table.js";
 
 const RSA_ENCRYPTION_OID = "06092a864886f70d010101";
 const EC_PUBLIC_KEY_OID = "06072a8648ce3d0201";
@@ -18,8 +18,12 @@ export interface MaterialOptions {
  * SYMMETRIC_DEFAULT, 28..128 bytes for HMAC (at least the spec's length), and for RSA and EC a PKCS#8
  * (RFC 5208) DER PrivateKeyInfo of the spec's size or curve. Throws IncorrectKeyMaterialException.
  */
-export function validateKeyMaterial(spec: KeySpec, material: Buffer, options: MaterialOptions = {}): Buffer {
-  const info = keySpecInfo(spec);
+export function validateKeyMaterial(
+  spec: EmulatedKeySpec,
+  material: Buffer,
+  options: MaterialOptions = {},
+): Buffer {
+  const info = emulatedSpec(spec);
   if (info.family === "AES") {
     if (material.length !== 32)
       throw incorrectKeyMaterial(`SYMMETRIC_DEFAULT key material must be 32 bytes; got ${material.length}`);
@@ -94,7 +98,7 @@ function parseNodeKey(der: Buffer): KeyObject {
   }
 }
 
-function checkRsa(spec: KeySpec, der: Buffer): void {
+function checkRsa(spec: EmulatedKeySpec, der: Buffer): void {
   const { oidElement, privateKey } = readPrivateKeyInfo(der);
   if (oidHex(der, oidElement) !== RSA_ENCRYPTION_OID)
     throw incorrectKeyMaterial(`${spec} needs an rsaEncryption PKCS#8 key`);
@@ -110,12 +114,12 @@ function checkRsa(spec: KeySpec, der: Buffer): void {
   if (p! * q! !== n) throw incorrectKeyMaterial("RSA key material is inconsistent: p * q != n");
   const key = parseNodeKey(der);
   const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== "rsa" || bits !== keySpecInfo(spec).bits)
-    throw incorrectKeyMaterial(`${spec} needs a ${keySpecInfo(spec).bits}-bit RSA key; got ${bits} bits`);
+  if (key.asymmetricKeyType !== "rsa" || bits !== emulatedSpec(spec).bits)
+    throw incorrectKeyMaterial(`${spec} needs a ${emulatedSpec(spec).bits}-bit RSA key; got ${bits} bits`);
 }
 
-function checkEc(spec: KeySpec, der: Buffer): void {
-  const curve = keySpecInfo(spec).curve!;
+function checkEc(spec: EmulatedKeySpec, der: Buffer): void {
+  const curve = emulatedSpec(spec).curve!;
   const { oidElement, parameters, privateKey } = readPrivateKeyInfo(der);
   if (oidHex(der, oidElement) !== EC_PUBLIC_KEY_OID)
     throw incorrectKeyMaterial(`${spec} needs an id-ecPublicKey PKCS#8 key`);
@@ -124,7 +128,7 @@ function checkEc(spec: KeySpec, der: Buffer): void {
       "EC key material must name its curve (explicit curve parameters are rejected)",
     );
   if (oidHex(der, parameters) !== curve.oidDerHex)
-    throw incorrectKeyMaterial(`${spec} needs a key on curve ${curve.oid}; got another curve`);
+    throw incorrectKeyMaterial(`${spec} needs a key on curve ${curve.nodeName}; got another curve`);
   const ecKey = readElement(der, privateKey.start, privateKey.end);
   if (ecKey.end !== privateKey.end) throw incorrectKeyMaterial("trailing bytes inside the ECPrivateKey");
   const [version, scalar, ...rest] = readChildren(der, ecKey);

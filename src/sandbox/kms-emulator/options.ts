@@ -2,6 +2,7 @@ import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
 import { type Logger, silentLogger } from "../../shared/logger.js";
 import { AWS_DEFAULT_MAX_KEYS } from "./limits.js";
 import { TAGGING_QUOTAS } from "./operations/tagging.js";
+import { DEFAULT_EMULATOR_CREDENTIALS, type EmulatorCredential } from "./sigv4.js";
 import type { TagIndexDelay } from "./tag-index.js";
 
 /** How to run the KMS emulator. */
@@ -59,6 +60,12 @@ export interface KmsEmulatorOptions {
    * LimitExceededException. @defaultValue 100000 (AWS's default)
    */
   maxKeysPerRegion?: number;
+  /**
+   * The access keys whose SigV4 signatures the emulator accepts (KMS and STS alike); any other access key id
+   * is refused as AWS refuses one. @defaultValue DEFAULT_EMULATOR_CREDENTIALS ("test", "sandbox" and "bench",
+   * each its own secret)
+   */
+  credentials?: readonly EmulatorCredential[];
 }
 
 export interface ResolvedOptions {
@@ -80,6 +87,8 @@ export interface ResolvedOptions {
   tagIndexDelayMs: TagIndexDelay;
   seedKeys: number;
   maxKeysPerRegion: number;
+  /** Secret access key by access key id. */
+  credentials: ReadonlyMap<string, string>;
 }
 
 function check(condition: boolean, message: string): void {
@@ -107,7 +116,20 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     tagIndexDelayMs: options.tagIndexDelayMs ?? [50, 500],
     seedKeys: options.seedKeys ?? 0,
     maxKeysPerRegion: options.maxKeysPerRegion ?? AWS_DEFAULT_MAX_KEYS,
+    credentials: new Map(
+      (options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS).map((c) => [c.accessKeyId, c.secretAccessKey]),
+    ),
   };
+  const credentials = options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS;
+  check(credentials.length > 0, "credentials must name at least one access key");
+  credentials.forEach((credential, index) => {
+    check(
+      /^[\w+=,.@-]{1,128}$/.test(credential.accessKeyId ?? ""),
+      `credentials[${index}].accessKeyId must be 1-128 letters, digits or +=,.@_-`,
+    );
+    check((credential.secretAccessKey ?? "").length > 0, `credentials[${index}].secretAccessKey is empty`);
+  });
+  check(resolved.credentials.size === credentials.length, "credentials name an access key id twice");
   check(
     Number.isInteger(resolved.port) && resolved.port >= 0 && resolved.port < 65536,
     "port must be 0..65535",

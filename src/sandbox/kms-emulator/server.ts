@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { authenticate } from "./authenticate.js";
 import type { EmulatorContext } from "./context.js";
 import { internal, KmsError } from "./errors.js";
 import { ImportTokenCodec } from "./import-token.js";
@@ -10,16 +11,9 @@ import { TAGGING_OPERATIONS } from "./operations/tagging.js";
 import { type KmsEmulatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { injectedLatencyMs, type KmsEmulatorStats, QuotaBuckets, StatsCounter } from "./quotas.js";
 import { loadState, StateSaver, serializeState } from "./state-file.js";
-import { answerSts, stsCredentialScope } from "./sts.js";
+import { answerSts } from "./sts.js";
 import { prepareTagging } from "./tagging-setup.js";
-import {
-  operationName,
-  readJsonBody,
-  requestRegion,
-  sendError,
-  sendResult,
-  taggingOperationName,
-} from "./wire.js";
+import { operationName, readJsonBody, sendError, sendResult, taggingOperationName } from "./wire.js";
 import { WrappingKeyPool } from "./wrapping-key-pool.js";
 
 /** A running KMS emulator. */
@@ -47,11 +41,12 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   let region = "unknown";
   const tagging = taggingOperationName(request);
   const operation = tagging ?? operationName(request);
-  const sts = stsCredentialScope(request);
-  if (sts) {
+  const signed = await authenticate(request, response, options.credentials, context.now(), context.logger);
+  if (!signed) return;
+  if (signed.service === "sts") {
     // STS GetCallerIdentity on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
-    stats.count(sts.region, "GetCallerIdentity", "calls");
-    await answerSts(request, response, options.accountId, sts.accessKeyId).catch((error: unknown) => {
+    stats.count(signed.region, "GetCallerIdentity", "calls");
+    await answerSts(request, response, options.accountId, signed.accessKeyId).catch((error: unknown) => {
       context.logger.error({ err: error }, "kms-emulator: STS request failed");
       request.socket.destroy();
     });
@@ -59,7 +54,14 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   }
   try {
     if (request.method !== "POST") throw new KmsError("UnknownOperationException", "Only POST / is served.");
-    region = requestRegion(request);
+    region = signed.region;
+    // Each API is signed for its own service name: KMS for "kms", the Resource Groups Tagging API for "tagging".
+    const service = tagging ? "tagging" : "kms";
+    if (operation && signed.service !== service)
+      throw new KmsError(
+        "InvalidSignatureException",
+        `Credential should be scoped to correct service: '${service}'.`,
+      );
     stats.count(region, operation ?? "unknown", "calls");
     const delay = injectedLatencyMs(options.latencyMs);
     if (delay > 0) await sleep(delay);
@@ -148,6 +150,9 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     saver: stateFile ? new StateSaver(stateFile, () => serializeState(store, tokenCodec.secret)) : undefined,
   };
   const server = createServer((request, response) => void runRequest(pipeline, request, response));
+  // Node closes idle keep-alive connections after 5 s; a client pausing about that long (a test's sleep, a
+  // slow key generation) races the close and sees ECONNRESET. AWS endpoints keep them about a minute.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(resolved.port, resolved.host, () => resolve());

@@ -1,23 +1,15 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readBody } from "./wire.js";
 
 /**
  * STS GetCallerIdentity on the emulator's endpoint, so that tools pointed at the emulator (HSM2KMS_KMS_ENDPOINT)
  * can ask who they are. STS speaks awsQuery: a form-encoded POST body (`Action=GetCallerIdentity&Version=
- * 2011-06-15`) and an XML answer. Nothing else of STS is served.
+ * 2011-06-15`) and an XML answer, after the same SigV4 check as KMS. Nothing else of STS is served.
  */
 
-const STS_SCOPE = /Credential=([^/,\s]+)\/\d{8}\/([a-z0-9-]+)\/sts\/aws4_request/;
 const MAX_BODY_BYTES = 64 * 1024;
 const NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/";
-
-/** The SigV4 access key id and Region of a request signed for STS, or undefined when it is not one. */
-export function stsCredentialScope(
-  request: IncomingMessage,
-): { accessKeyId: string; region: string } | undefined {
-  const match = STS_SCOPE.exec(request.headers.authorization ?? "");
-  return match ? { accessKeyId: match[1]!, region: match[2]! } : undefined;
-}
 
 const xmlEscape = (text: string) =>
   text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -32,7 +24,8 @@ function sendXml(response: ServerResponse, status: number, body: string, request
   response.end(payload);
 }
 
-function sendStsError(response: ServerResponse, status: number, code: string, message: string): void {
+/** An STS (awsQuery) error: `<ErrorResponse><Error><Type>Sender</Type><Code>...`. */
+export function sendStsError(response: ServerResponse, status: number, code: string, message: string): void {
   const requestId = randomUUID();
   sendXml(
     response,
@@ -43,14 +36,9 @@ function sendStsError(response: ServerResponse, status: number, code: string, me
 }
 
 async function readForm(request: IncomingMessage): Promise<URLSearchParams | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+  const body = await readBody(request).catch(() => undefined);
+  if (!body || body.length > MAX_BODY_BYTES) return undefined;
+  return new URLSearchParams(body.toString("utf8"));
 }
 
 /**

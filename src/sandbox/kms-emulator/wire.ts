@@ -4,8 +4,7 @@ import { KmsError } from "./errors.js";
 import type { Input } from "./params.js";
 
 const MAX_BODY_BYTES = 1024 * 1024;
-// The Resource Groups Tagging API signs for service "tagging"; it is served on the same endpoint.
-const CREDENTIAL_SCOPE = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/(?:kms|tagging)\/aws4_request/;
+const bodies = new WeakMap<IncomingMessage, Promise<Buffer>>();
 
 /** The operation named by `X-Amz-Target: TrentService.<Operation>`, or undefined. */
 export function operationName(request: IncomingMessage): string | undefined {
@@ -22,23 +21,7 @@ export function taggingOperationName(request: IncomingMessage): string | undefin
   return match?.[1];
 }
 
-/**
- * The Region of a request, from its SigV4 credential scope (`Credential=AKID/20261128/<region>/kms/...`).
- * Signatures are not verified: the emulator trusts whoever can reach it.
- */
-export function requestRegion(request: IncomingMessage): string {
-  const authorization = request.headers.authorization ?? "";
-  const region = CREDENTIAL_SCOPE.exec(authorization)?.[1];
-  if (!region)
-    throw new KmsError(
-      "MissingAuthenticationTokenException",
-      "Missing or malformed SigV4 Authorization header (the Region is read from its credential scope).",
-      403,
-    );
-  return region;
-}
-
-export async function readJsonBody(request: IncomingMessage): Promise<Input> {
+async function readAll(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
@@ -47,7 +30,24 @@ export async function readJsonBody(request: IncomingMessage): Promise<Input> {
       throw new KmsError("SerializationException", "Request body is too large.", 413);
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString("utf8").trim();
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The request's body, read once: the signature check hashes it before the operation parses it. At most 1 MiB
+ * (a larger body is SerializationException, HTTP 413).
+ */
+export function readBody(request: IncomingMessage): Promise<Buffer> {
+  let body = bodies.get(request);
+  if (!body) {
+    body = readAll(request);
+    bodies.set(request, body);
+  }
+  return body;
+}
+
+export async function readJsonBody(request: IncomingMessage): Promise<Input> {
+  const text = (await readBody(request)).toString("utf8").trim();
   if (text === "") return {};
   try {
     const body: unknown = JSON.parse(text);

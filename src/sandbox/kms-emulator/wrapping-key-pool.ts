@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { newKeyPair } from "../../shared/crypto/key-pairs.js";
-import { type WrappingKeySpec, wrappingKeyBits } from "../../shared/key-specs.js";
+import { type RsaWrappingKeySpec, rsaWrappingKeyBits } from "./spec-table.js";
 
 export interface WrappingKeyPair {
   privateKey: KeyObject;
@@ -8,8 +8,11 @@ export interface WrappingKeyPair {
   publicKeyDer: Buffer;
 }
 
-async function generateWrappingKey(spec: WrappingKeySpec): Promise<WrappingKeyPair> {
-  const { privateKey, publicKey } = await newKeyPair({ type: "rsa", modulusLength: wrappingKeyBits(spec) });
+async function generateWrappingKey(spec: RsaWrappingKeySpec): Promise<WrappingKeyPair> {
+  const { privateKey, publicKey } = await newKeyPair({
+    type: "rsa",
+    modulusLength: rsaWrappingKeyBits(spec),
+  });
   return { privateKey, publicKeyDer: publicKey.export({ format: "der", type: "spki" }) };
 }
 
@@ -19,19 +22,19 @@ async function generateWrappingKey(spec: WrappingKeySpec): Promise<WrappingKeyPa
  * and the machines running tests are shared). A take that finds the pool empty awaits its own generation.
  */
 export class WrappingKeyPool {
-  private readonly ready = new Map<WrappingKeySpec, WrappingKeyPair[]>();
-  private readonly refilling = new Map<WrappingKeySpec, Promise<void>>();
+  private readonly ready = new Map<RsaWrappingKeySpec, WrappingKeyPair[]>();
+  private readonly refilling = new Map<RsaWrappingKeySpec, Promise<void>>();
   private closed = false;
 
   constructor(private readonly size: number) {}
 
-  async take(spec: WrappingKeySpec): Promise<WrappingKeyPair> {
+  async take(spec: RsaWrappingKeySpec): Promise<WrappingKeyPair> {
     const pair = this.ready.get(spec)?.shift() ?? (await generateWrappingKey(spec));
     this.refill(spec);
     return pair;
   }
 
-  private refill(spec: WrappingKeySpec): void {
+  private refill(spec: RsaWrappingKeySpec): void {
     if (this.closed || this.size <= 0 || this.refilling.has(spec)) return;
     const run = async () => {
       const ready = this.ready.get(spec) ?? [];

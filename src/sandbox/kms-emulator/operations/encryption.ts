@@ -20,7 +20,7 @@ import {
   requiredEnum,
   requiredString,
 } from "../params.js";
-import { encryptionAlgorithms, macAlgorithms, requireUsable } from "./key-metadata.js";
+import { currentKeyMaterialId, encryptionAlgorithms, macAlgorithms, requireUsable } from "./key-metadata.js";
 
 const ENCRYPTION_ALGORITHMS = [
   "SYMMETRIC_DEFAULT",
@@ -85,6 +85,8 @@ function decrypt(ctx: RequestContext, input: Input) {
     KeyId: ctx.store.keyArn(key.region, key.keyId),
     Plaintext: plaintext.toString("base64"),
     EncryptionAlgorithm: algorithm,
+    // API Reference, Decrypt: present only when a symmetric encryption key decrypted.
+    KeyMaterialId: currentKeyMaterialId(key),
   };
 }
 

@@ -1,12 +1,10 @@
 import { createPrivateKey } from "node:crypto";
-import { UnwrapError, unwrapKeyMaterial } from "../../../shared/crypto/kms-wrap.js";
-import { isWrappingAlgorithm, isWrappingAllowed, type WrappingAlgorithm } from "../../../shared/key-specs.js";
 import type { OperationDefinition, RequestContext } from "../context.js";
 import {
   incorrectKeyMaterial,
-  invalidCiphertext,
   invalidState,
   KmsError,
+  notFound,
   unsupported,
   validation,
 } from "../errors.js";
@@ -23,19 +21,17 @@ import {
   requiredEnum,
   requiredString,
 } from "../params.js";
-import { requireNotPendingDeletion } from "./key-metadata.js";
+import {
+  type RsaWrappingKeySpec,
+  WRAPPING_ALGORITHM_VALUES,
+  WRAPPING_KEY_SPEC_VALUES,
+  type WrappingAlgorithmValue,
+  wrappingRefusal,
+} from "../spec-table.js";
+import { unwrapImportedMaterial } from "../unwrap.js";
+import { keyMaterialId, requireNotPendingDeletion } from "./key-metadata.js";
 import { sha256Hex } from "./keys.js";
 
-// The model's enums still list these; KMS refuses them at run time.
-const WRAPPING_ALGORITHM_ENUM = [
-  "RSAES_PKCS1_V1_5",
-  "RSAES_OAEP_SHA_1",
-  "RSAES_OAEP_SHA_256",
-  "RSA_AES_KEY_WRAP_SHA_1",
-  "RSA_AES_KEY_WRAP_SHA_256",
-  "SM2PKE",
-] as const;
-const WRAPPING_KEY_SPEC_ENUM = ["RSA_2048", "RSA_3072", "RSA_4096", "SM2"] as const;
 const EXPIRATION_MODELS = ["KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"] as const;
 const MAX_VALID_TO_MS = 365 * 86_400_000;
 
@@ -50,22 +46,19 @@ function importableKey(ctx: RequestContext, input: Input): KeyRecord {
 
 async function getParametersForImport(ctx: RequestContext, input: Input) {
   const key = importableKey(ctx, input);
-  const algorithm = requiredEnum(input, "WrappingAlgorithm", WRAPPING_ALGORITHM_ENUM);
-  const wrappingKeySpec = requiredEnum(input, "WrappingKeySpec", WRAPPING_KEY_SPEC_ENUM);
-  if (!isWrappingAlgorithm(algorithm))
-    throw validation(`WrappingAlgorithm ${algorithm} is no longer supported for importing key material.`);
-  if (wrappingKeySpec === "SM2") throw validation("WrappingKeySpec SM2 is only available in China Regions.");
-  if (!isWrappingAllowed(key.keySpec, algorithm, wrappingKeySpec))
-    throw validation(
-      `WrappingAlgorithm ${algorithm} with ${wrappingKeySpec} cannot import ${key.keySpec} key material.`,
-    );
-  const wrappingKey = await ctx.wrappingKeys.take(wrappingKeySpec);
+  const algorithm = requiredEnum(input, "WrappingAlgorithm", WRAPPING_ALGORITHM_VALUES);
+  const wrappingKeySpec = requiredEnum(input, "WrappingKeySpec", WRAPPING_KEY_SPEC_VALUES);
+  const refusal = wrappingRefusal(key.keySpec, algorithm, wrappingKeySpec, ctx.region);
+  if (refusal) throw validation(refusal);
+  // wrappingRefusal refuses SM2 everywhere, so the spec is an RSA one here.
+  const wrappingKey = await ctx.wrappingKeys.take(wrappingKeySpec as RsaWrappingKeySpec);
   const claims = {
     tokenId: newTokenId(),
     region: ctx.region,
     keyId: key.keyId,
     wrappingAlgorithm: algorithm,
     wrappingKeySpec,
+    wrappingKeySha256: sha256Hex(wrappingKey.publicKeyDer),
     expiresAt: ctx.now() + ctx.tokenTtlMs,
   };
   // Earlier tokens stay valid until they expire: whether AWS revokes them is undocumented.
@@ -81,18 +74,39 @@ async function getParametersForImport(ctx: RequestContext, input: Input) {
   };
 }
 
-/** The token's record, after checking it was issued here, for this key, and has not expired. */
+const invalidToken = (message: string) => new KmsError("InvalidImportTokenException", message);
+
+/**
+ * The token's record, after checking it was issued here, for this key, with the wrapping key it names, and has
+ * neither expired nor been spent.
+ *
+ * AWS's documents ("Step 2: Download the wrapping public key and import token", ImportKeyMaterial) say a public
+ * key and its token are an indivisible set valid for 24 hours, and to download a new set to reimport; they do
+ * not say whether one set may import twice. Assumed here, the stricter reading: a token is spent by the import
+ * it carried, and a reuse answers InvalidImportTokenException (a caller then fetches new parameters, which AWS
+ * always allows).
+ */
 function redeemToken(ctx: RequestContext, key: KeyRecord, token: Buffer) {
   const claims = ctx.tokenCodec.decode(token);
   if (claims.region !== ctx.region || claims.keyId !== key.keyId)
-    throw new KmsError("InvalidImportTokenException", "The import token was issued for another KMS key.");
+    throw invalidToken("The import token was issued for another KMS key.");
   if (claims.expiresAt <= ctx.now())
     throw new KmsError(
       "ExpiredImportTokenException",
       "The import token has expired. Call GetParametersForImport again.",
     );
   const record = ctx.store.tokens.get(claims.tokenId);
-  if (!record) throw new KmsError("InvalidImportTokenException", "Import token is invalid or malformed.");
+  if (!record)
+    throw invalidToken(
+      "The import token was already used to import key material. Call GetParametersForImport for a new one.",
+    );
+  if (
+    record.keyId !== key.keyId ||
+    record.wrappingAlgorithm !== claims.wrappingAlgorithm ||
+    record.wrappingKeySpec !== claims.wrappingKeySpec ||
+    record.wrappingKeySha256 !== claims.wrappingKeySha256
+  )
+    throw invalidToken("The import token does not match the wrapping key it was issued with.");
   return record;
 }
 
@@ -130,6 +144,12 @@ function boundMaterialSha256(ctx: RequestContext, key: KeyRecord): string | unde
 
 function importKeyMaterial(ctx: RequestContext, input: Input) {
   const key = importableKey(ctx, input);
+  // API Reference, ImportKeyMaterial and "Key states of AWS KMS keys": import into a PendingImport key, or
+  // reimport into an Enabled one; a Disabled key must be enabled first.
+  if (key.keyState !== "PendingImport" && key.keyState !== "Enabled")
+    throw invalidState(
+      `${ctx.store.keyArn(key.region, key.keyId)} is ${key.keyState}; ImportKeyMaterial needs a key in PendingImport or Enabled state.`,
+    );
   const token = requiredBlob(input, "ImportToken", { max: 6144 });
   const ciphertext = requiredBlob(input, "EncryptedKeyMaterial", { max: 6144 });
   const { model, validTo } = readExpiration(ctx, input, key);
@@ -139,18 +159,11 @@ function importKeyMaterial(ctx: RequestContext, input: Input) {
     format: "der",
     type: "pkcs8",
   });
-  let plaintext: Buffer;
-  try {
-    plaintext = unwrapKeyMaterial(
-      record.wrappingAlgorithm as WrappingAlgorithm,
-      wrappingPrivateKey,
-      ciphertext,
-    );
-  } catch (error) {
-    if (error instanceof UnwrapError)
-      throw invalidCiphertext(`Cannot decrypt the key material: ${error.message}.`);
-    throw error;
-  }
+  const plaintext = unwrapImportedMaterial(
+    record.wrappingAlgorithm as WrappingAlgorithmValue,
+    wrappingPrivateKey,
+    ciphertext,
+  );
   const material = validateKeyMaterial(key.keySpec, plaintext, {
     acceptKwpZeroPadding: ctx.acceptKwpZeroPadding,
     onZeroPaddingStripped: (count) =>
@@ -165,6 +178,11 @@ function importKeyMaterial(ctx: RequestContext, input: Input) {
     throw incorrectKeyMaterial(
       "The key material is different from the key material imported into this KMS key before.",
     );
+  const materialId = keyMaterialId(key.keyId, material);
+  const requestedId = optionalString(input, "KeyMaterialId", { min: 1, max: 64 });
+  if (requestedId !== undefined && requestedId !== materialId)
+    throw incorrectKeyMaterial("KeyMaterialId does not identify the key material being imported.");
+  ctx.store.tokens.delete(record.tokenId);
   key.material = material;
   key.materialSha256 = digest;
   key.expirationModel = model;
@@ -174,18 +192,24 @@ function importKeyMaterial(ctx: RequestContext, input: Input) {
     { region: ctx.region, keyId: key.keyId, expirationModel: model },
     "kms-emulator: key material imported",
   );
-  return { KeyId: ctx.store.keyArn(key.region, key.keyId), KeyMaterialId: digest };
+  return { KeyId: ctx.store.keyArn(key.region, key.keyId), KeyMaterialId: materialId };
 }
 
 function deleteImportedKeyMaterial(ctx: RequestContext, input: Input) {
   const key = importableKey(ctx, input);
   if (!key.material)
     throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} has no key material to delete.`);
+  const materialId = keyMaterialId(key.keyId, key.material);
+  const requestedId = optionalString(input, "KeyMaterialId", { min: 1, max: 64 });
+  if (requestedId !== undefined && requestedId !== materialId)
+    throw notFound(
+      `Key material ${requestedId} is not associated with ${ctx.store.keyArn(key.region, key.keyId)}.`,
+    );
   key.material = undefined;
   key.validTo = undefined;
   key.expirationModel = undefined;
   key.keyState = "PendingImport";
-  return { KeyId: ctx.store.keyArn(key.region, key.keyId) };
+  return { KeyId: ctx.store.keyArn(key.region, key.keyId), KeyMaterialId: materialId };
 }
 
 export const importOperations: Record<string, OperationDefinition> = {

@@ -1,24 +1,41 @@
-import { keySpecInfo } from "../../../shared/key-specs.js";
+import { createHash } from "node:crypto";
 import type { RequestContext } from "../context.js";
 import { invalidKeyUsage, invalidState, KmsError } from "../errors.js";
 import type { KeyRecord } from "../key-record.js";
 import { epochSeconds } from "../params.js";
+import { emulatedSpec } from "../spec-table.js";
 
 /** Encryption algorithms KMS lists for a key (only ENCRYPT_DECRYPT keys have any). */
 export function encryptionAlgorithms(key: KeyRecord): string[] | undefined {
   if (key.keyUsage !== "ENCRYPT_DECRYPT") return undefined;
-  return key.keySpec === "SYMMETRIC_DEFAULT"
-    ? ["SYMMETRIC_DEFAULT"]
-    : ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"];
+  return [...(emulatedSpec(key.keySpec).encryptionAlgorithms ?? [])];
 }
 
 export function signingAlgorithms(key: KeyRecord): string[] | undefined {
-  return key.keyUsage === "SIGN_VERIFY" ? [...(keySpecInfo(key.keySpec).signingAlgorithms ?? [])] : undefined;
+  return key.keyUsage === "SIGN_VERIFY"
+    ? [...(emulatedSpec(key.keySpec).signingAlgorithms ?? [])]
+    : undefined;
 }
 
 export function macAlgorithms(key: KeyRecord): string[] | undefined {
-  const algorithm = keySpecInfo(key.keySpec).macAlgorithm;
+  const algorithm = emulatedSpec(key.keySpec).macAlgorithm;
   return algorithm ? [algorithm] : undefined;
+}
+
+/**
+ * The identifier of one key material. The API Reference (ImportKeyMaterial, KeyMaterialId) says KMS derives it
+ * from the KMS key ID and the material; hashing both keeps it stable across reimports and replicas (which share
+ * the key ID) without publishing a fingerprint of the material alone.
+ */
+export function keyMaterialId(keyId: string, material: Buffer): string {
+  return createHash("sha256").update(`${keyId}\n`).update(material).digest("hex");
+}
+
+/** KeyMaterialId in responses that name the material used: only symmetric encryption keys have one there. */
+export function currentKeyMaterialId(key: KeyRecord): string | undefined {
+  return key.keySpec === "SYMMETRIC_DEFAULT" && key.material
+    ? keyMaterialId(key.keyId, key.material)
+    : undefined;
 }
 
 export function keyAgreementAlgorithms(key: KeyRecord): string[] | undefined {
@@ -54,7 +71,10 @@ export function keyMetadata(ctx: RequestContext, key: KeyRecord) {
     KeyUsage: key.keyUsage,
     KeyState: key.keyState,
     DeletionDate: key.deletionDate === undefined ? undefined : epochSeconds(key.deletionDate),
-    PendingDeletionWindowInDays: key.pendingWindowInDays,
+    // API Reference, KeyMetadata: present only while a primary key waits for its replicas to be deleted
+    // (PendingReplicaDeletion); a key in PendingDeletion shows its DeletionDate instead.
+    PendingDeletionWindowInDays:
+      key.keyState === "PendingReplicaDeletion" ? key.pendingWindowInDays : undefined,
     ValidTo: key.validTo === undefined ? undefined : epochSeconds(key.validTo),
     Origin: key.origin,
     ExpirationModel: external && key.material ? key.expirationModel : undefined,
@@ -67,7 +87,8 @@ export function keyMetadata(ctx: RequestContext, key: KeyRecord) {
     MacAlgorithms: macAlgorithms(key),
     MultiRegion: key.multiRegion,
     MultiRegionConfiguration: multiRegionConfiguration(ctx, key),
-    CurrentKeyMaterialId: key.material ? key.materialSha256 : undefined,
+    // API Reference, KeyMetadata: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin".
+    CurrentKeyMaterialId: currentKeyMaterialId(key),
   };
 }
 
@@ -82,6 +103,6 @@ export function requireUsable(ctx: RequestContext, key: KeyRecord, usage?: KeyRe
 
 /** Management operations (tag, alias, import) refuse keys that are pending deletion. */
 export function requireNotPendingDeletion(ctx: RequestContext, key: KeyRecord): void {
-  if (key.keyState === "PendingDeletion")
+  if (key.keyState === "PendingDeletion" || key.keyState === "PendingReplicaDeletion")
     throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is pending deletion.`);
 }

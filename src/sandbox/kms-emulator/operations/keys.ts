@@ -1,5 +1,4 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { KEY_SPECS, KEY_USAGES, keySpecInfo } from "../../../shared/key-specs.js";
 import type { OperationDefinition, RequestContext } from "../context.js";
 import { invalidState, KmsError, unsupported, validation } from "../errors.js";
 import { generateMaterial } from "../key-crypto.js";
@@ -15,6 +14,7 @@ import {
   optionalString,
   requiredString,
 } from "../params.js";
+import { EMULATED_KEY_SPECS, EMULATED_KEY_USAGES, emulatedSpec } from "../spec-table.js";
 import { keyMetadata, requireNotPendingDeletion } from "./key-metadata.js";
 import { parseTags } from "./tags.js";
 
@@ -43,8 +43,8 @@ function newKeyId(multiRegion: boolean): string {
 export const sha256Hex = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
 function readKeySpec(input: Input) {
-  const keySpec = optionalEnum(input, "KeySpec", KEY_SPECS);
-  const legacy = optionalEnum(input, "CustomerMasterKeySpec", KEY_SPECS);
+  const keySpec = optionalEnum(input, "KeySpec", EMULATED_KEY_SPECS);
+  const legacy = optionalEnum(input, "CustomerMasterKeySpec", EMULATED_KEY_SPECS);
   if (keySpec && legacy && keySpec !== legacy)
     throw validation("KeySpec and CustomerMasterKeySpec disagree; use KeySpec only.");
   return keySpec ?? legacy ?? "SYMMETRIC_DEFAULT";
@@ -53,8 +53,8 @@ function readKeySpec(input: Input) {
 async function createKey(ctx: RequestContext, input: Input) {
   const keySpec = readKeySpec(input);
   // KMS defaults KeyUsage to ENCRYPT_DECRYPT for every spec, so asymmetric keys must name theirs.
-  const keyUsage = optionalEnum(input, "KeyUsage", KEY_USAGES) ?? "ENCRYPT_DECRYPT";
-  if (!keySpecInfo(keySpec).usages.includes(keyUsage))
+  const keyUsage = optionalEnum(input, "KeyUsage", EMULATED_KEY_USAGES) ?? "ENCRYPT_DECRYPT";
+  if (!emulatedSpec(keySpec).usages.includes(keyUsage))
     throw validation(`KeyUsage ${keyUsage} is not compatible with KeySpec ${keySpec}`);
   const origin = optionalEnum(input, "Origin", ORIGINS) ?? "AWS_KMS";
   if (origin !== "AWS_KMS" && origin !== "EXTERNAL")
@@ -86,10 +86,30 @@ async function createKey(ctx: RequestContext, input: Input) {
   return { KeyMetadata: keyMetadata(ctx, key) };
 }
 
+/** The live replicas of a multi-Region primary key (none for any other key). */
+function replicasOf(ctx: RequestContext, key: KeyRecord): KeyRecord[] {
+  if (!key.multiRegion || key.primaryRegion !== key.region) return [];
+  return [...ctx.store.regions.keys()]
+    .filter((region) => region !== key.region)
+    .flatMap((region) => ctx.store.keys(region).filter((replica) => replica.keyId === key.keyId));
+}
+
 function scheduleKeyDeletion(ctx: RequestContext, input: Input) {
   const key = ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), false);
   const window = optionalInteger(input, "PendingWindowInDays", 7, 30) ?? 30;
   requireNotPendingDeletion(ctx, key);
+  // API Reference, ScheduleKeyDeletion: a primary key with replicas waits in PendingReplicaDeletion, and its
+  // waiting period starts only when its last replica is deleted, so there is no DeletionDate yet.
+  if (replicasOf(ctx, key).length > 0) {
+    key.keyState = "PendingReplicaDeletion";
+    key.pendingWindowInDays = window;
+    key.deletionDate = undefined;
+    return {
+      KeyId: ctx.store.keyArn(key.region, key.keyId),
+      KeyState: key.keyState,
+      PendingWindowInDays: window,
+    };
+  }
   key.keyState = "PendingDeletion";
   key.pendingWindowInDays = window;
   key.deletionDate = ctx.now() + window * DAY_MS;
@@ -103,7 +123,7 @@ function scheduleKeyDeletion(ctx: RequestContext, input: Input) {
 
 function cancelKeyDeletion(ctx: RequestContext, input: Input) {
   const key = ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), false);
-  if (key.keyState !== "PendingDeletion")
+  if (key.keyState !== "PendingDeletion" && key.keyState !== "PendingReplicaDeletion")
     throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is not pending deletion.`);
   // KMS leaves a key whose deletion was cancelled disabled (or waiting for material).
   key.keyState = key.material ? "Disabled" : "PendingImport";
@@ -171,7 +191,7 @@ export const keyOperations: Record<string, OperationDefinition> = {
     mutates: false,
     run(ctx, input) {
       const keys = ctx.store.keys(ctx.region);
-      const { items, ...paging } = page(input, keys, 100, 1000);
+      const { items, ...paging } = page(input, keys, 100, 1000, `ListKeys\n${ctx.region}`);
       return {
         Keys: items.map((key) => ({ KeyId: key.keyId, KeyArn: ctx.store.keyArn(key.region, key.keyId) })),
         ...paging,

@@ -1,5 +1,4 @@
 import { createPublicKey, diffieHellman, type KeyObject } from "node:crypto";
-import { keySpecInfo } from "../../../shared/key-specs.js";
 import type { OperationDefinition, RequestContext } from "../context.js";
 import { invalidKeyUsage, KmsError, unsupported, validation } from "../errors.js";
 import {
@@ -10,6 +9,7 @@ import {
   verifyWithKey,
 } from "../key-crypto.js";
 import { type Input, optionalEnum, requiredBlob, requiredEnum, requiredString } from "../params.js";
+import { emulatedSpec } from "../spec-table.js";
 import {
   encryptionAlgorithms,
   keyAgreementAlgorithms,
@@ -70,7 +70,7 @@ export const signingOperations: Record<string, OperationDefinition> = {
     mutates: false,
     run(ctx, input) {
       const key = ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), true);
-      const family = keySpecInfo(key.keySpec).family;
+      const family = emulatedSpec(key.keySpec).family;
       if (family === "AES" || family === "HMAC") throw unsupported(`${key.keySpec} keys have no public key.`);
       requireUsable(ctx, key);
       return {

@@ -62,7 +62,13 @@ export const tagOperations: Record<string, OperationDefinition> = {
     mutates: false,
     run(ctx, input) {
       const key = ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), false);
-      const { items, ...paging } = page(input, key.tags, 50, 50);
+      const { items, ...paging } = page(
+        input,
+        key.tags,
+        50,
+        50,
+        `ListResourceTags\n${ctx.region}\n${key.keyId}`,
+      );
       return { Tags: items, ...paging };
     },
   },

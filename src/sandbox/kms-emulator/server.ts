@@ -113,6 +113,8 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
   const resolved = resolveOptions(options);
   const loaded = resolved.stateFile ? await loadState(resolved.stateFile, resolved.accountId) : undefined;
   const store = loaded?.store ?? new KeyStore(resolved.accountId);
+  store.consistencyDelayMs = resolved.consistencyDelayMs;
+  store.random = resolved.consistencyRandom;
   const tokenCodec = new ImportTokenCodec(loaded?.tokenSecret);
   const wrappingKeys = new WrappingKeyPool(resolved.wrappingKeyPoolSize);
   const stateFile = resolved.stateFile;
@@ -140,7 +142,12 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
   const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
   const url = `http://${host}:${port}`;
   resolved.logger.info(
-    { url, stateFile, quotas: Object.keys(resolved.quotas).length > 0 },
+    {
+      url,
+      stateFile,
+      quotas: Object.keys(resolved.quotas).length > 0,
+      consistencyDelayMs: resolved.consistencyDelayMs,
+    },
     "kms-emulator: listening",
   );
   let closing: Promise<void> | undefined;

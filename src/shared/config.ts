@@ -66,6 +66,12 @@ export interface Config {
    * @defaultValue false
    */
   paramsOnHsmHost: boolean;
+  /**
+   * How long after this campaign created, imported into or replicated a KMS key a NotFoundException or
+   * KMSInvalidStateException on it is taken for a change KMS has not propagated yet, and waited out
+   * (`HSM2KMS_KMS_CONSISTENCY_WINDOW`; 0 turns the wait off). @defaultValue 5m
+   */
+  kmsConsistencyWindowMs: number;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -255,6 +261,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     jobLockMs: duration(env, "HSM2KMS_JOB_LOCK", "60s", 1000, 3_600_000),
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
     paramsOnHsmHost: flag(env, "HSM2KMS_PARAMS_ON_HSM_HOST"),
+    kmsConsistencyWindowMs: duration(env, "HSM2KMS_KMS_CONSISTENCY_WINDOW", "5m", 0, 86_400_000),
   };
 }
 

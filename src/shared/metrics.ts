@@ -10,6 +10,7 @@ export interface Metrics {
   keys: Counter<"status" | "key_spec" | "region">;
   kmsRequests: Counter<"operation" | "outcome" | "region">;
   kmsThrottled: Counter<"operation" | "region">;
+  kmsNotYetVisible: Counter<"operation" | "region">;
   tokenRefreshes: Counter<"reason" | "region">;
   queueJobs: Gauge<"phase" | "state" | "region">;
   hsmSessions: Gauge<"state">;
@@ -25,7 +26,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     phaseDuration: new Histogram({
       name: "hsm2kms_phase_duration_seconds",
-      help: "Duration of one phase run, by phase and outcome (success, retry, throttle, refresh, fail, skip, conflict)",
+      help: "Duration of one phase run, by phase and outcome (success, retry, wait, throttle, refresh, fail, skip, conflict)",
       labelNames: ["phase", "outcome", "region"],
       buckets: PHASE_BUCKETS,
       registers: [registry],
@@ -45,6 +46,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     kmsThrottled: new Counter({
       name: "hsm2kms_kms_throttled_total",
       help: "KMS requests answered with ThrottlingException, by operation",
+      labelNames: ["operation", "region"],
+      registers: [registry],
+    }),
+    kmsNotYetVisible: new Counter({
+      name: "hsm2kms_kms_not_yet_visible_total",
+      help: "Times KMS did not show a change hsm2kms made yet (NotFoundException, PendingImport, Creating) and the key waited, by operation",
       labelNames: ["operation", "region"],
       registers: [registry],
     }),

@@ -11,6 +11,8 @@ export interface WorkerEventMap {
   /** A key went back to params for a new import token. */
   "token:refreshed": { reason: string; region: string };
   "kms:request": KmsRequestEvent;
+  /** KMS did not show a change this campaign made yet (NotFound, stale state): the key waits for it. */
+  "kms:not-visible": { operation: string; region: string };
   /** This process started serving a Region's queues (its series start at zero). */
   "region:served": { region: string; phases: readonly string[] };
 }

@@ -1,7 +1,8 @@
-import { fatal, isMigrationError } from "../../shared/errors.js";
+import { fatal, notVisible } from "../../shared/errors.js";
 import type { KmsKeyInfo, KmsPort } from "../../shared/kms/types.js";
 import { LedgerConflictError } from "../../shared/ledger/index.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
+import { ensureAlias } from "./alias.js";
 import type { Phase, PhaseContext } from "./context.js";
 import { paramsPhase } from "./params.js";
 import { keyTags, PROVENANCE_TAGS } from "./provenance.js";
@@ -50,22 +51,6 @@ async function findEarlierKey(
   return undefined;
 }
 
-async function ensureAlias(kms: KmsPort, record: MigrationRecord, keyId: string): Promise<void> {
-  const alias = record.request.alias;
-  if (!alias) return;
-  try {
-    await kms.createAlias(alias, keyId);
-  } catch (error) {
-    if (!isMigrationError(error) || error.details?.["awsError"] !== "AlreadyExistsException") throw error;
-    const target = await kms.describeKey(alias);
-    if (target?.keyId !== keyId)
-      throw fatal(
-        "ALIAS_TAKEN",
-        `${describeSource(record.source)}: ${alias} already exists and points to another KMS key (${target?.keyId ?? "unknown"})`,
-      );
-  }
-}
-
 /**
  * Saves the new key's id. If the save conflicts, this worker lost the job (its lock expired while CreateKey
  * was in flight, e.g. a host cut off the network) and another worker owns the key now: unless the owner
@@ -106,14 +91,17 @@ export const create: Phase = async (ctx, record) => {
   const kms = ctx.kms(record.region);
 
   let key = record.kmsKeyId ? await kms.describeKey(record.kmsKeyId) : undefined;
+  // The key this campaign made may not be visible yet: the scheduler waits within the consistency window.
   if (record.kmsKeyId && !key)
-    throw fatal(
+    throw notVisible(
       "KMS_KEY_MISSING",
-      `${describeSource(record.source)}: KMS key ${record.kmsKeyId} recorded in the ledger no longer exists`,
+      `${describeSource(record.source)}: KMS key ${record.kmsKeyId} recorded in the ledger is not found (DescribeKey: NotFoundException)`,
+      { details: { operation: "DescribeKey", awsError: "NotFoundException" } },
     );
   key ??= await findEarlierKey(ctx, kms, record);
   if (!key) {
-    await ctx.checkpoint({ createStartedAt: ctx.now().toISOString() });
+    const startedAt = ctx.now().toISOString();
+    await ctx.checkpoint({ createStartedAt: startedAt, kmsChangedAt: startedAt });
     key = await kms.createKey({
       keySpec: source.keySpec,
       keyUsage: source.keyUsage,
@@ -132,7 +120,7 @@ export const create: Phase = async (ctx, record) => {
       "KMS_KEY_PENDING_DELETION",
       `${describeSource(record.source)}: KMS key ${key.keyId} is pending deletion; cancel the deletion or re-enqueue the key`,
     );
-  await ensureAlias(kms, record, key.keyId);
+  await ensureAlias(ctx, kms, record, key.keyId, describeSource(record.source));
   return {
     patch: { kmsKeyId: key.keyId, kmsKeyArn: key.arn, aliasCreated: record.request.alias !== undefined },
     next: key.keyState === "Enabled" ? "verify" : paramsPhase(ctx.settings),

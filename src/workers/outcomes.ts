@@ -29,8 +29,9 @@ export interface RetryLimits {
 }
 
 /**
- * Looks for a change KMS does not show yet, at most, per phase (each wait at least doubles the time waited,
- * so even a day's window takes fewer): the queue's cap on how often one job may start allows for them.
+ * Looks for a change KMS does not show yet, at most, per phase (each wait adds at least half the time already
+ * waited, so a 5-minute window takes about 14; past the budget, one last look at the window's end): the
+ * queue's cap on how often one job may start allows for them.
  */
 export const VISIBILITY_WAIT_BUDGET = 24;
 
@@ -119,13 +120,12 @@ function decideNotVisible(
         `after ${waits - 1} looks over ${formatDuration(now.getTime() - since)}; HSM2KMS_KMS_CONSISTENCY_WINDOW is ${formatDuration(windowMs)}: ` +
         "if KMS is this slow to show changes, raise it and run `hsm2kms retry --failed`; otherwise the key was deleted or changed outside hsm2kms)",
     );
-  // Changes usually show within seconds: back off from the first look, and wait at least as long as already
-  // waited, so the looks stay few (logarithmic in the window) when KMS takes minutes.
+  // Changes usually show within seconds: look again soon, then at least half as long again as already waited,
+  // so a change that shows is seen soon after, and the looks stay few (logarithmic) when KMS takes minutes.
   const waitedMs = now.getTime() - since;
+  const gentle = (limits.baseBackoffMs ?? 1000) * 1.5 ** (waits - 1) * (0.75 + Math.random() / 4);
   const delayMs =
-    waits >= VISIBILITY_WAIT_BUDGET
-      ? leftMs
-      : Math.round(Math.min(leftMs, Math.max(waitedMs, backoffMs(waits, limits))));
+    waits >= VISIBILITY_WAIT_BUDGET ? leftMs : Math.round(Math.min(leftMs, Math.max(waitedMs / 2, gentle)));
   const token = record.importParams;
   if (
     (phase === "wrap" || phase === "import") &&

@@ -13,8 +13,12 @@ import {
   ReplicateKeyCommand,
   SignCommand,
 } from "@aws-sdk/client-kms";
+import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kmsEmulatorOptionsFromFlags } from "../../src/cli/commands/kms-emulator.js";
+import {
+  kmsEmulatorOptionsFromFlags,
+  registerKmsEmulatorCommand,
+} from "../../src/cli/commands/kms-emulator.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { waitFor } from "../helpers/fleet.js";
 import { ecKey, errorName, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";
@@ -203,5 +207,9 @@ describe("kms-emulator --consistency-delay: changes other calls do not see yet",
     expect(() => kmsEmulatorOptionsFromFlags({ ...flags, consistencyDelay: "2s" })).toThrow(
       /--consistency-delay: "2s"/,
     );
+    const program = new Command();
+    registerKmsEmulatorCommand(program);
+    const help = program.commands.find((command) => command.name() === "kms-emulator")?.helpInformation();
+    expect(help).toContain("--consistency-delay <ms>");
   });
 });

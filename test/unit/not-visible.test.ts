@@ -1,8 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { isMigrationError, type MigrationError, notVisible } from "../../src/shared/errors.js";
 import { mapKmsError } from "../../src/shared/kms/kms-errors.js";
+import { createMetrics } from "../../src/shared/metrics.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
+import { WorkerEvents } from "../../src/workers/events.js";
 import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
+import { observeWorkers } from "../../src/workers/observe.js";
 import { type AfterError, decideAfterError, VISIBILITY_WAIT_BUDGET } from "../../src/workers/outcomes.js";
 import { PHASE_FUNCTIONS } from "../../src/workers/phases/index.js";
 import { harness, recordFor } from "../helpers/phase-harness.js";
@@ -264,5 +267,21 @@ describe("phases under eventual consistency (fake KMS hiding each change for a f
     expect(again).toMatchObject({ kind: "not-visible", code: "REPLICA_NOT_VISIBLE" });
     expect(h.kms.count("ReplicateKey")).toBe(2);
     expect(h.replicaKms.keys.size).toBe(1);
+  });
+});
+
+describe("hsm2kms_kms_not_yet_visible_total", () => {
+  it("starts at zero for a served Region and counts each wait by operation", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const events = new WorkerEvents();
+    observeWorkers(events, metrics);
+    const series = 'hsm2kms_kms_not_yet_visible_total{operation="GetParametersForImport",region="eu-west-1"}';
+    const value = async () =>
+      (await metrics.registry.metrics()).split("\n").find((line) => line.startsWith(`${series} `));
+    events.emit("region:served", { region: "eu-west-1", phases: ["params"] });
+    expect(await value()).toMatch(/ 0$/);
+    events.emit("kms:not-visible", { operation: "GetParametersForImport", region: "eu-west-1" });
+    events.emit("kms:not-visible", { operation: "GetParametersForImport", region: "eu-west-1" });
+    expect(await value()).toMatch(/ 2$/);
   });
 });

@@ -22,6 +22,11 @@ export interface KmsEmulator {
   close(): Promise<void>;
   /** For tests: calls, throttles and injected faults per Region and operation. */
   stats(): KmsEmulatorStats;
+  /**
+   * For tests: the ids of every key in a Region, including keys callers cannot see yet (consistencyDelayMs)
+   * and keys pending deletion, so a duplicate made moments ago is still counted.
+   */
+  allKeyIds(region: string): string[];
 }
 
 interface Pipeline {
@@ -155,6 +160,7 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     url,
     port,
     stats: () => pipeline.stats.snapshot(),
+    allKeyIds: (region) => [...store.region(region).keys.keys()],
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

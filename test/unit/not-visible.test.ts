@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/shared/config.js";
 import { isMigrationError, type MigrationError, notVisible } from "../../src/shared/errors.js";
 import { mapKmsError } from "../../src/shared/kms/kms-errors.js";
 import { createMetrics } from "../../src/shared/metrics.js";
@@ -283,5 +284,16 @@ describe("hsm2kms_kms_not_yet_visible_total", () => {
     events.emit("kms:not-visible", { operation: "GetParametersForImport", region: "eu-west-1" });
     events.emit("kms:not-visible", { operation: "GetParametersForImport", region: "eu-west-1" });
     expect(await value()).toMatch(/ 2$/);
+  });
+});
+
+describe("HSM2KMS_KMS_CONSISTENCY_WINDOW", () => {
+  it("is a duration, 5m by default, 0 allowed; anything else names the variable", () => {
+    expect(loadConfig({}).kmsConsistencyWindowMs).toBe(300_000);
+    expect(loadConfig({ HSM2KMS_KMS_CONSISTENCY_WINDOW: "90s" }).kmsConsistencyWindowMs).toBe(90_000);
+    expect(loadConfig({ HSM2KMS_KMS_CONSISTENCY_WINDOW: "0" }).kmsConsistencyWindowMs).toBe(0);
+    expect(() => loadConfig({ HSM2KMS_KMS_CONSISTENCY_WINDOW: "five minutes" })).toThrow(
+      /HSM2KMS_KMS_CONSISTENCY_WINDOW="five minutes" is invalid/,
+    );
   });
 });

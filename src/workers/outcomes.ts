@@ -59,6 +59,7 @@ function failure(
     action: "fail",
     patch: {
       ...DROP_IMPORT_SECRETS,
+      visibilityWait: undefined,
       status: "failed",
       phase,
       attempts: record.attempts + 1,

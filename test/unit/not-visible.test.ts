@@ -266,6 +266,11 @@ describe("phases under eventual consistency (fake KMS hiding each change for a f
     h.replicaKms.keys.get(made.patch.kmsKeyId!)!.unseen = { looks: 5, before: "absent" };
     const again = await rejection(PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, kmsKeyId: undefined }));
     expect(again).toMatchObject({ kind: "not-visible", code: "REPLICA_NOT_VISIBLE" });
+    expect(h.checkpoints.at(-1)).toEqual({ kmsKeyId: made.patch.kmsKeyId });
+    const recorded = await rejection(
+      PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, ...h.checkpoints.at(-1) }),
+    );
+    expect(recorded).toMatchObject({ kind: "not-visible", code: "KMS_KEY_MISSING" });
     expect(h.kms.count("ReplicateKey")).toBe(2);
     expect(h.replicaKms.keys.size).toBe(1);
   });

@@ -30,6 +30,8 @@ async function replicateOnce(
     });
   } catch (error) {
     if (!isMigrationError(error) || error.details?.["awsError"] !== "AlreadyExistsException") throw error;
+    // Its id is the primary's: record it, so the next look is a DescribeKey, not another ReplicateKey.
+    await ctx.checkpoint({ kmsKeyId: keyId });
     throw notVisible(
       "REPLICA_NOT_VISIBLE",
       `${who}: ReplicateKey says ${keyId} already has a replica in ${record.region}, but DescribeKey there does not find it`,

@@ -5,6 +5,9 @@ import { formatManifestCsv } from "../producer/manifest.js";
 import { startKmsEmulator } from "./kms-emulator/index.js";
 import { initSandboxToken, SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "./softhsm.js";
 
+/** How long the demo's emulator may hide a change from other calls: the pipeline must wait it out. */
+const SANDBOX_CONSISTENCY_DELAY_MS = 2000;
+
 export interface SandboxDemoOptions {
   /** Where the token, manifest and report live. */
   dir: string;
@@ -44,7 +47,8 @@ export function sandboxManifest(region: string): string {
 
 /**
  * The local rehearsal: a SoftHSM2 token with every importable key type (made once, reused), a fresh KMS
- * emulator with AWS's default quotas, then a real migration through Redis queues and workers. The
+ * emulator with AWS's default quotas and eventual consistency (each new key, alias, import and replica unseen
+ * for up to 2 s, as AWS warns it can be), then a real migration through Redis queues and workers. The
  * emulator accepts SoftHSM2's KWP zero padding, and says so in its log each time.
  */
 export async function runSandboxDemo(options: SandboxDemoOptions): Promise<SandboxDemoResult> {
@@ -55,6 +59,7 @@ export async function runSandboxDemo(options: SandboxDemoOptions): Promise<Sandb
   );
   const emulator = await startKmsEmulator({
     acceptKwpZeroPadding: true,
+    consistencyDelayMs: SANDBOX_CONSISTENCY_DELAY_MS,
     logger: options.logger.child({ component: "kms-emulator" }),
   });
   try {

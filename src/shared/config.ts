@@ -72,6 +72,12 @@ export interface Config {
    * (`HSM2KMS_TAG_INDEX_WAIT`, 0s to 1h). @defaultValue 5m
    */
   tagIndexWaitMs: number;
+  /**
+   * How long after this campaign created, imported into or replicated a KMS key a NotFoundException or
+   * KMSInvalidStateException on it is taken for a change KMS has not propagated yet, and waited out
+   * (`HSM2KMS_KMS_CONSISTENCY_WINDOW`; 0 turns the wait off). @defaultValue 5m
+   */
+  kmsConsistencyWindowMs: number;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -262,6 +268,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
     paramsOnHsmHost: flag(env, "HSM2KMS_PARAMS_ON_HSM_HOST"),
     tagIndexWaitMs: duration(env, "HSM2KMS_TAG_INDEX_WAIT", "5m", 0, 3_600_000),
+    kmsConsistencyWindowMs: duration(env, "HSM2KMS_KMS_CONSISTENCY_WINDOW", "5m", 0, 86_400_000),
   };
 }
 

@@ -14,6 +14,12 @@ export type ErrorKind =
   | "token-expired"
   /** Waiting for something else (e.g. a replica's primary): try later, spending no attempt (bounded). */
   | "deferred"
+  /**
+   * KMS does not show a key, alias or key state (NotFoundException, KMSInvalidStateException): possibly a change
+   * that has not propagated yet (AWS KMS Developer Guide, "AWS KMS eventual consistency"). Within the consistency
+   * window after this campaign changed that key, wait and look again, spending no attempt; otherwise fatal.
+   */
+  | "not-visible"
   /** Retrying cannot help: fail the key with this reason. */
   | "fatal";
 
@@ -51,6 +57,8 @@ export const throttled = (code: string, message: string, options?: MigrationErro
   new MigrationError("throttled", code, message, options);
 export const deferred = (code: string, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("deferred", code, message, options);
+export const notVisible = (code: string, message: string, options?: MigrationErrorOptions) =>
+  new MigrationError("not-visible", code, message, options);
 export const tokenExpired = (code: string, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("token-expired", code, message, options);
 

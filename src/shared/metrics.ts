@@ -11,6 +11,7 @@ export interface Metrics {
   kmsRequests: Counter<"operation" | "outcome" | "region">;
   kmsThrottled: Counter<"operation" | "region">;
   kmsResourceQuotaExceeded: Gauge<"region" | "quota">;
+  kmsNotYetVisible: Counter<"operation" | "region">;
   tokenRefreshes: Counter<"reason" | "region">;
   queueJobs: Gauge<"phase" | "state" | "region">;
   hsmSessions: Gauge<"state">;
@@ -26,7 +27,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     phaseDuration: new Histogram({
       name: "hsm2kms_phase_duration_seconds",
-      help: "Duration of one phase run, by phase and outcome (success, retry, throttle, refresh, fail, skip, conflict)",
+      help: "Duration of one phase run, by phase and outcome (success, retry, wait, throttle, refresh, fail, skip, conflict)",
       labelNames: ["phase", "outcome", "region"],
       buckets: PHASE_BUCKETS,
       registers: [registry],
@@ -53,6 +54,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: "hsm2kms_kms_resource_quota_exceeded",
       help: "1 while this worker holds back key creation because KMS answered LimitExceededException (a resource quota, e.g. AWS KMS keys per Region), 0 once a key is created there again",
       labelNames: ["region", "quota"],
+      registers: [registry],
+    }),
+    kmsNotYetVisible: new Counter({
+      name: "hsm2kms_kms_not_yet_visible_total",
+      help: "Times KMS did not show a change hsm2kms made yet (NotFoundException, PendingImport, Creating) and the key waited, by operation",
+      labelNames: ["operation", "region"],
       registers: [registry],
     }),
     tokenRefreshes: new Counter({

@@ -124,6 +124,13 @@ export interface MigrationRecord {
   createStartedAt?: string | undefined;
   /** When the create phase last asked the tag index for this key's KMS key and found none. */
   tagLookupAt?: string | undefined;
+  /**
+   * When this campaign last asked KMS for a change that KMS may show only later (CreateKey, CreateAlias,
+   * ReplicateKey, ImportKeyMaterial): within the consistency window after it, "not found" means "not yet".
+   */
+  kmsChangedAt?: string | undefined;
+  /** The current wait for KMS to show that change: since when, and how many looks (reset by every handover). */
+  visibilityWait?: { since: string; waits: number } | undefined;
   kmsKeyId?: string | undefined;
   kmsKeyArn?: string | undefined;
   aliasCreated?: boolean | undefined;

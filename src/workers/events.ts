@@ -13,6 +13,8 @@ export interface WorkerEventMap {
   "kms:request": KmsRequestEvent;
   /** A Region's key quota was found full (key creation held there), or a key was created there again. */
   "kms:resource-quota": ResourceQuotaEvent;
+  /** KMS did not show a change this campaign made yet (NotFound, stale state): the key waits for it. */
+  "kms:not-visible": { operation: string; region: string };
   /** This process started serving a Region's queues (its series start at zero). */
   "region:served": { region: string; phases: readonly string[] };
 }

@@ -13,6 +13,7 @@ import { bullPrefix, type PhaseJobData, PhaseQueues, phaseLimiter, queueName } f
 import type { RedisConnection } from "../shared/redis.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
+import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
 import { createPhaseProcessor } from "./processor.js";
 
 export interface FleetOptions {
@@ -109,6 +110,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     maxTokenRefreshes: config.maxTokenRefreshes,
     tokenSafetyMarginMs: config.tokenSafetyMarginMs,
     paramsOnHsmHost: config.paramsOnHsmHost,
+    consistencyWindowMs: config.kmsConsistencyWindowMs,
   };
 
   const serve = (region: string) => {
@@ -130,7 +132,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           lockDuration: config.jobLockMs,
           stalledInterval: Math.max(1000, Math.round(config.jobLockMs / 4)),
           maxStalledCount: 2,
-          maxStartedAttempts: config.maxAttempts * 4,
+          // Looks for a change KMS does not show yet also restart the job (bounded per phase).
+          maxStartedAttempts: config.maxAttempts * 4 + VISIBILITY_WAIT_BUDGET + 1,
         },
       );
       worker.on("error", (error) => logger.error({ queue: name, err: error.message }, "worker error"));

@@ -38,6 +38,7 @@ export async function runMigrationInProcess(
         ...outcome.patch,
         phase: outcome.next,
         phaseAttempts: 0,
+        visibilityWait: undefined,
         attempts: record.attempts + 1,
       };
       await hooks.onPhase?.(record, phase, "success");
@@ -47,7 +48,7 @@ export async function runMigrationInProcess(
       if (decision.action === "fail") record = { ...record, ...decision.patch };
       else if (decision.action === "refresh")
         record = { ...record, ...decision.outcome.patch, phase: decision.outcome.next, phaseAttempts: 0 };
-      else if (decision.action === "retry") {
+      else if (decision.action === "retry" || decision.action === "wait") {
         record = { ...record, ...decision.patch };
         await sleep(decision.delayMs);
       } else await sleep(decision.delayMs);

@@ -16,6 +16,20 @@ const PACED_OPERATIONS = [
   "ReplicateKey",
   "CreateAlias",
 ];
+/** KMS operations on a key this campaign just changed: their not-yet-visible series exist from the start. */
+const VISIBILITY_OPERATIONS = [
+  "DescribeKey",
+  "CreateAlias",
+  "GetParametersForImport",
+  "ImportKeyMaterial",
+  "ReplicateKey",
+  "GetPublicKey",
+  "Sign",
+  "Encrypt",
+  "Decrypt",
+  "GenerateMac",
+  "DeriveSharedSecret",
+];
 /** Why a key goes back for a new import token (outcomes.ts, phases/import.ts, phases/wrap.ts). */
 const REFRESH_REASONS = [
   "IMPORT_TOKEN_EXPIRED",
@@ -34,6 +48,7 @@ function startSeriesAtZero(metrics: Metrics, region: string): void {
   for (const keySpec of KEY_SPECS)
     for (const status of ["migrated", "failed"]) metrics.keys.inc({ status, key_spec: keySpec, region }, 0);
   for (const operation of PACED_OPERATIONS) metrics.kmsThrottled.inc({ operation, region }, 0);
+  for (const operation of VISIBILITY_OPERATIONS) metrics.kmsNotYetVisible.inc({ operation, region }, 0);
   for (const reason of REFRESH_REASONS) metrics.tokenRefreshes.inc({ reason, region }, 0);
 }
 
@@ -50,6 +65,9 @@ export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
   events.on("token:refreshed", ({ reason, region }) => metrics.tokenRefreshes.inc({ reason, region }));
   events.on("kms:resource-quota", ({ region, quota, state }) =>
     metrics.kmsResourceQuotaExceeded.set({ region, quota }, state === "exceeded" ? 1 : 0),
+  );
+  events.on("kms:not-visible", ({ operation, region }) =>
+    metrics.kmsNotYetVisible.inc({ operation, region }),
   );
   events.on("kms:request", ({ operation, outcome, region }) => {
     metrics.kmsRequests.inc({ operation, outcome, region });

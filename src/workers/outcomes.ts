@@ -1,3 +1,4 @@
+import { formatDuration } from "../shared/durations.js";
 import type { MigrationError } from "../shared/errors.js";
 import type { MigrationRecord, PhaseName } from "../shared/migration.js";
 import { DROP_IMPORT_SECRETS } from "./phases/import.js";
@@ -20,7 +21,19 @@ export interface RetryLimits {
   maxDeferrals?: number;
   /** A new token is fetched by wrap, not params (`HSM2KMS_PARAMS_ON_HSM_HOST`). @defaultValue false */
   paramsOnHsmHost?: boolean;
+  /**
+   * How long after this campaign changed a KMS key "not found" or a stale key state on it is waited out
+   * (`HSM2KMS_KMS_CONSISTENCY_WINDOW`). @defaultValue 300000 (5 min)
+   */
+  consistencyWindowMs?: number;
 }
+
+/**
+ * Looks for a change KMS does not show yet, at most, per phase (each wait adds at least half the time already
+ * waited, so a 5-minute window takes about 14; past the budget, one last look at the window's end): the
+ * queue's cap on how often one job may start allows for them.
+ */
+export const VISIBILITY_WAIT_BUDGET = 24;
 
 /** What the scheduler does after a phase threw. The one place where error kinds become actions. */
 export type AfterError =
@@ -30,6 +43,8 @@ export type AfterError =
   | { action: "throttle"; delayMs: number }
   /** Back to params for a fresh token: hand over like a successful phase. */
   | { action: "refresh"; outcome: PhaseOutcome; reason: string }
+  /** KMS does not show a change this campaign made yet: look again after `delayMs`; no attempt spent. */
+  | { action: "wait"; delayMs: number; patch: Partial<MigrationRecord>; operation: string }
   /** Fail the key for good. */
   | { action: "fail"; patch: Partial<MigrationRecord> };
 
@@ -44,6 +59,7 @@ function failure(
     action: "fail",
     patch: {
       ...DROP_IMPORT_SECRETS,
+      visibilityWait: undefined,
       status: "failed",
       phase,
       attempts: record.attempts + 1,
@@ -59,10 +75,74 @@ export function refreshOutcome(record: MigrationRecord, paramsOnHsmHost = false)
     patch: {
       ...DROP_IMPORT_SECRETS,
       importStartedAt: undefined,
+      visibilityWait: undefined,
       tokenRefreshes: record.tokenRefreshes + 1,
       generation: record.generation + 1,
     },
     next: paramsPhase({ paramsOnHsmHost }),
+  };
+}
+
+/** The latest change this campaign asked KMS for on the key (older records: the phases' own timestamps). */
+function lastKmsChange(record: MigrationRecord): number | undefined {
+  const times = [record.kmsChangedAt, record.createStartedAt, record.importStartedAt, record.importedAt]
+    .filter((time): time is string => time !== undefined)
+    .map((time) => Date.parse(time));
+  return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+/**
+ * A NotFoundException or stale key state: wait, within the consistency window after the change this campaign
+ * made (and at most a window after first seeing it in this phase, since a repeated phase may record its change
+ * again), then fail saying how long KMS was given and what it answered.
+ */
+function decideNotVisible(
+  record: MigrationRecord,
+  phase: PhaseName,
+  error: MigrationError,
+  limits: RetryLimits,
+  now: Date,
+): AfterError {
+  const changedAt = lastKmsChange(record);
+  // Nothing this campaign did could still be propagating: the key is gone or in another state.
+  if (changedAt === undefined) return failure(record, phase, error, now);
+  const windowMs = limits.consistencyWindowMs ?? 300_000;
+  const since = record.visibilityWait ? Date.parse(record.visibilityWait.since) : now.getTime();
+  const waits = (record.visibilityWait?.waits ?? 0) + 1;
+  const deadline = Math.min(changedAt, since) + windowMs;
+  const leftMs = deadline - now.getTime();
+  if (leftMs <= 0)
+    return failure(
+      record,
+      phase,
+      error,
+      now,
+      `${error.message} (KMS still answered this ${formatDuration(now.getTime() - changedAt)} after hsm2kms changed the key, ` +
+        `after ${waits - 1} looks over ${formatDuration(now.getTime() - since)}; HSM2KMS_KMS_CONSISTENCY_WINDOW is ${formatDuration(windowMs)}: ` +
+        "if KMS is this slow to show changes, raise it and run `hsm2kms retry --failed`; otherwise the key was deleted or changed outside hsm2kms)",
+    );
+  // Changes usually show within seconds: look again soon, then at least half as long again as already waited,
+  // so a change that shows is seen soon after, and the looks stay few (logarithmic) when KMS takes minutes.
+  const waitedMs = now.getTime() - since;
+  const gentle = (limits.baseBackoffMs ?? 1000) * 1.5 ** (waits - 1) * (0.75 + Math.random() / 4);
+  const delayMs =
+    waits >= VISIBILITY_WAIT_BUDGET ? leftMs : Math.round(Math.min(leftMs, Math.max(waitedMs / 2, gentle)));
+  const token = record.importParams;
+  if (
+    (phase === "wrap" || phase === "import") &&
+    token &&
+    usableTokenMs(token, new Date(now.getTime() + delayMs), limits.tokenSafetyMarginMs) <= 0
+  )
+    return {
+      action: "refresh",
+      outcome: refreshOutcome(record, limits.paramsOnHsmHost),
+      reason: "BACKOFF_PAST_TOKEN_LIFE",
+    };
+  return {
+    action: "wait",
+    delayMs,
+    patch: { visibilityWait: { since: new Date(since).toISOString(), waits } },
+    operation: String(error.details?.["operation"] ?? "unknown"),
   };
 }
 
@@ -87,6 +167,8 @@ export function decideAfterError(
   switch (error.kind) {
     case "fatal":
       return failure(record, phase, error, now);
+    case "not-visible":
+      return decideNotVisible(record, phase, error, limits, now);
     case "throttled":
       return { action: "throttle", delayMs: error.retryAfterMs ?? 1000 };
     case "deferred": {

@@ -78,6 +78,7 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
         status: done ? "migrated" : "in_progress",
         attempts: record.attempts + 1,
         phaseAttempts: 0,
+        visibilityWait: undefined,
         ...(done ? { error: undefined, completedAt: now } : {}),
       });
       await queues.addFor(record);
@@ -124,6 +125,15 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
           context.logger.info(
             { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
             "retrying later",
+          );
+          await job.moveToDelayed(Date.now() + decision.delayMs, token);
+          throw new DelayedError();
+        case "wait":
+          await save({ ...record, ...decision.patch });
+          events.emit("kms:not-visible", { operation: decision.operation, region });
+          context.logger.info(
+            { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
+            "KMS does not show this campaign's change yet: looking again later",
           );
           await job.moveToDelayed(Date.now() + decision.delayMs, token);
           throw new DelayedError();

@@ -14,7 +14,7 @@ import {
 } from "node:crypto";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
-import { fatal, type MigrationError, throttled, tokenExpired } from "../../src/shared/errors.js";
+import { fatal, type MigrationError, notVisible, throttled, tokenExpired } from "../../src/shared/errors.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
 import type {
   CreateImportedKeyInput,
@@ -30,6 +30,8 @@ interface FakeKey {
   indexedAt?: number;
   privateKey?: KeyObject;
   secret?: Buffer;
+  /** A change not seen yet: the next `looks` lookups see the state before it (`absent`: no such key). */
+  unseen?: { looks: number; before: string };
 }
 
 /** An in-memory KMS port for unit tests: real crypto (it unwraps and uses what is imported), no I/O. */
@@ -46,6 +48,12 @@ export class FakeKms implements KmsPort {
   peers = new Map<string, FakeKms>();
   /** How long a new key stays invisible to findKeysByTag (the tag index is eventually consistent). */
   tagIndexLagMs = 0;
+  /**
+   * Eventual consistency, counted in lookups rather than time: a new key, alias, import or replica is unseen
+   * by this many later lookups (NotFound, PendingImport, Creating). @defaultValue 0
+   */
+  unseenLooks = 0;
+  private readonly unseenAliases = new Map<string, number>();
 
   constructor(
     readonly region = "us-east-1",
@@ -69,10 +77,48 @@ export class FakeKms implements KmsPort {
     if (next) throw next;
   }
 
+  private resolve(keyIdOrAlias: string): FakeKey | undefined {
+    const aliasLooks = this.unseenAliases.get(keyIdOrAlias) ?? 0;
+    if (aliasLooks > 0) {
+      this.unseenAliases.set(keyIdOrAlias, aliasLooks - 1);
+      return undefined;
+    }
+    const key = this.keys.get(this.aliases.get(keyIdOrAlias) ?? keyIdOrAlias);
+    if (key?.unseen?.before === "absent" && key.unseen.looks > 0) {
+      key.unseen.looks--;
+      return undefined;
+    }
+    return key;
+  }
+
+  /** The key state a lookup sees: the one before an unseen change, if any. */
+  private seenState(key: FakeKey): string {
+    if (!key.unseen || key.unseen.before === "absent" || key.unseen.looks <= 0) return key.info.keyState;
+    key.unseen.looks--;
+    return key.unseen.before;
+  }
+
+  private unseen(before: string): FakeKey["unseen"] {
+    return this.unseenLooks > 0 ? { looks: this.unseenLooks, before } : undefined;
+  }
+
   private key(keyId: string): FakeKey {
-    const key = this.keys.get(this.aliases.get(keyId) ?? keyId);
+    const key = this.resolve(keyId);
     if (!key)
-      throw fatal("KMS_NOT_FOUND", `key ${keyId} not found`, { details: { awsError: "NotFoundException" } });
+      throw notVisible("KMS_NOT_FOUND", `key ${keyId} not found`, {
+        details: { awsError: "NotFoundException", operation: this.calls.at(-1) },
+      });
+    return key;
+  }
+
+  /** A key in a state `allowed` for the operation, as the lookup sees it; else KMSInvalidStateException. */
+  private inState(keyId: string, allowed: string[]): FakeKey {
+    const key = this.key(keyId);
+    const state = this.seenState(key);
+    if (!allowed.includes(state))
+      throw notVisible("KMS_KMSINVALID_STATE", `key ${keyId} is ${state}`, {
+        details: { awsError: "KMSInvalidStateException", operation: this.calls.at(-1) },
+      });
     return key;
   }
 
@@ -94,6 +140,7 @@ export class FakeKms implements KmsPort {
       info,
       tags: { ...input.tags },
       indexedAt: this.now().getTime() + this.tagIndexLagMs,
+      unseen: this.unseen("absent"),
     });
     return { ...info };
   }
@@ -108,8 +155,8 @@ export class FakeKms implements KmsPort {
 
   async describeKey(keyIdOrAlias: string): Promise<KmsKeyInfo | undefined> {
     this.enter("DescribeKey");
-    const key = this.keys.get(this.aliases.get(keyIdOrAlias) ?? keyIdOrAlias);
-    return key ? { ...key.info } : undefined;
+    const key = this.resolve(keyIdOrAlias);
+    return key ? { ...key.info, keyState: this.seenState(key) } : undefined;
   }
 
   async listResourceTags(keyId: string): Promise<Record<string, string>> {
@@ -123,7 +170,8 @@ export class FakeKms implements KmsPort {
       throw fatal("KMS_ALREADY_EXISTS", `${aliasName} exists`, {
         details: { awsError: "AlreadyExistsException" },
       });
-    this.aliases.set(aliasName, this.key(keyId).info.keyId);
+    this.aliases.set(aliasName, this.inState(keyId, ["Enabled", "Disabled", "PendingImport"]).info.keyId);
+    if (this.unseenLooks > 0) this.unseenAliases.set(aliasName, this.unseenLooks);
   }
 
   async getParametersForImport(
@@ -132,7 +180,7 @@ export class FakeKms implements KmsPort {
     wrappingKeySpec: Parameters<KmsPort["getParametersForImport"]>[2],
   ) {
     this.enter("GetParametersForImport");
-    this.key(keyId);
+    this.inState(keyId, ["Enabled", "Disabled", "PendingImport"]);
     const importToken = randomBytes(64);
     const validTo = new Date(this.now().getTime() + this.tokenTtlMs);
     this.tokens.set(importToken.toString("hex"), { keyId, validTo });
@@ -148,7 +196,8 @@ export class FakeKms implements KmsPort {
 
   async importKeyMaterial(input: Parameters<KmsPort["importKeyMaterial"]>[0]): Promise<void> {
     this.enter("ImportKeyMaterial");
-    const key = this.key(input.keyId);
+    const key = this.inState(input.keyId, ["Enabled", "Disabled", "PendingImport"]);
+    const before = key.info.keyState;
     const token = this.tokens.get(input.importToken.toString("hex"));
     if (!token || token.keyId !== input.keyId)
       throw tokenExpired("IMPORT_TOKEN_INVALID", "InvalidImportTokenException");
@@ -160,6 +209,7 @@ export class FakeKms implements KmsPort {
       key.privateKey = createPrivateKey({ key: material, format: "der", type: "pkcs8" });
     else key.secret = material;
     key.info.keyState = "Enabled";
+    if (before === "PendingImport") key.unseen = this.unseen("PendingImport");
   }
 
   async deleteImportedKeyMaterial(keyId: string): Promise<void> {
@@ -196,29 +246,39 @@ export class FakeKms implements KmsPort {
       keyState: "PendingImport",
       description: input.description,
     };
-    peer.keys.set(keyId, { info, tags: { ...input.tags } });
-    return { ...info };
+    const unseen = this.unseen("Creating");
+    peer.keys.set(keyId, { info, tags: { ...input.tags }, unseen });
+    return { ...info, keyState: unseen ? "Creating" : info.keyState };
   }
 
   async getPublicKey(keyId: string): Promise<Buffer> {
     this.enter("GetPublicKey");
-    const key = this.key(keyId);
-    if (!key.privateKey) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    const key = this.inState(keyId, ["Enabled"]);
+    if (!key.privateKey)
+      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
+        details: { awsError: "KMSInvalidStateException" },
+      });
     return createPublicKey(key.privateKey).export({ format: "der", type: "spki" });
   }
 
   async sign(keyId: string, message: Buffer, algorithm: string): Promise<Buffer> {
     this.enter("Sign");
-    const key = this.key(keyId);
+    const key = this.inState(keyId, ["Enabled"]);
     const hash = `sha${algorithm.match(/SHA_(\d+)/)?.[1] ?? "256"}`;
-    if (!key.privateKey) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    if (!key.privateKey)
+      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
+        details: { awsError: "KMSInvalidStateException" },
+      });
     return sign(hash, message, key.privateKey);
   }
 
   async encrypt(keyId: string, plaintext: Buffer): Promise<Buffer> {
     this.enter("Encrypt");
-    const secret = this.key(keyId).secret;
-    if (!secret) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    const secret = this.inState(keyId, ["Enabled"]).secret;
+    if (!secret)
+      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
+        details: { awsError: "KMSInvalidStateException" },
+      });
     const iv = randomBytes(12);
     const cipher = createCipheriv("aes-256-gcm", secret, iv);
     return Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
@@ -226,7 +286,7 @@ export class FakeKms implements KmsPort {
 
   async decrypt(keyId: string, ciphertext: Buffer, algorithm?: string): Promise<Buffer> {
     this.enter("Decrypt");
-    const key = this.key(keyId);
+    const key = this.inState(keyId, ["Enabled"]);
     if (key.privateKey && algorithm) {
       try {
         const padding = constants.RSA_PKCS1_OAEP_PADDING;
@@ -237,7 +297,10 @@ export class FakeKms implements KmsPort {
         });
       }
     }
-    if (!key.secret) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    if (!key.secret)
+      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
+        details: { awsError: "KMSInvalidStateException" },
+      });
     const decipher = createDecipheriv("aes-256-gcm", key.secret, ciphertext.subarray(0, 12));
     decipher.setAuthTag(ciphertext.subarray(-16));
     return Buffer.concat([decipher.update(ciphertext.subarray(12, -16)), decipher.final()]);
@@ -245,8 +308,11 @@ export class FakeKms implements KmsPort {
 
   async generateMac(keyId: string, message: Buffer, algorithm: string): Promise<Buffer> {
     this.enter("GenerateMac");
-    const secret = this.key(keyId).secret;
-    if (!secret) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    const secret = this.inState(keyId, ["Enabled"]).secret;
+    if (!secret)
+      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
+        details: { awsError: "KMSInvalidStateException" },
+      });
     return createHmac(`sha${algorithm.slice(-3)}`, secret)
       .update(message)
       .digest();
@@ -254,8 +320,11 @@ export class FakeKms implements KmsPort {
 
   async deriveSharedSecret(keyId: string, peerPublicKeyDer: Buffer): Promise<Buffer> {
     this.enter("DeriveSharedSecret");
-    const key = this.key(keyId);
-    if (!key.privateKey) throw fatal("KMS_KMS_INVALID_STATE", "no material");
+    const key = this.inState(keyId, ["Enabled"]);
+    if (!key.privateKey)
+      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
+        details: { awsError: "KMSInvalidStateException" },
+      });
     return diffieHellman({
       privateKey: key.privateKey,
       publicKey: createPublicKey({ key: peerPublicKeyDer, format: "der", type: "spki" }),

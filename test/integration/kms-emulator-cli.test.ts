@@ -53,6 +53,7 @@ describe("hsm2kms kms-emulator", () => {
       port: 0,
       close: async () => {},
       stats: () => ({ regions: {}, total: { calls: 0, throttled: 0, faults: 0 } }),
+      allKeyIds: () => [],
     });
     try {
       const created = await client.send(new CreateKeyCommand({ Description: "from the CLI test" }));
@@ -137,6 +138,7 @@ describe("hsm2kms kms-emulator", () => {
       port: 0,
       close: async () => {},
       stats: () => ({ regions: {}, total: { calls: 0, throttled: 0, faults: 0 } }),
+      allKeyIds: () => [],
     };
     const client = kmsClient(emulator);
     const tagging = new ResourceGroupsTaggingAPIClient({

@@ -15,6 +15,7 @@ interface KmsEmulatorFlags {
   quotas: boolean;
   latencyMs?: string;
   faultRate: string;
+  consistencyDelay: string;
   state?: string;
   acceptKwpZeroPadding?: boolean;
   wrappingKeyPool: string;
@@ -95,6 +96,7 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     quotas,
     latencyMs: flags.latencyMs === undefined ? undefined : parseLatency(flags.latencyMs),
     faultRate,
+    consistencyDelayMs: integerFlag("--consistency-delay", flags.consistencyDelay, 0, 3_600_000),
     stateFile: flags.state,
     acceptKwpZeroPadding: flags.acceptKwpZeroPadding ?? false,
     wrappingKeyPoolSize: integerFlag("--wrapping-key-pool", flags.wrappingKeyPool, 0, 64),
@@ -145,6 +147,12 @@ export function registerKmsEmulatorCommand(program: Command): void {
     .option(
       "--fault-rate <fraction>",
       "probability (0..1) of an HTTP 500 KMSInternalException per request",
+      "0",
+    )
+    .option(
+      "--consistency-delay <ms>",
+      "eventual consistency: each new key, alias, import and replica stays unseen by other calls for a random " +
+        "0..ms (NotFoundException, PendingImport, Creating), as the AWS KMS Developer Guide warns; 0 is off",
       "0",
     )
     .option(

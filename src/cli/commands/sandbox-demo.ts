@@ -1,7 +1,13 @@
 import { createWriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { CreateAliasCommand, CreateKeyCommand, GetPublicKeyCommand } from "@aws-sdk/client-kms";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  GetPublicKeyCommand,
+} from "@aws-sdk/client-kms";
 import type { Command } from "commander";
 import { verifyEvidencePack } from "../../producer/evidence/index.js";
 import { runSandboxDemo } from "../../sandbox/demo.js";
@@ -44,6 +50,23 @@ async function wipe(prefix: string): Promise<void> {
 const EVIDENCE_SIGNER = "alias/sandbox/evidence-signer";
 
 /**
+ * Runs `call` until KMS stops answering NotFoundException (at most a minute): the demo's emulator, like AWS
+ * (AWS KMS Developer Guide, "AWS KMS eventual consistency"), shows a new key or alias only after a moment.
+ * An operator's signing key is not brand new; the demo's is.
+ */
+async function onceVisible<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if ((error as Error).name !== "NotFoundException" || Date.now() > deadline) throw error;
+      await sleep(250);
+    }
+  }
+}
+
+/**
  * The auditor's step: a signing key in the emulator (an operator would name one of theirs), a signed evidence
  * pack in DIR/evidence, and its offline check against the signer's public key as an auditor would fetch it.
  */
@@ -59,8 +82,11 @@ async function writeAndCheckEvidence(dir: string): Promise<boolean> {
       }),
     );
     const keyId = KeyMetadata?.KeyId ?? "";
-    await kms.send(new CreateAliasCommand({ AliasName: EVIDENCE_SIGNER, TargetKeyId: keyId }));
-    const { PublicKey } = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
+    await onceVisible(() =>
+      kms.send(new CreateAliasCommand({ AliasName: EVIDENCE_SIGNER, TargetKeyId: keyId })),
+    );
+    const { PublicKey } = await onceVisible(() => kms.send(new GetPublicKeyCommand({ KeyId: keyId })));
+    await onceVisible(() => kms.send(new DescribeKeyCommand({ KeyId: EVIDENCE_SIGNER })));
     const publicKeyPath = join(dir, "evidence-signer.der");
     await writeFile(publicKeyPath, PublicKey ?? new Uint8Array());
     const packDir = join(dir, "evidence");
@@ -114,7 +140,7 @@ export function registerSandboxDemoCommand(sandbox: Command): void {
   sandbox
     .command("demo")
     .description(
-      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas, Redis queues and workers. Prints one line per key, writes the report, then a signed evidence pack (--dir/evidence) and checks it offline, then audits every key in the HSM against KMS (--dir/audit.csv). Exit 0 when every key migrated and verified but the deliberately non-extractable one, the pack verified and the audit found no problem.",
+      "Run a real migration end to end on this machine: a SoftHSM2 token with sample keys of every importable type (made once in --dir, then reused), a fresh KMS emulator with AWS's default quotas and eventual consistency (each new key, alias and import unseen for up to 2 s), Redis queues and workers. Prints one line per key, writes the report, then a signed evidence pack (--dir/evidence) and checks it offline, then audits every key in the HSM against KMS (--dir/audit.csv). Exit 0 when every key migrated and verified but the deliberately non-extractable one, the pack verified and the audit found no problem.",
     )
     .option("--dir <dir>", "sandbox directory (token, manifest, report)", ".sandbox")
     .option("--region <region>", "target Region in the emulator", "us-east-1")

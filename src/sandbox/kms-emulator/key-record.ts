@@ -1,13 +1,24 @@
 import type { EmulatedKeySpec, EmulatedKeyUsage } from "./spec-table.js";
 
+/** `Creating`: a replica while ReplicateKey is still at work (AWS KMS API Reference, ReplicateKey). */
 export type KeyState =
   | "Enabled"
   | "Disabled"
   | "PendingImport"
   | "PendingDeletion"
-  | "PendingReplicaDeletion";
+  | "PendingReplicaDeletion"
+  | "Creating";
 export type KeyOrigin = "AWS_KMS" | "EXTERNAL";
 export type ExpirationModel = "KEY_MATERIAL_EXPIRES" | "KEY_MATERIAL_DOES_NOT_EXPIRE";
+
+/**
+ * A change other calls do not see yet (AWS KMS Developer Guide, "AWS KMS eventual consistency"): until
+ * `visibleAt` (epoch ms) they see the state before it: no such key (`absent`), or the key state it had.
+ */
+export interface PendingChange {
+  visibleAt: number;
+  before: "absent" | KeyState;
+}
 
 export interface Tag {
   TagKey: string;
@@ -40,6 +51,8 @@ export interface KeyRecord {
   validTo?: number;
   deletionDate?: number;
   pendingWindowInDays?: number;
+  /** The latest change to this key that other calls may not see yet (creation, import, replication). */
+  pendingChange?: PendingChange;
 }
 
 export interface AliasRecord {
@@ -47,6 +60,8 @@ export interface AliasRecord {
   targetKeyId: string;
   creationDate: number;
   lastUpdatedDate: number;
+  /** A new alias is seen by other calls only from this time (epoch ms). */
+  visibleAt?: number;
 }
 
 /** What GetParametersForImport handed out; the token bytes only name it. */

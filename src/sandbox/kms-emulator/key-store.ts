@@ -1,5 +1,5 @@
 import { notFound } from "./errors.js";
-import type { AliasRecord, ImportTokenRecord, KeyRecord } from "./key-record.js";
+import type { AliasRecord, ImportTokenRecord, KeyRecord, KeyState, PendingChange } from "./key-record.js";
 
 /** The keys and aliases of one Region. */
 export interface RegionState {
@@ -12,17 +12,65 @@ const ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):(key|alias)\/(.+)$/;
 /**
  * Every Region's keys and aliases, plus the outstanding import tokens. Time-driven transitions (material
  * that expired, deletion dates that passed) are applied lazily whenever a key is looked up.
+ *
+ * Eventual consistency is one mechanism here: a change (new key, alias, import, replica) carries the time it
+ * becomes visible, and until then every lookup through this store sees the state before it. Code that reads
+ * keys or aliases for a caller goes through `keys`, `aliases`, `resolveKey`, `visibleAlias` and `apparentState`.
  */
 export class KeyStore {
   readonly regions = new Map<string, RegionState>();
   readonly tokens = new Map<string, ImportTokenRecord>();
   /** Called when a Region is first touched (e.g. to fill it with seeded keys). */
   onRegionCreated: ((name: string, state: RegionState) => void) | undefined;
+  /**
+   * Longest delay before other calls see a change; each change draws its own, uniform in [0, this].
+   * @defaultValue 0 (every change is seen at once)
+   */
+  consistencyDelayMs = 0;
+  /** Source of the consistency delays, in [0, 1). @defaultValue Math.random */
+  random: () => number = Math.random;
 
   constructor(
     readonly accountId: string,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** When a change made now becomes visible, or undefined when it is visible at once. */
+  private visibleAt(): number | undefined {
+    if (this.consistencyDelayMs <= 0) return undefined;
+    return this.now() + Math.round(this.random() * this.consistencyDelayMs);
+  }
+
+  /** The pending change to record on a key whose state just moved on from `before` (`absent`: it is new). */
+  pendingChange(before: PendingChange["before"]): PendingChange | undefined {
+    const visibleAt = this.visibleAt();
+    return visibleAt === undefined ? undefined : { visibleAt, before };
+  }
+
+  /** When a new alias becomes visible (undefined: at once). */
+  aliasVisibleAt(): number | undefined {
+    return this.visibleAt();
+  }
+
+  /** The key state callers see: the state before a change they cannot see yet, else the real one. */
+  apparentState(key: KeyRecord): KeyState {
+    const pending = key.pendingChange;
+    if (pending && pending.before !== "absent" && this.now() < pending.visibleAt) return pending.before;
+    return key.keyState;
+  }
+
+  private isVisible(key: KeyRecord): boolean {
+    const pending = key.pendingChange;
+    return !(pending && pending.before === "absent" && this.now() < pending.visibleAt);
+  }
+
+  /** An alias by name as callers see it: undefined while it is new and not yet visible. */
+  visibleAlias(region: string, aliasName: string): AliasRecord | undefined {
+    this.keys(region);
+    const alias = this.region(region).aliases.get(aliasName);
+    if (!alias || (alias.visibleAt !== undefined && this.now() < alias.visibleAt)) return undefined;
+    return alias;
+  }
 
   region(name: string): RegionState {
     let state = this.regions.get(name);
@@ -42,15 +90,21 @@ export class KeyStore {
     return `arn:aws:kms:${region}:${this.accountId}:${aliasName}`;
   }
 
-  /** The live keys of a Region, oldest first. */
+  /** The live keys of a Region that callers can see, oldest first. */
   keys(region: string): KeyRecord[] {
     const state = this.region(region);
-    return [...state.keys.values()].filter((key) => this.applyTimeTransitions(state, key));
+    return [...state.keys.values()].filter(
+      (key) => this.applyTimeTransitions(state, key) && this.isVisible(key),
+    );
   }
 
+  /** The aliases of a Region that callers can see. */
   aliases(region: string): AliasRecord[] {
     this.keys(region);
-    return [...this.region(region).aliases.values()];
+    const now = this.now();
+    return [...this.region(region).aliases.values()].filter(
+      (alias) => alias.visibleAt === undefined || alias.visibleAt <= now,
+    );
   }
 
   /**
@@ -69,13 +123,13 @@ export class KeyStore {
     if (keyId.startsWith("alias/")) {
       if (!allowAlias)
         throw notFound(`Invalid keyId ${keyIdParam}: this operation takes a key ID or key ARN, not an alias`);
-      this.keys(region);
-      const alias = state.aliases.get(keyId);
+      const alias = this.visibleAlias(region, keyId);
       if (!alias) throw notFound(`Alias ${this.aliasArn(region, keyId)} is not found.`);
       keyId = alias.targetKeyId;
     } else if (arn && arn[3] !== "key") throw notFound(`Invalid arn ${keyIdParam}`);
     const key = state.keys.get(keyId);
-    if (!key || !this.applyTimeTransitions(state, key))
+    // A key not yet visible answers exactly as a key that does not exist.
+    if (!key || !this.applyTimeTransitions(state, key) || !this.isVisible(key))
       throw notFound(`Key '${this.keyArn(region, keyId)}' does not exist`);
     return key;
   }
@@ -84,6 +138,7 @@ export class KeyStore {
   private applyTimeTransitions(state: RegionState, key: KeyRecord): boolean {
     const now = this.now();
     if (key.keyState === "PendingReplicaDeletion") this.startPrimaryDeletionWhenAlone(key);
+    if (key.pendingChange && key.pendingChange.visibleAt <= now) key.pendingChange = undefined;
     if (key.keyState === "PendingDeletion" && key.deletionDate !== undefined && key.deletionDate <= now) {
       state.keys.delete(key.keyId);
       for (const alias of state.aliases.values())

@@ -30,6 +30,15 @@ export interface KmsEmulatorOptions {
    * @defaultValue 0
    */
   lostResponseRate?: number | Record<string, number>;
+  /**
+   * Eventual consistency, as the AWS KMS Developer Guide ("AWS KMS eventual consistency") describes it: each
+   * new key, alias, import and replica gets its own random delay, uniform in [0, this] milliseconds, during
+   * which every call sees the state before it (NotFoundException for a new key or alias, PendingImport after
+   * an import, Creating for a replica). @defaultValue 0 (every change is seen at once)
+   */
+  consistencyDelayMs?: number;
+  /** Test hook: the source of the consistency delays, in [0, 1). @defaultValue Math.random */
+  consistencyRandom?: () => number;
   /** Test hook awaited before each request runs (after latency and quotas), e.g. to let a token expire. */
   beforeOperation?: (request: { region: string; operation: string }) => void | Promise<void>;
   /** Test hook: every import token issued, so a test can search its logs and stores for them. */
@@ -77,6 +86,8 @@ export interface ResolvedOptions {
   faultRate: number;
   resetRate: number;
   lostResponseRate: number | Record<string, number>;
+  consistencyDelayMs: number;
+  consistencyRandom: () => number;
   beforeOperation: KmsEmulatorOptions["beforeOperation"];
   onImportTokenIssued: KmsEmulatorOptions["onImportTokenIssued"];
   stateFile: string | undefined;
@@ -106,6 +117,8 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     faultRate: options.faultRate ?? 0,
     resetRate: options.resetRate ?? 0,
     lostResponseRate: options.lostResponseRate ?? 0,
+    consistencyDelayMs: options.consistencyDelayMs ?? 0,
+    consistencyRandom: options.consistencyRandom ?? Math.random,
     beforeOperation: options.beforeOperation,
     onImportTokenIssued: options.onImportTokenIssued,
     stateFile: options.stateFile,
@@ -144,6 +157,10 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
   check(
     lostRates.every((rate) => rate >= 0 && rate <= 1),
     "lostResponseRate must be between 0 and 1",
+  );
+  check(
+    Number.isFinite(resolved.consistencyDelayMs) && resolved.consistencyDelayMs >= 0,
+    "consistencyDelayMs must be >= 0",
   );
   check(/^\d{12}$/.test(resolved.accountId), "accountId must be 12 digits");
   check(

@@ -25,6 +25,11 @@ export interface KmsEmulator {
   close(): Promise<void>;
   /** For tests: calls, throttles and injected faults per Region and operation. */
   stats(): KmsEmulatorStats;
+  /**
+   * For tests: the ids of every key in a Region, including keys callers cannot see yet (consistencyDelayMs)
+   * and keys pending deletion, so a duplicate made moments ago is still counted.
+   */
+  allKeyIds(region: string): string[];
 }
 
 interface Pipeline {
@@ -129,6 +134,8 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
   const resolved = resolveOptions(options);
   const loaded = resolved.stateFile ? await loadState(resolved.stateFile, resolved.accountId) : undefined;
   const store = loaded?.store ?? new KeyStore(resolved.accountId);
+  store.consistencyDelayMs = resolved.consistencyDelayMs;
+  store.random = resolved.consistencyRandom;
   const tokenCodec = new ImportTokenCodec(loaded?.tokenSecret);
   const wrappingKeys = new WrappingKeyPool(resolved.wrappingKeyPoolSize);
   const stateFile = resolved.stateFile;
@@ -161,7 +168,12 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
   const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host;
   const url = `http://${host}:${port}`;
   resolved.logger.info(
-    { url, stateFile, quotas: Object.keys(resolved.quotas).length > 0 },
+    {
+      url,
+      stateFile,
+      quotas: Object.keys(resolved.quotas).length > 0,
+      consistencyDelayMs: resolved.consistencyDelayMs,
+    },
     "kms-emulator: listening",
   );
   let closing: Promise<void> | undefined;
@@ -169,6 +181,7 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     url,
     port,
     stats: () => pipeline.stats.snapshot(),
+    allKeyIds: (region) => [...store.region(region).keys.keys()],
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

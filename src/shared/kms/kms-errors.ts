@@ -1,4 +1,4 @@
-import { fatal, type MigrationError, retryable, throttled, tokenExpired } from "../errors.js";
+import { fatal, type MigrationError, notVisible, retryable, throttled, tokenExpired } from "../errors.js";
 import { resourceQuotaMessage, resourceQuotaOf } from "./resource-quotas.js";
 
 /**
@@ -14,6 +14,11 @@ const THROTTLING = new Set([
 ]);
 /** The import token is dead or not for this key: fetch new parameters and wrap again. */
 const TOKEN = new Set(["ExpiredImportTokenException", "InvalidImportTokenException"]);
+/**
+ * What KMS answers while a change has not propagated (AWS KMS Developer Guide, "AWS KMS eventual
+ * consistency"), as well as for a key really gone or in the wrong state: the scheduler tells them apart.
+ */
+const NOT_VISIBLE = new Set(["NotFoundException", "KMSInvalidStateException"]);
 /** KMS had a problem on its side: try again later. */
 const TRANSIENT = new Set([
   "DependencyTimeoutException",
@@ -97,7 +102,7 @@ export function mapKmsError(
   if (TRANSIENT.has(name) || NETWORK_CODES.has(name) || status >= 500)
     return retryable("KMS_UNAVAILABLE", message, { details, cause: error });
   const hint = FIX_HINTS[name];
-  return fatal(
+  return (NOT_VISIBLE.has(name) ? notVisible : fatal)(
     `KMS_${name
       .replace(/Exception$/, "")
       .replace(/([a-z])([A-Z])/g, "$1_$2")

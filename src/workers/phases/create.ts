@@ -1,7 +1,8 @@
-import { deferred, fatal, isMigrationError } from "../../shared/errors.js";
+import { deferred, fatal, isMigrationError, notVisible } from "../../shared/errors.js";
 import type { KmsKeyInfo, KmsPort } from "../../shared/kms/types.js";
 import { LedgerConflictError } from "../../shared/ledger/index.js";
 import { describeSource, type MigrationRecord, type SourceKeyFacts } from "../../shared/migration.js";
+import { ensureAlias } from "./alias.js";
 import type { Phase, PhaseContext } from "./context.js";
 import { paramsPhase } from "./params.js";
 import { keyTags, PROVENANCE_TAGS } from "./provenance.js";
@@ -40,7 +41,15 @@ async function findByTag(kms: KmsPort, record: MigrationRecord): Promise<KmsKeyI
   const live: KmsKeyInfo[] = [];
   for (const candidate of await kms.findKeysByTag(PROVENANCE_TAGS.migrationId, record.id)) {
     const key = await kms.describeKey(candidate.keyId);
-    if (key && key.keyState !== "PendingDeletion") live.push(key);
+    // Listed by the tag index but not found: a key KMS has not propagated yet (or one deleted that the index
+    // still lists). Creating now could make a second key: look again later, spending no attempt.
+    if (!key)
+      throw deferred(
+        "TAGGED_KEY_NOT_VISIBLE",
+        `${who}: the tag index lists KMS key ${candidate.keyId} with ${tag}, but DescribeKey does not find it yet; looking again before creating a key`,
+        { retryAfterMs: 2000 },
+      );
+    if (key.keyState !== "PendingDeletion") live.push(key);
   }
   if (live.length > 1)
     throw fatal(
@@ -103,22 +112,6 @@ function refusedWithoutKey(error: unknown): boolean {
     error.details?.["held"] === true ||
     (typeof status === "number" && status >= 400 && status < 500)
   );
-}
-
-async function ensureAlias(kms: KmsPort, record: MigrationRecord, keyId: string): Promise<void> {
-  const alias = record.request.alias;
-  if (!alias) return;
-  try {
-    await kms.createAlias(alias, keyId);
-  } catch (error) {
-    if (!isMigrationError(error) || error.details?.["awsError"] !== "AlreadyExistsException") throw error;
-    const target = await kms.describeKey(alias);
-    if (target?.keyId !== keyId)
-      throw fatal(
-        "ALIAS_TAKEN",
-        `${describeSource(record.source)}: ${alias} already exists and points to another KMS key (${target?.keyId ?? "unknown"})`,
-      );
-  }
 }
 
 /**
@@ -189,17 +182,23 @@ export const create: Phase = async (ctx, record) => {
   const kms = ctx.kms(record.region);
 
   let key = record.kmsKeyId ? await kms.describeKey(record.kmsKeyId) : undefined;
+  // The key this campaign made may not be visible yet: the scheduler waits within the consistency window.
   if (record.kmsKeyId && !key)
-    throw fatal(
+    throw notVisible(
       "KMS_KEY_MISSING",
-      `${describeSource(record.source)}: KMS key ${record.kmsKeyId} recorded in the ledger no longer exists`,
+      `${describeSource(record.source)}: KMS key ${record.kmsKeyId} recorded in the ledger is not found (DescribeKey: NotFoundException)`,
+      { details: { operation: "DescribeKey", awsError: "NotFoundException" } },
     );
   if (!key) {
     const earlier = await findEarlierKey(ctx, kms, record);
     key = earlier.key;
     if (!key) {
       const at = ctx.now().toISOString();
-      await ctx.checkpoint({ createStartedAt: at, ...(earlier.lookedUp ? { tagLookupAt: at } : {}) });
+      await ctx.checkpoint({
+        createStartedAt: at,
+        kmsChangedAt: at,
+        ...(earlier.lookedUp ? { tagLookupAt: at } : {}),
+      });
       key = await createNewKey(ctx, kms, record, source);
     }
   }
@@ -208,7 +207,7 @@ export const create: Phase = async (ctx, record) => {
       "KMS_KEY_PENDING_DELETION",
       `${describeSource(record.source)}: KMS key ${key.keyId} is pending deletion; cancel the deletion or re-enqueue the key`,
     );
-  await ensureAlias(kms, record, key.keyId);
+  await ensureAlias(ctx, kms, record, key.keyId, describeSource(record.source));
   return {
     patch: { kmsKeyId: key.keyId, kmsKeyArn: key.arn, aliasCreated: record.request.alias !== undefined },
     next: key.keyState === "Enabled" ? "verify" : paramsPhase(ctx.settings),

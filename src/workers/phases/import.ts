@@ -41,7 +41,8 @@ export const importMaterial: Phase = async (ctx, record) => {
       `${who}: the import token is valid only until ${importParams.validTo}; fetching new parameters`,
     );
 
-  await ctx.checkpoint({ importStartedAt: ctx.now().toISOString() });
+  const startedAt = ctx.now().toISOString();
+  await ctx.checkpoint({ importStartedAt: startedAt, kmsChangedAt: startedAt });
   await kms.importKeyMaterial({
     keyId: record.kmsKeyId,
     importToken: Buffer.from(importParams.importTokenB64, "base64"),

@@ -1,4 +1,4 @@
-import { fatal } from "../../shared/errors.js";
+import { fatal, notVisible } from "../../shared/errors.js";
 import { describeSource, type MigrationRecord, type StoredImportParameters } from "../../shared/migration.js";
 import type { Phase, PhaseContext, PhaseSettings } from "./context.js";
 import { usableTokenMs } from "./token-margin.js";
@@ -15,7 +15,9 @@ export type FetchedImportParameters =
 
 /**
  * GetParametersForImport for the key's KMS key, for the algorithm preflight chose, after DescribeKey: a key
- * already Enabled holds its material (an import whose success was lost), and a key gone fails the key.
+ * already Enabled holds its material (an import whose success was lost). A key not found, or a replica still
+ * Creating, waits for KMS to show it (the scheduler gives up after the consistency window), without spending
+ * a GetParametersForImport request, the scarcest quota.
  */
 export async function fetchImportParameters(
   ctx: PhaseContext,
@@ -25,8 +27,19 @@ export async function fetchImportParameters(
   if (!record.kmsKeyId || !record.wrapPlan) throw fatal("PHASE_ORDER", `${who}: params ran before create`);
   const kms = ctx.kms(record.region);
   const key = await kms.describeKey(record.kmsKeyId);
-  if (!key) throw fatal("KMS_KEY_MISSING", `${who}: KMS key ${record.kmsKeyId} no longer exists`);
+  if (!key)
+    throw notVisible(
+      "KMS_KEY_MISSING",
+      `${who}: KMS key ${record.kmsKeyId} is not found in ${record.region} (DescribeKey: NotFoundException)`,
+      { details: { operation: "DescribeKey", awsError: "NotFoundException" } },
+    );
   if (key.keyState === "Enabled") return { alreadyImported: true };
+  if (key.keyState === "Creating")
+    throw notVisible(
+      "KMS_KEY_CREATING",
+      `${who}: KMS key ${record.kmsKeyId} in ${record.region} is still Creating (ReplicateKey has not completed)`,
+      { details: { operation: "DescribeKey", keyState: "Creating" } },
+    );
 
   const fresh = await kms.getParametersForImport(
     record.kmsKeyId,

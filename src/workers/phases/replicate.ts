@@ -1,5 +1,6 @@
-import { deferred, fatal } from "../../shared/errors.js";
+import { deferred, fatal, isMigrationError, notVisible } from "../../shared/errors.js";
 import { describeSource, type MigrationRecord } from "../../shared/migration.js";
+import { ensureAlias } from "./alias.js";
 import type { PhaseContext, PhaseOutcome } from "./context.js";
 import { paramsPhase } from "./params.js";
 import { keyTags } from "./provenance.js";
@@ -7,6 +8,36 @@ import { keyTags } from "./provenance.js";
 /** How long a replica waits before looking at its primary again: 2 s, growing to a minute. */
 function primaryPollMs(deferrals: number): number {
   return Math.min(60_000, Math.round(2000 * 1.5 ** deferrals));
+}
+
+/**
+ * ReplicateKey. "Already exists" while DescribeKey in the replica's Region found nothing is a replica a lost
+ * attempt made that KMS does not show yet (the key id is the primary's, which this campaign made): wait for it.
+ */
+async function replicateOnce(
+  ctx: PhaseContext,
+  record: MigrationRecord,
+  primaryRegion: string,
+  keyId: string,
+  primaryArn: string | undefined,
+  who: string,
+) {
+  try {
+    return await ctx.kms(primaryRegion).replicateKey(keyId, record.region, {
+      description: record.request.description ?? `Replica of ${primaryArn}, imported by hsm2kms`,
+      tags: keyTags(record, ctx.settings.toolVersion),
+      policy: record.request.policy,
+    });
+  } catch (error) {
+    if (!isMigrationError(error) || error.details?.["awsError"] !== "AlreadyExistsException") throw error;
+    // Its id is the primary's: record it, so the next look is a DescribeKey, not another ReplicateKey.
+    await ctx.checkpoint({ kmsKeyId: keyId });
+    throw notVisible(
+      "REPLICA_NOT_VISIBLE",
+      `${who}: ReplicateKey says ${keyId} already has a replica in ${record.region}, but DescribeKey there does not find it`,
+      { details: { operation: "DescribeKey", awsError: "NotFoundException" }, cause: error },
+    );
+  }
 }
 
 /**
@@ -42,24 +73,19 @@ export async function replicate(ctx: PhaseContext, record: MigrationRecord): Pro
 
   const kms = ctx.kms(record.region);
   let replica = await kms.describeKey(primary.kmsKeyId);
+  if (!replica && record.kmsKeyId)
+    throw notVisible(
+      "KMS_KEY_MISSING",
+      `${who}: the replica ${record.kmsKeyId} recorded in the ledger is not found (DescribeKey: NotFoundException)`,
+      { details: { operation: "DescribeKey", awsError: "NotFoundException" } },
+    );
   if (!replica) {
-    await ctx.checkpoint({ createStartedAt: ctx.now().toISOString() });
-    replica = await ctx.kms(primary.region).replicateKey(primary.kmsKeyId, record.region, {
-      description: record.request.description ?? `Replica of ${primary.kmsKeyArn}, imported by hsm2kms`,
-      tags: keyTags(record, ctx.settings.toolVersion),
-      policy: record.request.policy,
-    });
+    const startedAt = ctx.now().toISOString();
+    await ctx.checkpoint({ createStartedAt: startedAt, kmsChangedAt: startedAt });
+    replica = await replicateOnce(ctx, record, primary.region, primary.kmsKeyId, primary.kmsKeyArn, who);
     await ctx.checkpoint({ kmsKeyId: replica.keyId, kmsKeyArn: replica.arn });
   }
-  if (record.request.alias) {
-    const target = await kms.describeKey(record.request.alias);
-    if (!target) await kms.createAlias(record.request.alias, replica.keyId);
-    else if (target.keyId !== replica.keyId)
-      throw fatal(
-        "ALIAS_TAKEN",
-        `${who}: ${record.request.alias} already points to another KMS key (${target.keyId}) in ${record.region}`,
-      );
-  }
+  await ensureAlias(ctx, kms, record, replica.keyId, who);
   return {
     patch: {
       kmsKeyId: replica.keyId,

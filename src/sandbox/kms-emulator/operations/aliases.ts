@@ -68,9 +68,17 @@ export const aliasOperations: Record<string, OperationDefinition> = {
           "AlreadyExistsException",
           `An alias with the name ${ctx.store.aliasArn(ctx.region, name)} already exists`,
         );
+      // The name is checked against every alias, seen by callers or not: no name is ever taken twice.
       requireRoomForAlias(ctx, key.keyId);
       const now = ctx.now();
-      aliases.set(name, { aliasName: name, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now });
+      const visibleAt = ctx.store.aliasVisibleAt();
+      aliases.set(name, {
+        aliasName: name,
+        targetKeyId: key.keyId,
+        creationDate: now,
+        lastUpdatedDate: now,
+        ...(visibleAt === undefined ? {} : { visibleAt }),
+      });
       return {};
     },
   },
@@ -78,7 +86,7 @@ export const aliasOperations: Record<string, OperationDefinition> = {
     mutates: true,
     run(ctx, input) {
       const name = aliasName(input);
-      const alias = ctx.store.region(ctx.region).aliases.get(name);
+      const alias = ctx.store.visibleAlias(ctx.region, name);
       if (!alias) throw notFound(`Alias ${ctx.store.aliasArn(ctx.region, name)} is not found.`);
       const key = targetKey(ctx, input);
       const current = ctx.store.resolveKey(ctx.region, alias.targetKeyId, false);
@@ -94,9 +102,9 @@ export const aliasOperations: Record<string, OperationDefinition> = {
     mutates: true,
     run(ctx, input) {
       const name = aliasName(input);
-      ctx.store.aliases(ctx.region);
-      if (!ctx.store.region(ctx.region).aliases.delete(name))
+      if (!ctx.store.visibleAlias(ctx.region, name))
         throw notFound(`Alias ${ctx.store.aliasArn(ctx.region, name)} is not found.`);
+      ctx.store.region(ctx.region).aliases.delete(name);
       return {};
     },
   },

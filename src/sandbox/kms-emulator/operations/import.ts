@@ -187,7 +187,11 @@ function importKeyMaterial(ctx: RequestContext, input: Input) {
   key.materialSha256 = digest;
   key.expirationModel = model;
   key.validTo = validTo;
-  if (key.keyState === "PendingImport") key.keyState = "Enabled";
+  if (key.keyState === "PendingImport") {
+    key.keyState = "Enabled";
+    // AWS KMS Developer Guide, "AWS KMS eventual consistency": others may see PendingImport for a while.
+    key.pendingChange = ctx.store.pendingChange("PendingImport");
+  }
   ctx.logger.info(
     { region: ctx.region, keyId: key.keyId, expirationModel: model },
     "kms-emulator: key material imported",
@@ -209,6 +213,7 @@ function deleteImportedKeyMaterial(ctx: RequestContext, input: Input) {
   key.validTo = undefined;
   key.expirationModel = undefined;
   key.keyState = "PendingImport";
+  key.pendingChange = undefined;
   return { KeyId: ctx.store.keyArn(key.region, key.keyId), KeyMaterialId: materialId };
 }
 

@@ -61,23 +61,25 @@ function multiRegionConfiguration(ctx: RequestContext, key: KeyRecord) {
 /** KeyMetadata as DescribeKey, CreateKey and ReplicateKey return it. */
 export function keyMetadata(ctx: RequestContext, key: KeyRecord) {
   const external = key.origin === "EXTERNAL";
+  const keyState = ctx.store.apparentState(key);
+  // Right after an import, callers may still see the key without material.
+  const material = keyState === "PendingImport" ? undefined : key.material;
   return {
     AWSAccountId: ctx.store.accountId,
     KeyId: key.keyId,
     Arn: ctx.store.keyArn(key.region, key.keyId),
     CreationDate: epochSeconds(key.creationDate),
-    Enabled: key.keyState === "Enabled",
+    Enabled: keyState === "Enabled",
     Description: key.description,
     KeyUsage: key.keyUsage,
-    KeyState: key.keyState,
+    KeyState: keyState,
     DeletionDate: key.deletionDate === undefined ? undefined : epochSeconds(key.deletionDate),
     // API Reference, KeyMetadata: present only while a primary key waits for its replicas to be deleted
     // (PendingReplicaDeletion); a key in PendingDeletion shows its DeletionDate instead.
-    PendingDeletionWindowInDays:
-      key.keyState === "PendingReplicaDeletion" ? key.pendingWindowInDays : undefined,
-    ValidTo: key.validTo === undefined ? undefined : epochSeconds(key.validTo),
+    PendingDeletionWindowInDays: keyState === "PendingReplicaDeletion" ? key.pendingWindowInDays : undefined,
+    ValidTo: key.validTo === undefined || !material ? undefined : epochSeconds(key.validTo),
     Origin: key.origin,
-    ExpirationModel: external && key.material ? key.expirationModel : undefined,
+    ExpirationModel: external && material ? key.expirationModel : undefined,
     KeyManager: "CUSTOMER",
     CustomerMasterKeySpec: key.keySpec,
     KeySpec: key.keySpec,
@@ -88,21 +90,31 @@ export function keyMetadata(ctx: RequestContext, key: KeyRecord) {
     MultiRegion: key.multiRegion,
     MultiRegionConfiguration: multiRegionConfiguration(ctx, key),
     // API Reference, KeyMetadata: "present for symmetric encryption keys with AWS_KMS or EXTERNAL origin".
-    CurrentKeyMaterialId: currentKeyMaterialId(key),
+    CurrentKeyMaterialId: material ? currentKeyMaterialId(key) : undefined,
   };
 }
 
-/** A key a cryptographic operation may use: Enabled, with material, of the right usage. */
+/** A key a cryptographic operation may use: Enabled (as the caller sees it), of the right usage. */
 export function requireUsable(ctx: RequestContext, key: KeyRecord, usage?: KeyRecord["keyUsage"]): void {
   const arn = ctx.store.keyArn(key.region, key.keyId);
-  if (key.keyState === "Disabled") throw new KmsError("DisabledException", `${arn} is disabled.`);
-  if (key.keyState !== "Enabled") throw invalidState(`${arn} is ${key.keyState}.`);
+  const state = ctx.store.apparentState(key);
+  if (state === "Disabled") throw new KmsError("DisabledException", `${arn} is disabled.`);
+  if (state !== "Enabled") throw invalidState(`${arn} is ${state}.`);
   if (usage && key.keyUsage !== usage)
     throw invalidKeyUsage(`${arn} key usage is ${key.keyUsage} which is not valid for this operation.`);
 }
 
-/** Management operations (tag, alias, import) refuse keys that are pending deletion. */
+/**
+ * Management operations (tag, alias, import) refuse keys that are pending deletion, and replicas still
+ * Creating (the AWS KMS Developer Guide's key state table allows them nothing but DescribeKey; stricter where
+ * it is vague).
+ */
 export function requireNotPendingDeletion(ctx: RequestContext, key: KeyRecord): void {
-  if (key.keyState === "PendingDeletion" || key.keyState === "PendingReplicaDeletion")
+  const state = ctx.store.apparentState(key);
+  if (state === "PendingDeletion" || state === "PendingReplicaDeletion")
     throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is pending deletion.`);
+  if (state === "Creating")
+    throw invalidState(
+      `${ctx.store.keyArn(key.region, key.keyId)} is Creating: replication is not complete.`,
+    );
 }

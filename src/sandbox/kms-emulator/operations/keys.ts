@@ -73,6 +73,8 @@ async function createKey(ctx: RequestContext, input: Input) {
     tags: parseTags(input),
     multiRegion,
     primaryRegion: multiRegion ? ctx.region : undefined,
+    // AWS KMS Developer Guide, "AWS KMS eventual consistency": a new key may be NotFound for a while.
+    pendingChange: ctx.store.pendingChange("absent"),
   };
   if (key.tags.length > 50) throw new KmsError("TagException", "A KMS key can have at most 50 tags.");
   requireRoomForKey(ctx, ctx.region);
@@ -111,6 +113,7 @@ function scheduleKeyDeletion(ctx: RequestContext, input: Input) {
     };
   }
   key.keyState = "PendingDeletion";
+  key.pendingChange = undefined;
   key.pendingWindowInDays = window;
   key.deletionDate = ctx.now() + window * DAY_MS;
   return {
@@ -127,6 +130,7 @@ function cancelKeyDeletion(ctx: RequestContext, input: Input) {
     throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is not pending deletion.`);
   // KMS leaves a key whose deletion was cancelled disabled (or waiting for material).
   key.keyState = key.material ? "Disabled" : "PendingImport";
+  key.pendingChange = undefined;
   key.deletionDate = undefined;
   key.pendingWindowInDays = undefined;
   return { KeyId: ctx.store.keyArn(key.region, key.keyId) };
@@ -134,9 +138,11 @@ function cancelKeyDeletion(ctx: RequestContext, input: Input) {
 
 function setEnabled(ctx: RequestContext, input: Input, enabled: boolean) {
   const key = ctx.store.resolveKey(ctx.region, requiredString(input, "KeyId"), false);
-  if (key.keyState !== "Enabled" && key.keyState !== "Disabled")
-    throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is ${key.keyState}.`);
+  const state = ctx.store.apparentState(key);
+  if (state !== "Enabled" && state !== "Disabled")
+    throw invalidState(`${ctx.store.keyArn(key.region, key.keyId)} is ${state}.`);
   key.keyState = enabled ? "Enabled" : "Disabled";
+  key.pendingChange = undefined;
   return {};
 }
 
@@ -169,6 +175,8 @@ function replicateKey(ctx: RequestContext, input: Input) {
     keyState: primary.origin === "AWS_KMS" ? "Enabled" : "PendingImport",
     validTo: undefined,
     expirationModel: undefined,
+    // AWS KMS API Reference, ReplicateKey: the replica is Creating until replication completes.
+    pendingChange: ctx.store.pendingChange("Creating"),
   };
   target.keys.set(replica.keyId, replica);
   ctx.tagIndex.changed(replica);

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { access } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
 import {
   AUDIT_COLUMNS,
@@ -12,6 +11,7 @@ import {
   manifestExpectations,
 } from "../../producer/audit.js";
 import { ManifestFileError, readManifest } from "../../producer/manifest.js";
+import { openManifestFile } from "../../producer/manifest-source.js";
 import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createKmsAdapter } from "../../shared/kms/index.js";
@@ -30,13 +30,9 @@ async function readExpectations(
   path: string,
   defaultRegion: string | undefined,
 ): Promise<ManifestExpectations> {
+  const input = await openManifestFile(path, "the CSV the campaign was enqueued from");
   try {
-    await access(path);
-  } catch {
-    throw new ConfigError(`manifest ${path} cannot be read: expected the CSV the campaign was enqueued from`);
-  }
-  try {
-    return await manifestExpectations(readManifest(createReadStream(path), { defaultRegion }));
+    return await manifestExpectations(readManifest(input, { defaultRegion }));
   } catch (error) {
     if (error instanceof ManifestFileError) throw new ConfigError(`${path}: ${error.message}`);
     throw error;

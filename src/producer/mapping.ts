@@ -2,7 +2,7 @@ import { extname } from "node:path";
 import { parse as parseYaml, YAMLError } from "yaml";
 import { decodeUtf8, readFileBoundedSync } from "../shared/bounded-read.js";
 import { ConfigError } from "../shared/errors.js";
-import { parseJsonText } from "../shared/json-syntax.js";
+import { lineAndColumn, parseJsonText } from "../shared/json-syntax.js";
 import { show } from "./manifest-text.js";
 
 /** What a template may use: the HSM's facts about a key. */
@@ -128,8 +128,8 @@ function parseYamlText(text: string): { value: unknown } | { problem: string } {
     return { value: parseYaml(text, { prettyErrors: false }) };
   } catch (error) {
     if (error instanceof YAMLError) {
-      const at = error.linePos?.[0];
-      const where = at ? `line ${at.line}, column ${at.col}: ` : "";
+      const at = error.pos?.[0] === undefined ? undefined : lineAndColumn(text, error.pos[0]);
+      const where = at ? `line ${at.line}, column ${at.column}: ` : "";
       return { problem: `is not valid YAML: ${where}${error.code.toLowerCase().replaceAll("_", " ")}` };
     }
     return { problem: "is not valid YAML" };
@@ -143,7 +143,7 @@ function readMappingDocument(path: string): { rules?: unknown[]; default?: unkno
   const parsed = yaml ? parseYamlText(text) : parseJsonText(text);
   if ("problem" in parsed)
     throw new ConfigError(
-      `--mapping ${path} cannot be read as ${yaml ? "YAML" : "JSON"}: it ${parsed.problem}`,
+      `--mapping ${path} ${parsed.problem}; expected a mapping in ${yaml ? "YAML" : "JSON"}`,
     );
   const document = parsed.value;
   if (!isObject(document))

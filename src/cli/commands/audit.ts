@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
 import {
   AUDIT_COLUMNS,
@@ -18,6 +17,7 @@ import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { neutraliseFormula } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
+import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 
 interface AuditFlags extends CommonFlags {
@@ -55,7 +55,11 @@ const csvLine = (line: AuditLine) =>
 export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
   const config = configFrom(flags);
   const manifest = flags.manifest ? await readExpectations(flags.manifest, config.region) : undefined;
-  const runtime = await openRuntime(config, "audit");
+  const file = flags.out ? await openOutFile(flags.out) : undefined;
+  const runtime = await openRuntime(config, "audit").catch(async (error: unknown) => {
+    await file?.close();
+    throw error;
+  });
   const kmsPorts = new Map<string, KmsPort>();
   const kms = (region: string): KmsPort => {
     let port = kmsPorts.get(region);
@@ -65,7 +69,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     }
     return port;
   };
-  const out = flags.out ? createWriteStream(flags.out, { mode: 0o640 }) : process.stdout;
+  const out = file?.stream ?? process.stdout;
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
   const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
@@ -92,7 +96,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
       await hsm.close();
     }
   } finally {
-    if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+    await file?.close();
     for (const port of kmsPorts.values()) port.close();
     await runtime.close();
   }

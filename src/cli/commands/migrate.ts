@@ -1,7 +1,9 @@
-import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
+import { requireHsm } from "../../shared/config.js";
 import type { Ledger } from "../../shared/ledger/index.js";
+import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
+import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
 import { runEnqueue } from "./enqueue.js";
 import { writeReport } from "./report.js";
@@ -49,19 +51,39 @@ export function registerMigrateCommand(program: Command): void {
       .option("--out <file>", "also write the CSV report (the `report` command's columns) to this file")
       .option("--key-policy <file>", "JSON key policy for every key whose row has no key_policy"),
   ).action(async (path: string, flags: MigrateFlags) => {
+    process.exitCode = await runMigrate(path, flags);
+  });
+}
+
+/**
+ * Enqueues, works every phase here until idle, prints the keys. Checked first, before anything is enqueued:
+ * the HSM settings (without them the HSM phases would not run and every key would stay queued) and --out.
+ */
+async function runMigrate(path: string, flags: MigrateFlags): Promise<number> {
+  const config = configFrom(flags);
+  requireHsm(config);
+  const file = flags.out ? await openOutFile(flags.out) : undefined;
+  try {
+    // The report's header goes out now: a destination that takes no bytes (a full disk) fails before any work.
+    await file?.write(createReportCsvStream().header);
     const enqueued = await runEnqueue(path, flags);
     const worked = await runWorker({ ...flags, untilIdle: true });
-    const runtime = await openRuntime(configFrom(flags), "migrate");
+    const runtime = await openRuntime(config, "migrate");
+    let unfinished = 0;
     try {
       await printKeyTable(runtime.ledger, process.stdout);
-      if (flags.out) {
-        const file = createWriteStream(flags.out, { mode: 0o640 });
-        await writeReport(runtime.ledger, "csv", file);
-        await new Promise<void>((resolve) => file.end(() => resolve()));
-      }
+      if (file) await writeReport(runtime.ledger, "csv", file.stream, { header: false });
+      const { byStatus } = await runtime.ledger.counts();
+      unfinished = (byStatus["queued"] ?? 0) + (byStatus["in_progress"] ?? 0);
     } finally {
       await runtime.close();
     }
-    process.exitCode = enqueued === EXIT.ok && worked === EXIT.ok ? EXIT.ok : EXIT.failed;
-  });
+    if (unfinished > 0)
+      process.stderr.write(
+        `hsm2kms migrate: ${unfinished} ${unfinished === 1 ? "key is" : "keys are"} unfinished (queued or in progress); run \`hsm2kms worker --until-idle\` with the same settings to finish them, then \`hsm2kms report\`\n`,
+      );
+    return enqueued === EXIT.ok && worked === EXIT.ok && unfinished === 0 ? EXIT.ok : EXIT.failed;
+  } finally {
+    await file?.close();
+  }
 }

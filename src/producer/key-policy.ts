@@ -1,5 +1,6 @@
 import { decodeUtf8, readFileBounded } from "../shared/bounded-read.js";
 import { parseJsonText } from "../shared/json-syntax.js";
+import { show } from "./manifest-text.js";
 
 /** KMS's limit on a key policy document: "up to 32 kilobytes (32,768 bytes)" (AWS KMS Developer Guide, "Creating a key policy", Key policy format). */
 export const MAX_POLICY_BYTES = 32_768;
@@ -26,7 +27,7 @@ export async function readKeyPolicy(path: string): Promise<{ policy: string } | 
   if (!("Statement" in policy)) return { problem: `key policy ${path} has no "Statement"; ${EXPECTED}` };
   if ("Version" in policy && policy["Version"] !== "2012-10-17")
     return {
-      problem: `key policy ${path} has a "Version" other than "2012-10-17"; expected "2012-10-17" (the only version KMS key policies use)`,
+      problem: `key policy ${path} has Version ${typeof policy["Version"] === "string" ? show(policy["Version"]) : "of another type"}; expected "2012-10-17"`,
     };
   return { policy: JSON.stringify(policy) };
 }

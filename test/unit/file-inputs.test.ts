@@ -160,6 +160,18 @@ describe("parse errors never carry the file", () => {
       expect(message).not.toContain(SECRET);
   });
 
+  it("a key policy holds only the characters KMS allows in one (named by place)", async () => {
+    const path = join(dir, "emoji-policy.json");
+    await writeFile(path, '{\n  "Version": "2012-10-17",\n  "Statement": [{"Sid": "ok é \u{1F511}"}]\n}');
+    expect(await readKeyPolicy(path)).toEqual({
+      problem: `key policy ${path} holds a character KMS does not allow in key policies at line 3, column 31; expected printable ASCII or Latin-1 characters, tab, line feed and carriage return`,
+    });
+    await writeFile(path, '{"Version": "2012-10-17", "Statement": [{"Sid": "Latin-1 é ñ"}]}');
+    expect(await readKeyPolicy(path)).toEqual({
+      policy: '{"Version":"2012-10-17","Statement":[{"Sid":"Latin-1 é ñ"}]}',
+    });
+  });
+
   it("names a mapping rule or field of the wrong shape", async () => {
     const cases: Array<[unknown, string]> = [
       [

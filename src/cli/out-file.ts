@@ -24,6 +24,7 @@ const WHY: Record<string, string> = {
   EDQUOT: "the disk quota is exhausted",
   EFBIG: "the file is too large",
   EIO: "an I/O error",
+  EPIPE: "the reading end was closed",
 };
 
 const why = (error: unknown) => {

@@ -1,4 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { constants } from "node:fs";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -241,6 +243,24 @@ describe("--out and other destinations", () => {
     );
     await good.close();
     expect(await readFile(path, "utf8")).toBe("a\nb\n");
+  });
+
+  it("a write that fails after the first is an error naming the file, not a crash", async () => {
+    const fifo = join(dir, "reader-goes-away");
+    execFileSync("mkfifo", [fifo]);
+    const reader = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const out = await openOutFile(fifo);
+    await out.write("header\n");
+    await reader.close();
+    const error = await out.write("row\n").then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).not.toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toBe(
+      `--out ${fifo}: writing failed after 7 bytes (EPIPE: the reading end was closed); the file is incomplete`,
+    );
+    await out.close();
   });
 
   it("an evidence pack needs an existing parent folder", async () => {

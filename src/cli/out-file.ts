@@ -32,10 +32,24 @@ const why = (error: unknown) => {
   return WHY[code] ? `${code}: ${WHY[code]}` : code;
 };
 
+/** Writes all of `bytes` (a pipe may take fewer at a time), counting what went out. */
+async function writeAll(
+  handle: FileHandle,
+  bytes: Buffer,
+  onWritten: (count: number) => void,
+): Promise<void> {
+  for (let offset = 0; offset < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+    onWritten(bytesWritten);
+    offset += bytesWritten;
+  }
+}
+
 /**
  * Opens (creating or truncating) the file `--out` names, mode 0640. A path that cannot be opened is a
  * ConfigError (exit 2) naming it and why; so is a first write that fails (nothing was written yet). A write
  * that fails later is a plain error naming the file (exit 1: the work was done, its output is incomplete).
+ * `flag` is how messages name the file. @defaultValue `--out`
  */
 export async function openOutFile(path: string, flag = "--out"): Promise<OutFile> {
   let handle: FileHandle;
@@ -56,11 +70,10 @@ export async function openOutFile(path: string, flag = "--out"): Promise<OutFile
         );
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      handle.write(chunk).then(
-        ({ bytesWritten }) => {
-          written += bytesWritten;
-          callback();
-        },
+      writeAll(handle, chunk, (count) => {
+        written += count;
+      }).then(
+        () => callback(),
         (error: unknown) => {
           failure ??= problem(error);
           callback(failure);

@@ -1,10 +1,11 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/provenance.js";
 import { runCli } from "../helpers/cli.js";
-import { TEST_REDIS_URL } from "../helpers/redis.js";
+import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -102,11 +103,14 @@ describe("files that are not what hsm2kms expects", () => {
 
 describe("configuration problems are exit 2, naming what to fix", () => {
   let token: TestToken;
+  const prefix = randomPrefix("hostile-files");
   beforeAll(async () => {
     token = await createTestToken({ keys: ["sample-ec-p256", "sample-hmac-256"] });
   });
   afterAll(async () => {
     await token?.cleanup();
+    await deletePrefix(prefix);
+    await deletePrefix(`{${prefix}.ledger}`);
   });
   const tokenEnv = (change: Record<string, string | undefined>) => {
     const merged: Record<string, string | undefined> = { ...env(), ...token.env, ...change };
@@ -115,10 +119,21 @@ describe("configuration problems are exit 2, naming what to fix", () => {
     );
   };
 
-  it("a wrong inline PIN, an unknown slot, a library that is not PKCS#11, a missing SOFTHSM2_CONF; migrate without an HSM", async () => {
+  it("a wrong inline PIN, an unknown slot, a library that is not PKCS#11, a missing SOFTHSM2_CONF, migrate without an HSM, a metrics port in use", async () => {
     const notALibrary = join(dir, "not-pkcs11.so");
     await writeFile(notALibrary, "this is not a shared library\n");
-    const [pin, slot, library, conf, migrate] = await runAll([
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    const busyPort = String((busy.address() as { port: number }).port);
+    const metricsEnv = {
+      ...env(),
+      HSM2KMS_QUEUE_PREFIX: prefix,
+      HSM2KMS_METRICS_HOST: "127.0.0.1",
+      HSM2KMS_METRICS_PORT: busyPort,
+      // The test Redis keeps no ledger on disk: allowed here, where only the metrics port is at stake.
+      HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
+    };
+    const [pin, slot, library, conf, migrate, metrics] = await runAll([
       {
         args: ["inventory"],
         env: tokenEnv({ HSM2KMS_PKCS11_PIN_FILE: undefined, HSM2KMS_PKCS11_PIN: "wrong-pin-0000" }),
@@ -127,7 +142,8 @@ describe("configuration problems are exit 2, naming what to fix", () => {
       { args: ["inventory"], env: tokenEnv({ HSM2KMS_PKCS11_LIB: notALibrary }) },
       { args: ["inventory"], env: tokenEnv({ SOFTHSM2_CONF: join(dir, "missing.conf") }) },
       { args: ["migrate", join(dir, "never-read.csv")], env: env() },
-    ]);
+      { args: ["worker", "--until-idle", "--phases", "create"], env: metricsEnv },
+    ]).finally(() => busy.close());
     expect(pin!.code, pin!.output).toBe(2);
     expect(pin!.output).toContain(
       "the HSM token refused the PIN from HSM2KMS_PKCS11_PIN (CKR_PIN_INCORRECT)",
@@ -143,6 +159,10 @@ describe("configuration problems are exit 2, naming what to fix", () => {
     expect(conf!.output).toMatch(/C_Initialize of .* failed .*SOFTHSM2_CONF/);
     expect(migrate!.code, migrate!.output).toBe(2);
     expect(migrate!.output).toContain("HSM2KMS_PKCS11_LIB is not set");
+    expect(metrics!.code, metrics!.output).toBe(2);
+    expect(metrics!.output).toContain(
+      `cannot serve metrics on 127.0.0.1 port ${busyPort}: the port is in use`,
+    );
   });
 
   it("inventory leaves out and names the rows enqueue would reject; what it writes enqueues cleanly", async () => {

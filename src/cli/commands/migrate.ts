@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { requireHsm } from "../../shared/config.js";
 import type { Ledger } from "../../shared/ledger/index.js";
+import { silentLogger } from "../../shared/logger.js";
 import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
-import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 import { runEnqueue } from "./enqueue.js";
 import { writeReport } from "./report.js";
 import { runWorker } from "./worker.js";
@@ -57,11 +57,13 @@ export function registerMigrateCommand(program: Command): void {
 
 /**
  * Enqueues, works every phase here until idle, prints the keys. Checked first, before anything is enqueued:
- * the HSM settings (without them the HSM phases would not run and every key would stay queued) and --out.
+ * the HSM (without it the HSM phases would not run and every key would stay queued) and --out.
  */
 async function runMigrate(path: string, flags: MigrateFlags): Promise<number> {
   const config = configFrom(flags);
-  requireHsm(config);
+  // Library, token and PIN are proven before anything is enqueued: a wrong PIN would otherwise leave the
+  // manifest's keys queued behind a configuration error.
+  await (await openHsm(config, silentLogger())).close();
   const file = flags.out ? await openOutFile(flags.out) : undefined;
   try {
     // The report's header goes out now: a destination that takes no bytes (a full disk) fails before any work.

@@ -1,4 +1,4 @@
-/** The CLI's exit codes (DESIGN.md contract). */
+/** The CLI's exit codes: a contract scripts rely on (README, above the command table). */
 export const EXIT = {
   /** Everything asked for succeeded. */
   ok: 0,

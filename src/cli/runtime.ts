@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
-import { type Config, type ConfigFlags, loadConfig, redactUrl, requireHsm } from "../shared/config.js";
-import { ConfigError } from "../shared/errors.js";
+import {
+  type Config,
+  type ConfigFlags,
+  type HsmConfig,
+  loadConfig,
+  redactUrl,
+  requireHsm,
+} from "../shared/config.js";
+import { ConfigError, isMigrationError } from "../shared/errors.js";
 import { openPkcs11Hsm } from "../shared/hsm/index.js";
 import type { HsmPort } from "../shared/hsm/types.js";
 import { Ledger } from "../shared/ledger/index.js";
@@ -73,7 +80,37 @@ export async function openRuntime(config: Config, component: string): Promise<Ru
 
 /** Opens the HSM configured in the environment, with a session per concurrent HSM job. */
 export async function openHsm(config: Config, logger: Logger): Promise<HsmPort> {
-  return openPkcs11Hsm(requireHsm(config), { sessions: config.hsmConcurrency, logger });
+  const hsm = requireHsm(config);
+  try {
+    return await openPkcs11Hsm(hsm, { sessions: config.hsmConcurrency, logger });
+  } catch (error) {
+    throw hsmConfigProblem(error, hsm) ?? error;
+  }
+}
+
+/**
+ * A failure to open the HSM that only a change of configuration can fix (library, token, PIN), as a
+ * ConfigError (exit 2) naming the variable; undefined for anything else (an HSM that is down stays exit 1).
+ */
+export function hsmConfigProblem(error: unknown, hsm: HsmConfig): ConfigError | undefined {
+  if (!isMigrationError(error)) return undefined;
+  const selector = hsm.tokenLabel !== undefined ? "HSM2KMS_TOKEN_LABEL" : "HSM2KMS_PKCS11_SLOT";
+  switch (error.code) {
+    case "HSM_LIBRARY_UNAVAILABLE":
+      return new ConfigError(`${error.message} (HSM2KMS_PKCS11_LIB=${JSON.stringify(hsm.library)})`);
+    case "HSM_TOKEN_NOT_FOUND":
+    case "HSM_TOKEN_AMBIGUOUS":
+      return new ConfigError(`${error.message}: check ${selector}`);
+    case "HSM_LOGIN_FAILED": {
+      const source = hsm.pinSource ?? "HSM2KMS_PKCS11_PIN_FILE";
+      const reason = /CKR_[A-Z_]+/.exec(error.message)?.[0] ?? "a login failure";
+      return new ConfigError(
+        `the HSM token refused the PIN from ${source} (${reason}); check ${source} (CloudHSM: user:password)`,
+      );
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Adds the common flags to a command. */

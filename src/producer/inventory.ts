@@ -1,14 +1,58 @@
+import { Readable } from "node:stream";
 import { ConfigError } from "../shared/errors.js";
 import type { SourceKeyDescription } from "../shared/hsm/types.js";
 import { keySpecInfo } from "../shared/key-specs.js";
-import { formatManifestCsv } from "./manifest.js";
+import { formatManifestCsv, type ManifestColumn, readManifest } from "./manifest.js";
 import { applyMapping, type Mapping } from "./mapping.js";
 
 export interface Inventory {
+  /** The manifest: only rows `enqueue` accepts. */
   csv: string;
   migratable: number;
   unmigratable: Array<{ label: string; idHex: string; reason: string }>;
+  /** Keys left out of the manifest because their row (from the mapping) is one `enqueue` would reject. */
+  rejected: Array<{ label: string; idHex: string; problems: string[] }>;
 }
+
+/**
+ * An empty region cell is filled at enqueue from AWS_REGION; while checking rows here any valid Region
+ * stands in for it, so only what the rows say is judged.
+ */
+const STAND_IN_REGION = "us-east-1";
+
+type InventoryRow = Partial<Record<ManifestColumn, string>>;
+
+/**
+ * Splits rows into those `enqueue` accepts and the problems of the others, by reading them back with
+ * `readManifest` itself: one set of rules (tags, aliases, descriptions, duplicates), never a copy.
+ */
+async function checkRows(
+  rows: InventoryRow[],
+  defaultRegion: string,
+): Promise<{ accepted: InventoryRow[]; problems: Map<InventoryRow, string[]> }> {
+  const byLine = new Map<number, InventoryRow>();
+  let line = 2;
+  for (const row of rows) {
+    byLine.set(line, row);
+    line += newlines(formatManifestCsv([row])) - 1;
+  }
+  const problems = new Map<InventoryRow, string[]>();
+  const text = formatManifestCsv(rows);
+  for await (const entry of readManifest(Readable.from([text]), { defaultRegion })) {
+    if (entry.kind !== "rejected") continue;
+    const row = byLine.get(entry.line);
+    if (row)
+      problems.set(
+        row,
+        entry.problems.map((problem) =>
+          problem.column === undefined ? problem.message : `column ${problem.column}: ${problem.message}`,
+        ),
+      );
+  }
+  return { accepted: rows.filter((row) => !problems.has(row)), problems };
+}
+
+const newlines = (text: string) => text.split("\n").length - 1;
 
 /** `alias/<label>` with what KMS allows in alias names; a collision gets the key id appended. */
 export function suggestAlias(label: string, idHex: string, taken: Set<string>): string | undefined {
@@ -47,7 +91,10 @@ function whyNot(key: SourceKeyDescription): string | undefined {
   return undefined;
 }
 
-/** The token's keys as a manifest, and the keys that cannot be migrated with the reason. */
+/**
+ * The token's keys as a manifest, the keys that cannot be migrated with the reason, and the keys whose row
+ * (as the mapping makes it) `enqueue` would reject, with every problem: those are left out of the manifest.
+ */
 export async function inventoryManifest(
   keys: SourceKeyDescription[],
   region?: string,
@@ -55,7 +102,7 @@ export async function inventoryManifest(
 ): Promise<Inventory> {
   const taken = new Set<string>();
   const owners = new Map<string, string>();
-  const rows = [];
+  const rows: InventoryRow[] = [];
   const unmigratable: Inventory["unmigratable"] = [];
   for (const key of keys) {
     const reason = whyNot(key);
@@ -88,5 +135,11 @@ export async function inventoryManifest(
       region: region ?? "",
     });
   }
-  return { csv: formatManifestCsv(rows), migratable: rows.length, unmigratable };
+  const { accepted, problems } = await checkRows(rows, region || STAND_IN_REGION);
+  const rejected = [...problems].map(([row, list]) => ({
+    label: row.source_label ?? "",
+    idHex: row.source_id ?? "",
+    problems: list,
+  }));
+  return { csv: formatManifestCsv(accepted), migratable: accepted.length, unmigratable, rejected };
 }

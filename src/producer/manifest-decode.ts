@@ -1,3 +1,4 @@
+import { firstInvalidUtf8 } from "../shared/bounded-read.js";
 import { ManifestFileError } from "./manifest-file-error.js";
 
 const newlines = (text: string) => text.split("\n").length - 1;
@@ -14,13 +15,18 @@ export async function* decodeManifestText(
   let started = false;
   let line = 1;
   let offset = 0;
+  // The start of a character the last chunk cut short, for a message that points at its first byte.
+  let tail: Uint8Array = new Uint8Array(0);
   for await (const chunk of input) {
     let text: string;
-    if (typeof chunk === "string") text = flush(decoder, line, offset) + chunk;
-    else {
+    if (typeof chunk === "string") {
+      text = flush(decoder, line, offset, tail) + chunk;
+      tail = new Uint8Array(0);
+    } else {
       if (!started && offset === 0 && isUtf16Bom(chunk))
         throw new ManifestFileError("the file is UTF-16 text; expected UTF-8 (save it as CSV UTF-8)");
-      text = decodeChunk(decoder, chunk, line, offset);
+      text = decodeChunk(decoder, chunk, line, offset, tail);
+      tail = incompleteTail(tail, chunk);
       offset += chunk.length;
     }
     if (!started && text !== "") {
@@ -35,7 +41,7 @@ export async function* decodeManifestText(
     line += newlines(text);
     if (text !== "") yield text;
   }
-  const rest = flush(decoder, line, offset);
+  const rest = flush(decoder, line, offset, tail);
   if (rest !== "") yield rest;
 }
 
@@ -46,41 +52,54 @@ function isUtf16Bom(chunk: Uint8Array): boolean {
   );
 }
 
-function flush(decoder: TextDecoder, line: number, offset: number): string {
+const hex = (byte: number) => `0x${byte.toString(16).padStart(2, "0")}`;
+
+/** The bytes of a character still incomplete at the end of what was decoded (at most 3; usually none). */
+function incompleteTail(previous: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const last = Buffer.concat([previous, chunk.subarray(-3)]).subarray(-3);
+  for (let index = last.length - 1; index >= 0; index--) {
+    const byte = last[index]!;
+    if (byte < 0x80) return new Uint8Array(0);
+    if (byte >= 0xc0) {
+      const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+      return last.length - index < length ? last.subarray(index) : new Uint8Array(0);
+    }
+  }
+  return new Uint8Array(0);
+}
+
+function flush(decoder: TextDecoder, line: number, offset: number, tail: Uint8Array): string {
   try {
     return decoder.decode();
   } catch {
+    const start = offset - tail.length;
     throw new ManifestFileError(
-      `line ${line}: ends inside a UTF-8 character (byte offset ${offset}); expected a CSV file saved as UTF-8`,
+      `line ${line}: ends inside a UTF-8 character (byte ${hex(tail[0] ?? 0)} at offset ${start} starts a character the end of the file cuts short); expected a CSV file saved as UTF-8`,
     );
   }
 }
 
-function decodeChunk(decoder: TextDecoder, chunk: Uint8Array, line: number, offset: number): string {
+function decodeChunk(
+  decoder: TextDecoder,
+  chunk: Uint8Array,
+  line: number,
+  offset: number,
+  tail: Uint8Array,
+): string {
   try {
     return decoder.decode(chunk, { stream: true });
   } catch {
-    // Error path only: find the first bad byte by bisection, for a message that points at it.
-    let good = 0;
-    let bad = chunk.length;
-    while (bad - good > 1) {
-      const middle = (good + bad) >> 1;
-      if (decodesCleanly(chunk.subarray(0, middle))) good = middle;
-      else bad = middle;
-    }
-    const before = new TextDecoder("utf-8").decode(chunk.subarray(0, good));
-    const byte = chunk[bad - 1] ?? 0;
+    // Error path only: the character the last chunk left open comes first, so the scan starts in step.
+    const bytes = Buffer.concat([tail, chunk]);
+    const bad = firstInvalidUtf8(bytes, true) ?? 0;
+    const before = bytes.subarray(0, bad).toString("utf8");
+    const byte = bytes[bad] ?? 0;
+    const what =
+      byte >= 0xc2 && byte <= 0xf4
+        ? `byte ${hex(byte)} at offset ${offset - tail.length + bad} starts a character the bytes after it do not complete`
+        : `byte ${hex(byte)} at offset ${offset - tail.length + bad} cannot start a character`;
     throw new ManifestFileError(
-      `line ${line + newlines(before)}: not UTF-8 text (byte 0x${byte.toString(16).padStart(2, "0")} at offset ${offset + bad - 1}); expected a CSV file saved as UTF-8`,
+      `line ${line + newlines(before)}: not UTF-8 text (${what}); expected a CSV file saved as UTF-8`,
     );
-  }
-}
-
-function decodesCleanly(bytes: Uint8Array): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: true });
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -16,8 +16,9 @@ export function parseHeader(fields: readonly string[], line: number): ManifestCo
       `line ${line}: lines end with CR only; expected LF or CRLF line endings (save the file as CSV UTF-8)`,
     );
   if (!names.some((name) => isManifestColumn(name) || nearest(name, MANIFEST_COLUMNS).length > 0))
+    // Not repeated: a file that is no manifest at all (a PIN file, /etc/passwd) must not be echoed.
     throw new ManifestFileError(
-      `line ${line} is not a header: found ${listShown(names)}; expected column names such as source_label,key_spec,alias (${VALID})`,
+      `line ${line} is not a header: none of its ${names.length === 1 ? "1 field is" : `${names.length} fields is`} a column name; expected column names such as source_label,key_spec,alias (${VALID})`,
     );
   const unknown = names.filter((name) => !isManifestColumn(name));
   if (unknown.length > 0) {
@@ -42,9 +43,4 @@ export function parseHeader(fields: readonly string[], line: number): ManifestCo
       `line ${line}: no source_label or source_id column; expected at least one of them to find each key in the HSM`,
     );
   return columns;
-}
-
-function listShown(names: readonly string[]): string {
-  const shown = names.slice(0, 5).map(show).join(", ");
-  return names.length > 5 ? `${shown}, ...` : shown;
 }

@@ -1,7 +1,17 @@
+import { PROVENANCE_TAGS } from "../workers/phases/provenance.js";
 import { show } from "./manifest-text.js";
 
 /** KMS limits on tags (TagResource). */
 export const MAX_TAGS = 50;
+
+/** Tag keys hsm2kms sets itself on every KMS key it creates: a manifest may not set them. */
+const OWN_TAG_KEYS = new Set<string>(Object.values(PROVENANCE_TAGS));
+
+/**
+ * Tags a manifest row may give: KMS's 50 per key, less the provenance tags hsm2kms adds to every key at
+ * CreateKey. A row over this would only fail there (KMS_TAG), after its key was queued.
+ */
+export const MAX_MANIFEST_TAGS = MAX_TAGS - OWN_TAG_KEYS.size;
 export const MAX_TAG_KEY_CHARS = 128;
 export const MAX_TAG_VALUE_CHARS = 256;
 
@@ -33,7 +43,10 @@ export function parseTags(text: string): TagsResult {
       problems.push(`tag key ${show(key)} appears twice; expected each key once`);
     else tags[key] = value;
   }
-  if (segments.length > MAX_TAGS) problems.push(`${segments.length} tags; expected at most ${MAX_TAGS}`);
+  if (segments.length > MAX_MANIFEST_TAGS)
+    problems.push(
+      `${segments.length} tags; expected at most ${MAX_MANIFEST_TAGS} (KMS allows ${MAX_TAGS} per key and hsm2kms adds ${OWN_TAG_KEYS.size} provenance tags of its own)`,
+    );
   return { tags: { ...tags }, problems };
 }
 
@@ -44,6 +57,8 @@ function tagKeyProblem(key: string): string | undefined {
     return `tag key ${show(key)} is ${length} characters long; expected at most ${MAX_TAG_KEY_CHARS}`;
   if (key.toLowerCase().startsWith("aws:"))
     return `tag key ${show(key)} starts with aws:, which AWS reserves; expected another key`;
+  if (OWN_TAG_KEYS.has(key))
+    return `tag key ${show(key)} is a provenance tag hsm2kms sets itself; expected another key`;
   if (!TAG_CHARS.test(key))
     return `tag key ${show(key)} holds ${show(key.match(FIRST_BAD_CHAR)![0])}; expected ${TAG_CHARS_TEXT}`;
   return undefined;

@@ -172,7 +172,8 @@ function asFileError(error: unknown, line: number): unknown {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code !== "string" || !(code.startsWith("CSV_") || code === "INVALID_OPENING_QUOTE"))
     return error;
-  const message = CSV_MESSAGES[code] ?? `not valid CSV (${(error as Error).message.slice(0, 200)})`;
+  // csv-parse's own messages can quote the file: only its code is kept.
+  const message = CSV_MESSAGES[code] ?? `not valid CSV (${code}); expected a CSV manifest`;
   return new ManifestFileError(`line ${line}: ${message}`);
 }
 

@@ -1,7 +1,9 @@
-import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, YAMLError } from "yaml";
+import { decodeUtf8, readFileBoundedSync } from "../shared/bounded-read.js";
 import { ConfigError } from "../shared/errors.js";
+import { lineAndColumn, parseJsonText } from "../shared/json-syntax.js";
+import { show } from "./manifest-text.js";
 
 /** What a template may use: the HSM's facts about a key. */
 export interface MappingVariables {
@@ -44,62 +46,146 @@ function checkTemplate(template: unknown, where: string): void {
   for (const [, name = "", filters = ""] of template.matchAll(PLACEHOLDER)) {
     if (!VARIABLES.has(name))
       throw new ConfigError(
-        `mapping ${where}: unknown variable {${name}}; expected one of ${[...VARIABLES].join(", ")}`,
+        `mapping ${where}: unknown variable {${show(name).slice(1, -1)}}; expected one of ${[...VARIABLES].join(", ")}`,
       );
     for (const filter of filters.split("|").slice(1))
       if (!FILTERS[filter])
         throw new ConfigError(
-          `mapping ${where}: unknown filter |${filter}; expected one of ${Object.keys(FILTERS).join(", ")}`,
+          `mapping ${where}: unknown filter |${show(filter).slice(1, -1)}; expected one of ${Object.keys(FILTERS).join(", ")}`,
         );
   }
 }
 
+/** A template field as the mapping gives it (after the document's shape was checked). */
 function checkProduce(produce: Produce, where: string): Produce {
   if (produce.alias !== undefined) checkTemplate(produce.alias, `${where}.alias`);
   if (produce.description !== undefined) checkTemplate(produce.description, `${where}.description`);
-  for (const [key, value] of Object.entries(produce.tags ?? {})) checkTemplate(value, `${where}.tags.${key}`);
+  for (const [key, value] of Object.entries(produce.tags ?? {}))
+    checkTemplate(value, `${where}.tags.${show(key).slice(1, -1)}`);
   return { alias: produce.alias, description: produce.description, tags: produce.tags };
 }
 
-/** A mapping file's document: YAML for `.yaml`/`.yml`, JSON otherwise. */
-function readMappingDocument(path: string): { rules?: Rule[]; default?: Produce } {
-  const yaml = [".yaml", ".yml"].includes(extname(path).toLowerCase());
-  let document: unknown;
-  try {
-    const text = readFileSync(path, "utf8");
-    document = yaml ? parseYaml(text) : JSON.parse(text);
-  } catch (error) {
+/** A mapping file is small: a few hundred rules at most. The cap stops /dev/zero or a wrong file early. */
+export const MAX_MAPPING_BYTES = 4 * 1024 * 1024;
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const PRODUCE_FIELDS = new Set(["alias", "description", "tags"]);
+const RULE_FIELDS = new Set(["match", ...PRODUCE_FIELDS]);
+const MATCH_FIELDS = new Set(["label", "keySpec"]);
+const kindOf = (value: unknown) =>
+  value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`;
+
+/** Checks the shape of a rule (or of `default`), so a `null` or a typo is named rather than crashing later. */
+function checkShape(value: unknown, where: string, fields: Set<string>): Record<string, unknown> {
+  if (!isObject(value))
     throw new ConfigError(
-      `--mapping ${path} cannot be read as ${yaml ? "YAML" : "JSON"}: ${(error as Error).message}`,
+      `mapping ${where} is ${kindOf(value)}; expected an object with ${[...fields].join(", ")}`,
     );
+  for (const field of Object.keys(value))
+    if (!fields.has(field))
+      throw new ConfigError(
+        `mapping ${where} has an unknown field ${show(field)}; expected only ${[...fields].join(", ")}`,
+      );
+  if (value["tags"] !== undefined && !isObject(value["tags"]))
+    throw new ConfigError(
+      `mapping ${where}.tags is ${kindOf(value["tags"])}; expected an object of tag name: template`,
+    );
+  return value;
+}
+
+function checkMatch(rule: Record<string, unknown>, where: string): Rule["match"] {
+  if (rule["match"] === undefined) return undefined;
+  const match = checkShape(rule["match"], `${where}.match`, MATCH_FIELDS);
+  if (match["label"] !== undefined && typeof match["label"] !== "string")
+    throw new ConfigError(
+      `mapping ${where}.match.label is ${kindOf(match["label"])}; expected a regular expression string`,
+    );
+  const specs = match["keySpec"];
+  if (specs !== undefined && ![specs].flat().every((spec) => typeof spec === "string"))
+    throw new ConfigError(`mapping ${where}.match.keySpec: expected a KeySpec string or a list of them`);
+  return match as Rule["match"];
+}
+
+/** The text of a mapping file, read with a cap; a problem names the file, never its content. */
+function readMappingText(path: string): string {
+  const read = readFileBoundedSync(path, MAX_MAPPING_BYTES, "a mapping file");
+  if ("problem" in read)
+    throw new ConfigError(`--mapping ${path} ${read.problem}; expected a JSON or YAML mapping file`);
+  const decoded = decodeUtf8(read.bytes);
+  if ("problem" in decoded)
+    throw new ConfigError(`--mapping ${path} ${decoded.problem}; expected a JSON or YAML mapping file`);
+  return decoded.text;
+}
+
+/**
+ * YAML's parse errors quote the offending line: only the error's code and position are kept, so a file that
+ * is not YAML (a PIN file, /etc/passwd) is never repeated.
+ */
+function parseYamlText(text: string): { value: unknown } | { problem: string } {
+  try {
+    return { value: parseYaml(text, { prettyErrors: false }) };
+  } catch (error) {
+    if (error instanceof YAMLError) {
+      const at = error.pos?.[0] === undefined ? undefined : lineAndColumn(text, error.pos[0]);
+      const where = at ? `line ${at.line}, column ${at.column}: ` : "";
+      return { problem: `is not valid YAML: ${where}${error.code.toLowerCase().replaceAll("_", " ")}` };
+    }
+    return { problem: "is not valid YAML" };
   }
-  if (typeof document !== "object" || document === null || Array.isArray(document))
+}
+
+/** A mapping file's document: YAML for `.yaml`/`.yml`, JSON otherwise. */
+function readMappingDocument(path: string): { rules?: unknown[]; default?: unknown } {
+  const yaml = [".yaml", ".yml"].includes(extname(path).toLowerCase());
+  const text = readMappingText(path);
+  const parsed = yaml ? parseYamlText(text) : parseJsonText(text);
+  if ("problem" in parsed)
+    throw new ConfigError(
+      `--mapping ${path} ${parsed.problem}; expected a mapping in ${yaml ? "YAML" : "JSON"}`,
+    );
+  const document = parsed.value;
+  if (!isObject(document))
     throw new ConfigError(`--mapping ${path}: expected an object with "rules" (a list) and/or "default"`);
-  const { rules } = document as { rules?: unknown };
+  const { rules } = document;
   if (rules !== undefined && !Array.isArray(rules))
     throw new ConfigError(`--mapping ${path}: "rules" must be a list of rules`);
-  return document as { rules?: Rule[]; default?: Produce };
+  for (const field of Object.keys(document))
+    if (field !== "rules" && field !== "default")
+      throw new ConfigError(
+        `--mapping ${path}: unknown field ${show(field)}; expected "rules" and/or "default"`,
+      );
+  return document as { rules?: unknown[]; default?: unknown };
 }
 
 /** Reads and checks a mapping file (JSON or YAML); a problem is a ConfigError naming the rule and field. */
 export function loadMapping(path: string): Mapping {
   const document = readMappingDocument(path);
-  const rules = (document.rules ?? []).map((rule, index) => {
+  const rules = (document.rules ?? []).map((value, index) => {
     const where = `rules[${index}]`;
+    const rule = checkShape(value, where, RULE_FIELDS);
+    const match = checkMatch(rule, where);
     let label: RegExp | undefined;
     try {
-      label = rule.match?.label !== undefined ? new RegExp(rule.match.label) : undefined;
+      label = match?.label !== undefined ? new RegExp(match.label) : undefined;
     } catch (error) {
-      throw new ConfigError(`mapping ${where}.match.label: ${(error as Error).message}`);
+      // The engine's message repeats the pattern: keep only its reason, after the last colon.
+      const reason = (error as Error).message.split(": ").at(-1);
+      throw new ConfigError(
+        `mapping ${where}.match.label: Invalid regular expression (${reason}); expected a JavaScript regular expression`,
+      );
     }
-    const specs = rule.match?.keySpec;
+    const specs = match?.keySpec;
     return {
       label,
       keySpecs: specs === undefined ? undefined : [specs].flat(),
-      produce: checkProduce(rule, where),
+      produce: checkProduce(rule as Produce, where),
     };
   });
-  return { rules, fallback: checkProduce(document.default ?? {}, "default") };
+  const fallback =
+    document.default === undefined ? {} : checkShape(document.default, "default", PRODUCE_FIELDS);
+  return { rules, fallback: checkProduce(fallback as Produce, "default") };
 }
 
 function render(template: string, variables: MappingVariables): string {

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { isIP } from "node:net";
+import { readFileBoundedSync } from "./bounded-read.js";
 import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
 import { WRAPPING_KEY_SPECS, type WrappingKeySpec } from "./key-specs.js";
@@ -20,6 +22,8 @@ export interface HsmConfig {
   slot: number | undefined;
   /** User PIN (CloudHSM: `user:password`), from `HSM2KMS_PKCS11_PIN` or `HSM2KMS_PKCS11_PIN_FILE`. */
   pin: Secret;
+  /** The variable the PIN came from, named when the token refuses it. @defaultValue `HSM2KMS_PKCS11_PIN_FILE` */
+  pinSource?: "HSM2KMS_PKCS11_PIN" | "HSM2KMS_PKCS11_PIN_FILE";
 }
 
 export interface Config {
@@ -122,6 +126,9 @@ export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:[redacted]@");
 }
 
+/** A PIN file holds one PIN (CloudHSM: `user:password`): a few bytes. The cap stops /dev/zero or a wrong file. */
+export const MAX_PIN_FILE_BYTES = 4096;
+
 function readPin(env: Environment): Secret | undefined {
   const inline = env["HSM2KMS_PKCS11_PIN"];
   const file = env["HSM2KMS_PKCS11_PIN_FILE"];
@@ -131,15 +138,12 @@ function readPin(env: Environment): Secret | undefined {
     );
   if (inline !== undefined && inline !== "") return new Secret(inline);
   if (file === undefined || file === "") return undefined;
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+  const read = readFileBoundedSync(file, MAX_PIN_FILE_BYTES, "a PIN file");
+  if ("problem" in read)
     throw new ConfigError(
-      `HSM2KMS_PKCS11_PIN_FILE=${JSON.stringify(file)} cannot be read (${code}): expected a readable file holding the PIN`,
+      `HSM2KMS_PKCS11_PIN_FILE=${JSON.stringify(file)} ${read.problem}: expected a readable file holding only the PIN`,
     );
-  }
+  const text = read.bytes.toString("utf8");
   const pin = text.replace(/\r?\n$/, "");
   if (pin === "")
     throw new ConfigError(`HSM2KMS_PKCS11_PIN_FILE=${JSON.stringify(file)} is empty: expected the PIN`);
@@ -168,11 +172,26 @@ function hsmConfig(env: Environment): HsmConfig | undefined {
       "HSM2KMS_TOKEN_LABEL (or HSM2KMS_PKCS11_SLOT) is not set: expected the label of the token that holds the keys",
     );
   const pin = readPin(env);
+  const pinSource = env["HSM2KMS_PKCS11_PIN"] ? "HSM2KMS_PKCS11_PIN" : "HSM2KMS_PKCS11_PIN_FILE";
   if (!pin)
     throw new ConfigError(
       "HSM2KMS_PKCS11_PIN_FILE (or HSM2KMS_PKCS11_PIN) is not set: expected the user PIN (CloudHSM: user:password)",
     );
-  return { library, tokenLabel, slot, pin };
+  return { library, tokenLabel, slot, pin, pinSource };
+}
+
+// A host name as RFC 1123 allows it: dot-separated labels of letters, digits and inner hyphens.
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function metricsHost(value: string): string {
+  if (isIP(value) === 0 && !HOST_NAME.test(value))
+    bad(
+      "HSM2KMS_METRICS_HOST",
+      value,
+      "an IP address or host name of this machine to listen on, e.g. 0.0.0.0, 127.0.0.1 or ::",
+    );
+  return value;
 }
 
 function duration(
@@ -255,7 +274,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     kmsEndpoint: endpoint,
     hsm: hsmConfig(env),
     metricsPort,
-    metricsHost: env["HSM2KMS_METRICS_HOST"] || "0.0.0.0",
+    metricsHost: metricsHost(env["HSM2KMS_METRICS_HOST"] || "0.0.0.0"),
     logLevel,
     hsmConcurrency: integer(env, "HSM2KMS_HSM_CONCURRENCY", 4, 1, 1024),
     kmsConcurrency: integer(env, "HSM2KMS_KMS_CONCURRENCY", 8, 1, 1024),

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import { ConfigError } from "./errors.js";
 
 export interface MetricsServerOptions {
   port: number;
@@ -14,6 +15,34 @@ export interface MetricsServerOptions {
 export interface MetricsServer {
   port: number;
   close(): Promise<void>;
+}
+
+/**
+ * Why the server cannot listen, as a configuration error (exit 2) naming the setting to change: the port is
+ * taken or privileged, or the host is not an address of this machine.
+ */
+function listenProblem(error: NodeJS.ErrnoException, options: MetricsServerOptions): ConfigError {
+  const where = `${options.host} port ${options.port}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new ConfigError(
+        `cannot serve metrics on ${where}: the port is in use; set HSM2KMS_METRICS_PORT (status: --metrics-port) to a free port`,
+      );
+    case "EACCES":
+      return new ConfigError(
+        `cannot serve metrics on ${where}: permission denied; set HSM2KMS_METRICS_PORT to a port above 1023`,
+      );
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new ConfigError(
+        `cannot serve metrics on ${where}: ${error.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "the host name does not resolve"}; set HSM2KMS_METRICS_HOST to an address of this machine (e.g. 0.0.0.0 or 127.0.0.1)`,
+      );
+    default:
+      return new ConfigError(
+        `cannot serve metrics on ${where} (${error.code ?? "error"}); check HSM2KMS_METRICS_HOST and HSM2KMS_METRICS_PORT`,
+      );
+  }
 }
 
 /** Serves /metrics (Prometheus text), /healthz (the process answers) and /readyz (every check passes). */
@@ -47,7 +76,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) => reject(listenProblem(error, options)));
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address();

@@ -103,7 +103,7 @@ describe("loadConfig", () => {
     [
       "HSM2KMS_PKCS11_PIN_FILE",
       { ...hsmEnv, HSM2KMS_PKCS11_PIN_FILE: unreadablePinFile },
-      /HSM2KMS_PKCS11_PIN_FILE=.*cannot be read \(ENOENT\)/,
+      /HSM2KMS_PKCS11_PIN_FILE=.*cannot be read \(ENOENT: no such file\)/,
     ],
     [
       "HSM2KMS_PKCS11_PIN_FILE",

@@ -25,7 +25,7 @@ const FILE_CASES: Array<[name: string, input: string | Buffer, message: string]>
   [
     "no header",
     "k1,RSA_2048\n",
-    `line 1 is not a header: found "k1", "RSA_2048"; expected column names such as source_label,key_spec,alias (${VALID})`,
+    `line 1 is not a header: none of its 2 fields is a column name; expected column names such as source_label,key_spec,alias (${VALID})`,
   ],
   [
     "header typo",
@@ -72,7 +72,7 @@ const FILE_CASES: Array<[name: string, input: string | Buffer, message: string]>
   [
     "invalid UTF-8",
     utf8Invalid,
-    "line 3: not UTF-8 text (byte 0x28 at offset 18); expected a CSV file saved as UTF-8",
+    "line 3: not UTF-8 text (byte 0xc3 at offset 17 starts a character the bytes after it do not complete); expected a CSV file saved as UTF-8",
   ],
   [
     "UTF-16",
@@ -82,7 +82,7 @@ const FILE_CASES: Array<[name: string, input: string | Buffer, message: string]>
   [
     "truncated UTF-8 at the end",
     Buffer.from([0x73, 0x0a, 0xe2, 0x82]),
-    "line 2: ends inside a UTF-8 character (byte offset 4); expected a CSV file saved as UTF-8",
+    "line 2: ends inside a UTF-8 character (byte 0xe2 at offset 2 starts a character the end of the file cuts short); expected a CSV file saved as UTF-8",
   ],
   [
     "CR-only line ends",
@@ -99,6 +99,27 @@ const FILE_CASES: Array<[name: string, input: string | Buffer, message: string]>
 describe("manifest: unusable files", () => {
   it.each(FILE_CASES)("%s", async (_name, input, message) => {
     expect(await fileErrorOf(input)).toBe(message);
+  });
+
+  it("names the byte that breaks UTF-8 and its own offset, however the file is split into chunks", async () => {
+    // "k" then a 3-byte character (0xe2 0x82 0xac) whose last byte is replaced by "(" (0x28).
+    const bytes = Buffer.concat([
+      Buffer.from("source_label\nk"),
+      Buffer.from([0xe2, 0x82, 0x28]),
+      Buffer.from("\n"),
+    ]);
+    const expected =
+      "line 2: not UTF-8 text (byte 0xe2 at offset 14 starts a character the bytes after it do not complete); expected a CSV file saved as UTF-8";
+    expect(await fileErrorOf(bytes)).toBe(expected);
+    for (let cut = 1; cut < bytes.length; cut++)
+      expect(await fileErrorOf([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(expected);
+    expect(await fileErrorOf([...bytes].map((byte) => Buffer.from([byte])))).toBe(expected);
+    // A byte that can start no character is itself the bad one.
+    expect(
+      await fileErrorOf(Buffer.concat([Buffer.from("source_label\nab"), Buffer.from([0xff, 0x41])])),
+    ).toBe(
+      "line 2: not UTF-8 text (byte 0xff at offset 15 cannot start a character); expected a CSV file saved as UTF-8",
+    );
   });
 
   it("yields the rows before a CSV error, then throws", async () => {

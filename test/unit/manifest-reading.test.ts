@@ -5,6 +5,7 @@ import {
   type ManifestRow,
   readManifest,
 } from "../../src/producer/manifest.js";
+import { MAX_MANIFEST_TAGS } from "../../src/producer/manifest-tags.js";
 import { ALL_COLUMNS, NOW, readAll, summarise } from "./manifest-helpers.js";
 
 const rows = (entries: Awaited<ReturnType<typeof readAll>>["entries"]): ManifestRow[] =>
@@ -99,14 +100,18 @@ describe("manifest: reading", () => {
       source_id: "ab".repeat(64),
       alias: `alias/${"a".repeat(250)}`,
       description: "d".repeat(8192),
-      tags: Array.from({ length: 50 }, (_, i) => `${"k".repeat(125)}${i}=${"v".repeat(256)}`).join(";"),
+      // KMS's 50 tags per key less the provenance tags hsm2kms adds at create.
+      tags: Array.from(
+        { length: MAX_MANIFEST_TAGS },
+        (_, i) => `${"k".repeat(125)}${i}=${"v".repeat(256)}`,
+      ).join(";"),
     };
     const { entries, error } = await readAll(formatManifestCsv([cells]));
     expect(error).toBeUndefined();
     const [row] = rows(entries);
     expect(row?.sourceLabel).toBe(cells.source_label);
     expect(row?.description).toBe(cells.description);
-    expect(Object.keys(row?.tags ?? {})).toHaveLength(50);
+    expect(Object.keys(row?.tags ?? {})).toHaveLength(MAX_MANIFEST_TAGS);
   });
 
   it("never echoes more than 80 characters of a value", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/producer/manifest.js";
 import type { ManifestColumn } from "../../src/producer/manifest-types.js";
+import { PROVENANCE_TAGS } from "../../src/workers/phases/provenance.js";
 import { readAll, summarise } from "./manifest-helpers.js";
 
 const SPECS =
@@ -9,7 +10,10 @@ const USAGES = "SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT
 const TAG_CHARS = "letters, digits, spaces and _ . : / = + - @";
 const a = (n: number) => "a".repeat(n);
 const cut = (text: string) => `${text.slice(0, 77)}...`;
-const manyTags = Array.from({ length: 51 }, (_, i) => `k${i}=v`).join(";");
+// KMS's 50 tags per key, less the provenance tags hsm2kms adds itself (however many there are).
+const OWN_TAGS = Object.keys(PROVENANCE_TAGS).length;
+const tagsOf = (count: number) => Array.from({ length: count }, (_, i) => `k${i}=v`).join(";");
+const manyTags = tagsOf(51 - OWN_TAGS);
 
 type Cells = Partial<Record<ManifestColumn, string>>;
 type Case = [name: string, cells: Cells, problems: Array<[string | undefined, string]>, region?: string];
@@ -181,7 +185,26 @@ const ROW_CASES: Case[] = [
     { source_label: "k", tags: "a=x*y" },
     [["tags", `tag "a" has a value holding "*"; expected ${TAG_CHARS}`]],
   ],
-  ["51 tags", { source_label: "k", tags: manyTags }, [["tags", "51 tags; expected at most 50"]]],
+  [
+    "more tags than KMS takes beside the provenance tags",
+    { source_label: "k", tags: manyTags },
+    [
+      [
+        "tags",
+        `${51 - OWN_TAGS} tags; expected at most ${50 - OWN_TAGS} (KMS allows 50 per key and hsm2kms adds ${OWN_TAGS} provenance tags of its own)`,
+      ],
+    ],
+  ],
+  [
+    "a provenance tag key",
+    { source_label: "k", tags: `${PROVENANCE_TAGS.migrationId}=x` },
+    [
+      [
+        "tags",
+        `tag key "${PROVENANCE_TAGS.migrationId}" is a provenance tag hsm2kms sets itself; expected another key`,
+      ],
+    ],
+  ],
   [
     "two tag problems",
     { source_label: "k", tags: "x;aws:y=1" },
@@ -299,6 +322,13 @@ describe("manifest: row problems", () => {
       { line: 3, problems },
       { line: 4, label: "good2" },
     ]);
+  });
+
+  it("accepts as many tags as KMS takes beside the provenance tags", async () => {
+    const { entries } = await readAll(
+      formatManifestCsv([{ source_label: "k", tags: tagsOf(50 - OWN_TAGS) }]),
+    );
+    expect(summarise(entries)).toEqual([{ line: 2, label: "k" }]);
   });
 
   it("reports a record with the wrong number of fields and goes on", async () => {

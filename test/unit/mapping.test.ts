@@ -90,10 +90,18 @@ describe("mapping files", () => {
   });
 
   it.each([
-    ["broken.yml", "rules: [\n  - alias: x\n", /--mapping .*broken\.yml cannot be read as YAML/],
+    [
+      "broken.yml",
+      "rules: [\n  - alias: x\n",
+      /--mapping .*broken\.yml is not valid YAML: line \d+, column \d+/,
+    ],
     ["list.json", "[1, 2]", /expected an object with "rules"/],
     ["rules.yaml", "rules: payments\n", /"rules" must be a list of rules/],
-    ["broken.json", "{", /--mapping .*broken\.json cannot be read as JSON/],
+    [
+      "broken.json",
+      "{",
+      /--mapping .*broken\.json is not valid JSON: line 1, column 2: expected a property name/,
+    ],
   ])("a mapping file that is not a mapping says so (%s)", (name, text, message) => {
     const path = join(dir, name);
     writeFileSync(path, text);

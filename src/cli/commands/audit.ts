@@ -1,6 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { access } from "node:fs/promises";
 import type { Command } from "commander";
 import {
   AUDIT_COLUMNS,
@@ -12,12 +10,14 @@ import {
   manifestExpectations,
 } from "../../producer/audit.js";
 import { ManifestFileError, readManifest } from "../../producer/manifest.js";
+import { openManifestFile } from "../../producer/manifest-source.js";
 import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { neutraliseFormula } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
+import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 
 interface AuditFlags extends CommonFlags {
@@ -30,13 +30,9 @@ async function readExpectations(
   path: string,
   defaultRegion: string | undefined,
 ): Promise<ManifestExpectations> {
+  const input = await openManifestFile(path, "the CSV the campaign was enqueued from");
   try {
-    await access(path);
-  } catch {
-    throw new ConfigError(`manifest ${path} cannot be read: expected the CSV the campaign was enqueued from`);
-  }
-  try {
-    return await manifestExpectations(readManifest(createReadStream(path), { defaultRegion }));
+    return await manifestExpectations(readManifest(input, { defaultRegion }));
   } catch (error) {
     if (error instanceof ManifestFileError) throw new ConfigError(`${path}: ${error.message}`);
     throw error;
@@ -59,7 +55,11 @@ const csvLine = (line: AuditLine) =>
 export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
   const config = configFrom(flags);
   const manifest = flags.manifest ? await readExpectations(flags.manifest, config.region) : undefined;
-  const runtime = await openRuntime(config, "audit");
+  const file = flags.out ? await openOutFile(flags.out) : undefined;
+  const runtime = await openRuntime(config, "audit").catch(async (error: unknown) => {
+    await file?.close();
+    throw error;
+  });
   const kmsPorts = new Map<string, KmsPort>();
   const kms = (region: string): KmsPort => {
     let port = kmsPorts.get(region);
@@ -69,7 +69,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     }
     return port;
   };
-  const out = flags.out ? createWriteStream(flags.out, { mode: 0o640 }) : process.stdout;
+  const out = file?.stream ?? process.stdout;
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
   const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
@@ -96,7 +96,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
       await hsm.close();
     }
   } finally {
-    if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+    await file?.close();
     for (const port of kmsPorts.values()) port.close();
     await runtime.close();
   }

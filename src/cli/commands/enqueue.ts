@@ -1,10 +1,9 @@
-import { createReadStream } from "node:fs";
-import { access } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Command } from "commander";
 import { type EnqueueSummary, enqueueManifest } from "../../producer/enqueue.js";
 import { readKeyPolicy } from "../../producer/key-policy.js";
 import { formatProblem, ManifestFileError } from "../../producer/manifest.js";
+import { openManifestFile } from "../../producer/manifest-source.js";
 import { previewPreflight } from "../../producer/preview.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createLogger } from "../../shared/logger.js";
@@ -25,14 +24,7 @@ async function keyPolicyFlag(path: string | undefined): Promise<string | undefin
   return read.policy;
 }
 
-async function openManifest(path: string) {
-  try {
-    await access(path);
-  } catch {
-    throw new ConfigError(`manifest ${path} cannot be read: expected a CSV file with a header row`);
-  }
-  return createReadStream(path);
-}
+const openManifest = (path: string) => openManifestFile(path, "a CSV file with a header row");
 
 export function summaryLine(summary: EnqueueSummary, dryRun: boolean): string {
   return dryRun

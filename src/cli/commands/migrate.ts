@@ -1,8 +1,10 @@
-import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
 import type { Ledger } from "../../shared/ledger/index.js";
+import { silentLogger } from "../../shared/logger.js";
+import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
-import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+import { openOutFile } from "../out-file.js";
+import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 import { runEnqueue } from "./enqueue.js";
 import { writeReport } from "./report.js";
 import { runWorker } from "./worker.js";
@@ -49,19 +51,41 @@ export function registerMigrateCommand(program: Command): void {
       .option("--out <file>", "also write the CSV report (the `report` command's columns) to this file")
       .option("--key-policy <file>", "JSON key policy for every key whose row has no key_policy"),
   ).action(async (path: string, flags: MigrateFlags) => {
+    process.exitCode = await runMigrate(path, flags);
+  });
+}
+
+/**
+ * Enqueues, works every phase here until idle, prints the keys. Checked first, before anything is enqueued:
+ * the HSM (without it the HSM phases would not run and every key would stay queued) and --out.
+ */
+async function runMigrate(path: string, flags: MigrateFlags): Promise<number> {
+  const config = configFrom(flags);
+  // Library, token and PIN are proven before anything is enqueued: a wrong PIN would otherwise leave the
+  // manifest's keys queued behind a configuration error.
+  await (await openHsm(config, silentLogger())).close();
+  const file = flags.out ? await openOutFile(flags.out) : undefined;
+  try {
+    // The report's header goes out now: a destination that takes no bytes (a full disk) fails before any work.
+    await file?.write(createReportCsvStream().header);
     const enqueued = await runEnqueue(path, flags);
     const worked = await runWorker({ ...flags, untilIdle: true });
-    const runtime = await openRuntime(configFrom(flags), "migrate");
+    const runtime = await openRuntime(config, "migrate");
+    let unfinished = 0;
     try {
       await printKeyTable(runtime.ledger, process.stdout);
-      if (flags.out) {
-        const file = createWriteStream(flags.out, { mode: 0o640 });
-        await writeReport(runtime.ledger, "csv", file);
-        await new Promise<void>((resolve) => file.end(() => resolve()));
-      }
+      if (file) await writeReport(runtime.ledger, "csv", file.stream, { header: false });
+      const { byStatus } = await runtime.ledger.counts();
+      unfinished = (byStatus["queued"] ?? 0) + (byStatus["in_progress"] ?? 0);
     } finally {
       await runtime.close();
     }
-    process.exitCode = enqueued === EXIT.ok && worked === EXIT.ok ? EXIT.ok : EXIT.failed;
-  });
+    if (unfinished > 0)
+      process.stderr.write(
+        `hsm2kms migrate: ${unfinished} ${unfinished === 1 ? "key is" : "keys are"} unfinished (queued or in progress); run \`hsm2kms worker --until-idle\` with the same settings to finish them, then \`hsm2kms report\`\n`,
+      );
+    return enqueued === EXIT.ok && worked === EXIT.ok && unfinished === 0 ? EXIT.ok : EXIT.failed;
+  } finally {
+    await file?.close();
+  }
 }

@@ -1,10 +1,10 @@
-import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
 import { reportJson, reportRow } from "../../producer/report.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { Ledger } from "../../shared/ledger/index.js";
 import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
+import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
 
 interface ReportFlags extends CommonFlags {
@@ -12,18 +12,23 @@ interface ReportFlags extends CommonFlags {
   out?: string;
 }
 
-/** Writes the report (one row per key) and returns how many keys are not migrated. */
+/**
+ * Writes the report (one row per key) and returns how many keys are not migrated. `header: false` leaves
+ * out the CSV header, for a caller that wrote it already to check its destination early.
+ */
 export async function writeReport(
   ledger: Ledger,
   format: "csv" | "json",
   out: NodeJS.WritableStream,
+  options: { header?: boolean } = {},
 ): Promise<{ keys: number; notMigrated: number }> {
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
   const csv = createReportCsvStream();
   let keys = 0;
   let notMigrated = 0;
-  await write(format === "csv" ? csv.header : "[");
+  if (format === "json") await write("[");
+  else if (options.header !== false) await write(csv.header);
   for await (const record of ledger.records()) {
     if (record.status !== "migrated") notMigrated++;
     await write(
@@ -41,14 +46,17 @@ export async function runReport(flags: ReportFlags): Promise<number> {
   const format = flags.format ?? "csv";
   if (format !== "csv" && format !== "json")
     throw new ConfigError(`--format ${JSON.stringify(format)} is invalid: expected csv or json`);
-  const runtime = await openRuntime(configFrom(flags), "report");
-  const out = flags.out ? createWriteStream(flags.out, { mode: 0o640 }) : process.stdout;
+  const config = configFrom(flags);
+  // The destination is checked before Redis is touched: a wrong --out is a usage error, not a lost report.
+  const file = flags.out ? await openOutFile(flags.out) : undefined;
+  let runtime: Awaited<ReturnType<typeof openRuntime>> | undefined;
   try {
-    const { notMigrated } = await writeReport(runtime.ledger, format, out);
+    runtime = await openRuntime(config, "report");
+    const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout);
     return notMigrated > 0 ? EXIT.failed : EXIT.ok;
   } finally {
-    if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
-    await runtime.close();
+    await file?.close();
+    await runtime?.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { readFileBounded } from "../../shared/bounded-read.js";
 import { ConfigError } from "../../shared/errors.js";
 import { digestFor, schemeOf, sha256Hex, verifyKmsSignature } from "./signatures.js";
 import {
@@ -28,16 +29,19 @@ export interface PackVerification {
     | { status: "verified" | "failed"; keyArn: string; publicKeySha256: string; pinned: boolean };
 }
 
+// Caps on what a pack may hold (a pack is input from elsewhere; a record is a few KB, a manifest ~300
+// bytes per key), so a planted /dev/zero or FIFO is refused instead of read without end.
+const MAX_SMALL_FILE_BYTES = 64 * 1024;
+const MAX_RECORD_BYTES = 1024 * 1024;
+const MAX_MANIFEST_JSON_BYTES = 512 * 1024 * 1024;
+
 const RECORD_FILE = /^records\/[A-Za-z0-9_-]{1,100}\.json$/;
 
 /** A public key from a PEM (key or certificate) or DER (SPKI, or PKCS#1 RSA) file; unusable: ConfigError. */
 export async function readPublicKeyFile(path: string): Promise<KeyObject> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new ConfigError(`--public-key ${path}: cannot be read (${(error as NodeJS.ErrnoException).code})`);
-  }
+  const read = await readFileBounded(path, MAX_SMALL_FILE_BYTES, "a public key");
+  if ("problem" in read) throw new ConfigError(`--public-key ${path} ${read.problem}`);
+  const bytes = read.bytes;
   const attempts: Array<() => KeyObject> = bytes.includes("-----BEGIN")
     ? [() => createPublicKey(bytes.toString("utf8"))]
     : [
@@ -57,12 +61,18 @@ export async function readPublicKeyFile(path: string): Promise<KeyObject> {
 async function readManifest(dir: string): Promise<{ bytes: Buffer; manifest: EvidenceManifest }> {
   const found = await stat(dir).catch(() => undefined);
   if (!found?.isDirectory()) throw new ConfigError(`${dir}: not a folder`);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(join(dir, MANIFEST_FILE));
-  } catch {
-    throw new ConfigError(`${dir}: no ${MANIFEST_FILE}; not an evidence pack`);
-  }
+  const read = await readFileBounded(
+    join(dir, MANIFEST_FILE),
+    MAX_MANIFEST_JSON_BYTES,
+    "an evidence manifest",
+  );
+  if ("problem" in read)
+    throw new ConfigError(
+      read.problem.startsWith("cannot be read")
+        ? `${dir}: no ${MANIFEST_FILE}; not an evidence pack`
+        : `${join(dir, MANIFEST_FILE)} ${read.problem}`,
+    );
+  const bytes = read.bytes;
   let manifest: EvidenceManifest;
   try {
     manifest = JSON.parse(bytes.toString("utf8")) as EvidenceManifest;
@@ -85,7 +95,12 @@ async function checkSignature(
   pinned: KeyObject | undefined,
   result: PackVerification,
 ): Promise<void> {
-  const text = await readFile(join(dir, SIGNATURE_FILE), "utf8").catch(() => undefined);
+  const read = await readFileBounded(join(dir, SIGNATURE_FILE), MAX_SMALL_FILE_BYTES, "a signature file");
+  if ("problem" in read && !read.problem.startsWith("cannot be read")) {
+    result.problems.push(`${SIGNATURE_FILE} ${read.problem}`);
+    return;
+  }
+  const text = "bytes" in read ? read.bytes.toString("utf8") : undefined;
   if (text === undefined) {
     if (pinned)
       result.problems.push(`${SIGNATURE_FILE}: missing, but --public-key was given: the pack is not signed`);
@@ -165,13 +180,16 @@ async function packFiles(dir: string, under = ""): Promise<string[]> {
 
 async function checkEntry(dir: string, entry: ManifestEntry, result: PackVerification): Promise<void> {
   const who = `${entry.file} (${JSON.stringify(entry.sourceLabel ?? "")}, ${entry.region ?? "?"})`;
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(join(dir, entry.file));
-  } catch {
-    result.problems.push(`${who}: listed in ${MANIFEST_FILE} but missing`);
+  const read = await readFileBounded(join(dir, entry.file), MAX_RECORD_BYTES, "an evidence record");
+  if ("problem" in read) {
+    result.problems.push(
+      read.problem.startsWith("cannot be read")
+        ? `${who}: listed in ${MANIFEST_FILE} but missing`
+        : `${who}: ${read.problem}`,
+    );
     return;
   }
+  const bytes = read.bytes;
   if (sha256Hex(bytes) !== entry.sha256)
     result.problems.push(`${who}: SHA-256 differs from ${MANIFEST_FILE} (the file was changed)`);
   result.signaturesReverified += verifyRecordContent(bytes, entry, who, result.problems);

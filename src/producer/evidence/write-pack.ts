@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, mkdir, mkdtemp, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError } from "../../shared/errors.js";
 import type { MigrationRecord } from "../../shared/migration.js";
@@ -37,10 +38,27 @@ export interface WrittenPack {
   signature: ManifestSignature | undefined;
 }
 
-/** Throws a ConfigError when `dir` cannot take a new pack: a file, or a non-empty folder without `force`. */
+/**
+ * Throws a ConfigError when `dir` cannot take a new pack: a file, a non-empty folder without `force`, or a
+ * new folder whose parent is missing or not writable.
+ */
 export async function checkPackTarget(dir: string, force: boolean): Promise<void> {
   const found = await stat(dir).catch(() => undefined);
-  if (!found) return;
+  if (!found) {
+    // The pack is staged beside `dir`: its parent must exist and take new entries.
+    const parent = dirname(resolve(dir));
+    const parentFound = await stat(parent).catch(() => undefined);
+    if (!parentFound?.isDirectory())
+      throw new ConfigError(
+        `--out ${dir}: the folder ${parent} does not exist; create it first or choose another`,
+      );
+    await access(parent, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+      throw new ConfigError(
+        `--out ${dir}: cannot create it in ${parent} (${error.code ?? "error"}); choose a writable folder`,
+      );
+    });
+    return;
+  }
   if (!found.isDirectory()) throw new ConfigError(`--out ${dir}: exists and is not a folder`);
   if (!force && (await readdir(dir)).length > 0)
     throw new ConfigError(

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { chmod, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, rename, writeFile } from "node:fs/promises";
+import { readFileBounded } from "../../shared/bounded-read.js";
 import type { AliasRecord, ImportTokenRecord, KeyRecord } from "./key-record.js";
 import { KeyStore } from "./key-store.js";
 
@@ -37,19 +38,26 @@ export function serializeState(store: KeyStore, tokenSecret: Buffer): string {
   return JSON.stringify(state);
 }
 
+/** Far above any rehearsal's keys and tokens; stops a wrong path (/dev/zero) from being read without end. */
+const MAX_STATE_FILE_BYTES = 256 * 1024 * 1024;
+
 /** The store and token secret saved in `path`, or undefined when there is no such file yet. */
 export async function loadState(
   path: string,
   accountId: string,
 ): Promise<{ store: KeyStore; tokenSecret: Buffer } | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
+  const read = await readFileBounded(path, MAX_STATE_FILE_BYTES, "an emulator state file");
+  if ("problem" in read) {
+    if (read.problem.startsWith("cannot be read (ENOENT")) return undefined;
+    throw new Error(`--state ${path} ${read.problem}`);
   }
-  const state = JSON.parse(text) as StateFileV1;
+  let state: StateFileV1;
+  try {
+    state = JSON.parse(read.bytes.toString("utf8")) as StateFileV1;
+  } catch {
+    // JSON.parse's message quotes the file: a state file named by mistake is not repeated.
+    throw new Error(`--state ${path} is not a kms-emulator state file (not valid JSON)`);
+  }
   if (state.version !== 1) throw new Error(`${path}: unsupported state file version ${state.version}`);
   if (state.accountId !== accountId)
     throw new Error(`${path} holds account ${state.accountId}, not ${accountId}`);

@@ -44,7 +44,12 @@ const FATAL_BY_CKR: Record<string, { code: string; why: string }> = {
     why: "the key's attributes do not allow this operation",
   },
   CKR_KEY_TYPE_INCONSISTENT: { code: "SOURCE_KEY_TYPE_INCONSISTENT", why: "the key type does not fit" },
-  CKR_PIN_INCORRECT: { code: "HSM_LOGIN_FAILED", why: "the PIN is wrong (check HSM2KMS_PKCS11_PIN_FILE)" },
+  CKR_PIN_INCORRECT: {
+    code: "HSM_LOGIN_FAILED",
+    why: "the PIN is wrong (check HSM2KMS_PKCS11_PIN_FILE or HSM2KMS_PKCS11_PIN)",
+  },
+  CKR_PIN_LEN_RANGE: { code: "HSM_LOGIN_FAILED", why: "the PIN is too short or too long for the token" },
+  CKR_PIN_INVALID: { code: "HSM_LOGIN_FAILED", why: "the PIN holds characters the token does not accept" },
   CKR_PIN_LOCKED: { code: "HSM_LOGIN_FAILED", why: "the user PIN is locked" },
   CKR_PIN_EXPIRED: { code: "HSM_LOGIN_FAILED", why: "the user PIN has expired" },
 };

@@ -66,6 +66,17 @@ export interface Config {
    * @defaultValue false
    */
   paramsOnHsmHost: boolean;
+  /**
+   * Accept a Redis that can lose the ledger: no AOF and no sign of RDB snapshots, or an eviction policy other
+   * than `noeviction` (`HSM2KMS_ALLOW_VOLATILE_REDIS`). For the sandbox and tests only: a campaign whose ledger
+   * is lost leaves KMS keys nobody tracks. @defaultValue false
+   */
+  allowVolatileRedis: boolean;
+  /**
+   * How long a command waits for Redis (connect, or one command) before it fails naming the URL
+   * (`HSM2KMS_REDIS_TIMEOUT`); a long-running worker rides out a longer outage instead. @defaultValue 10s
+   */
+  redisTimeoutMs: number;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -255,6 +266,8 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     jobLockMs: duration(env, "HSM2KMS_JOB_LOCK", "60s", 1000, 3_600_000),
     maxTokenRefreshes: integer(env, "HSM2KMS_MAX_TOKEN_REFRESHES", 5, 1, 100),
     paramsOnHsmHost: flag(env, "HSM2KMS_PARAMS_ON_HSM_HOST"),
+    allowVolatileRedis: flag(env, "HSM2KMS_ALLOW_VOLATILE_REDIS"),
+    redisTimeoutMs: duration(env, "HSM2KMS_REDIS_TIMEOUT", "10s", 100, 600_000),
   };
 }
 

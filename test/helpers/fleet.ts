@@ -124,6 +124,8 @@ export function cliEnvironment(
     AWS_SECRET_ACCESS_KEY: "test",
     HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
     HSM2KMS_LOG_LEVEL: "warn",
+    // The test Redis keeps nothing on disk.
+    HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
     ...extra,
   };
 }

@@ -1,11 +1,13 @@
 import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
+import { checkCampaign } from "../../producer/campaign.js";
 import { reportJson, reportRow } from "../../producer/report.js";
+import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { Ledger } from "../../shared/ledger/index.js";
 import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
-import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+import { type CommonFlags, configFrom, openRuntime, type Runtime, withCommonFlags } from "../runtime.js";
 
 interface ReportFlags extends CommonFlags {
   format?: string;
@@ -37,11 +39,24 @@ export async function writeReport(
   return { keys, notMigrated };
 }
 
+/** Fails (exit 1) when the prefix has no whole ledger: an empty report would read as a campaign with no key. */
+async function requireCampaign(runtime: Runtime, url: string): Promise<void> {
+  try {
+    const campaign = await checkCampaign(runtime.ledger, { url });
+    if (!campaign.ok) throw new Error(campaign.message);
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}
+
 export async function runReport(flags: ReportFlags): Promise<number> {
   const format = flags.format ?? "csv";
   if (format !== "csv" && format !== "json")
     throw new ConfigError(`--format ${JSON.stringify(format)} is invalid: expected csv or json`);
-  const runtime = await openRuntime(configFrom(flags), "report");
+  const config = configFrom(flags);
+  const runtime = await openRuntime(config, "report");
+  await requireCampaign(runtime, redactUrl(config.redisUrl));
   const out = flags.out ? createWriteStream(flags.out, { mode: 0o640 }) : process.stdout;
   try {
     const { notMigrated } = await writeReport(runtime.ledger, format, out);

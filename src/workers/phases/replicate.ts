@@ -46,7 +46,7 @@ export async function replicate(ctx: PhaseContext, record: MigrationRecord): Pro
     await ctx.checkpoint({ createStartedAt: ctx.now().toISOString() });
     replica = await ctx.kms(primary.region).replicateKey(primary.kmsKeyId, record.region, {
       description: record.request.description ?? `Replica of ${primary.kmsKeyArn}, imported by hsm2kms`,
-      tags: keyTags(record, ctx.settings.toolVersion),
+      tags: keyTags(record, ctx.settings.toolVersion, ctx.settings.campaign),
       policy: record.request.policy,
     });
     await ctx.checkpoint({ kmsKeyId: replica.keyId, kmsKeyArn: replica.arn });

@@ -7,10 +7,13 @@ import { Redis } from "ioredis";
 import { freePort } from "../ports.js";
 import { trackChild } from "./children.js";
 
+/** `aof`: every write fsynced to an AOF; `none`: nothing on disk (a restart comes back empty). */
+export type OwnRedisPersistence = "aof" | "none";
+
 /**
- * A redis-server of the test's own, on a free port with its data in a temporary directory and AOF
- * persistence fsynced on every write: it can be kill -9'd and restarted on the same port and directory
- * without touching the shared Redis.
+ * A redis-server of the test's own, on a free port with its data in a temporary directory and (by default)
+ * AOF persistence fsynced on every write: it can be kill -9'd and restarted on the same port and directory,
+ * or stopped with SIGSTOP, without touching the shared Redis.
  */
 export class OwnRedis {
   private process: ChildProcess | undefined;
@@ -19,11 +22,12 @@ export class OwnRedis {
   private constructor(
     readonly port: number,
     readonly dir: string,
+    readonly persistence: OwnRedisPersistence,
   ) {}
 
-  static async start(): Promise<OwnRedis> {
+  static async start(persistence: OwnRedisPersistence = "aof"): Promise<OwnRedis> {
     const dir = await mkdtemp(join(tmpdir(), "hsm2kms-redis-"));
-    const redis = new OwnRedis(await freePort(), dir);
+    const redis = new OwnRedis(await freePort(), dir, persistence);
     await redis.launch();
     return redis;
   }
@@ -43,7 +47,7 @@ export class OwnRedis {
         "--dir",
         this.dir,
         "--appendonly",
-        "yes",
+        this.persistence === "aof" ? "yes" : "no",
         "--appendfsync",
         "always",
         "--save",
@@ -63,6 +67,7 @@ export class OwnRedis {
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
       });
+      probe.on("error", () => undefined);
       try {
         await probe.connect();
         // AOF is loaded before Redis answers PING with PONG (it answers LOADING until then).
@@ -84,12 +89,23 @@ export class OwnRedis {
     this.process = undefined;
   }
 
-  /** Starts it again on the same port and directory (it replays its AOF). */
+  /** SIGSTOP: the port still accepts connections, nothing answers (a hung server). */
+  pause(): void {
+    this.process?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.process?.kill("SIGCONT");
+  }
+
+  /** Starts it again on the same port and directory (it replays its AOF, if it has one). */
   async restart(): Promise<void> {
     await this.launch();
   }
 
   async stop(): Promise<void> {
+    this.resume();
     if (this.process) await this.kill9();
     await rm(this.dir, { recursive: true, force: true });
   }

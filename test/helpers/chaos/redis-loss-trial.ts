@@ -97,12 +97,14 @@ export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise
         problems.push(`worker ${n} wrote ${stray.length} non-JSON line(s), e.g. ${JSON.stringify(stray[0])}`);
     });
 
-    for (const command of [["status"], ["report"], ["worker", "--until-idle"]]) {
-      const run = await runCli(command, env);
-      if (run.code !== 1) problems.push(`${command.join(" ")} exited ${run.code} after the loss, not 1`);
+    const commands = [["status"], ["report"], ["worker", "--until-idle"]];
+    const runs = await Promise.all(commands.map((command) => runCli(command, env)));
+    runs.forEach((run, n) => {
+      const command = commands[n]!.join(" ");
+      if (run.code !== 1) problems.push(`${command} exited ${run.code} after the loss, not 1`);
       if (!run.output.includes(`no campaign exists under the prefix ${PREFIX}`))
-        problems.push(`${command.join(" ")} did not say that no campaign exists: ${run.output.slice(-500)}`);
-    }
+        problems.push(`${command} did not say that no campaign exists: ${run.output.slice(-500)}`);
+    });
 
     const kms = await campaignKeys(emulator.url, PREFIX);
     if (kms.untagged.length > 0)

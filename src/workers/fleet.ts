@@ -235,6 +235,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         await watchCampaign();
         if (stopping) break;
         if (!options.regions?.length) for (const region of await bounded(discoverRegions())) serve(region);
+        // Redis answered: an outage that ended without a reconnect (a slow or paused server) is over.
+        outage.recovered();
         if (!options.untilIdle) continue;
         idleChecks = (await bounded(isIdle())) ? idleChecks + 1 : 0;
         if (idleChecks >= 2) await close();

@@ -37,6 +37,10 @@ describe("Redis Cluster", () => {
     const manifest = join(token.dir, "cluster.csv");
     await writeFile(manifest, manifestFor(keys));
     const env = cliEnvironment(token.env, emulator.url, undefined, { REDIS_URL: cluster.url });
+    // The cluster's nodes keep nothing on disk: every master is named, and nothing is enqueued.
+    const refused = await runCli(["enqueue", manifest], { ...env, HSM2KMS_ALLOW_VOLATILE_REDIS: "false" });
+    expect(refused.code, refused.output).toBe(2);
+    expect(refused.output.match(/the master 127\.0\.0\.1:\d+: it has no AOF/g)).toHaveLength(3);
     const enqueued = await runCli(["enqueue", manifest], env);
     expect(enqueued.code, enqueued.output).toBe(0);
     const migrated = await runCli(["worker", "--until-idle"], env);

@@ -72,7 +72,7 @@ export function registerReportCommand(program: Command): void {
     program
       .command("report")
       .description(
-        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error. CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated.",
+        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error. CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated, or when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
       )
       .option("--format <format>", "csv or json", "csv")
       .option("--out <file>", "write to this file instead of standard output"),

@@ -62,7 +62,7 @@ export function registerStatusCommand(program: Command): void {
     program
       .command("status")
       .description(
-        "Show counts per phase and state, the rate, the ETA (from the current rate and from the GetParametersForImport quota) and failures with reasons.",
+        "Show counts per phase and state, the rate, the ETA (from the current rate and from the GetParametersForImport quota) and failures with reasons. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
       )
       .option("--json", "print JSON (for scripts)")
       .option("--watch", "refresh until interrupted")

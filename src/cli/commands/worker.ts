@@ -152,7 +152,7 @@ export function registerWorkerCommand(program: Command): void {
     program
       .command("worker")
       .description(
-        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did.",
+        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did (or no campaign exists under the prefix). Exit 1 when the campaign's ledger is lost under it (Redis restarted empty); refuses (exit 2) a Redis without persistence unless HSM2KMS_ALLOW_VOLATILE_REDIS=true.",
       )
       .option(
         "--phases <list>",

@@ -65,8 +65,13 @@ async function serveMetrics(
     registry: metrics.registry,
     logger: runtime.logger,
     readiness: {
+      // The worker's connection has no per-command timeout (BullMQ blocks on it): a paused Redis must
+      // still make /readyz answer "not ready" rather than hang.
       redis: async () => {
-        await runtime.redis.ping();
+        await withRedisTimeout(runtime.redis.ping(), {
+          url: redactUrl(config.redisUrl),
+          timeoutMs: config.redisTimeoutMs,
+        });
       },
       ...(hsm
         ? {

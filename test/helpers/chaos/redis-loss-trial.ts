@@ -1,5 +1,3 @@
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startKmsEmulator } from "../../../src/sandbox/kms-emulator/index.js";
 import type { SampleKey } from "../../../src/sandbox/sample-keys.js";
@@ -68,10 +66,7 @@ export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise
   });
   const workers = new WorkerProcesses(env);
   try {
-    const manifest = join(options.token.dir, `redis-loss-${rng.seed}.csv`);
-    await writeFile(manifest, manifestFor(keys));
-    const enqueued = await runCli(["enqueue", manifest], env);
-    if (enqueued.code !== 0) throw new Error(`enqueue exited ${enqueued.code}: ${enqueued.output}`);
+    await server.enqueue(PREFIX, manifestFor(keys));
     workers.start(options.workers ?? 2);
     await workers.waitUntilStarted();
 

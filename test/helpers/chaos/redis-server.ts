@@ -2,8 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { enqueueManifest } from "../../../src/producer/enqueue.js";
+import { Ledger } from "../../../src/shared/ledger/index.js";
+import { PhaseQueues } from "../../../src/shared/queues.js";
 import { freePort } from "../ports.js";
 import { trackChild } from "./children.js";
 
@@ -87,6 +91,22 @@ export class OwnRedis {
     this.process?.kill("SIGKILL");
     await this.exited;
     this.process = undefined;
+  }
+
+  /** Enqueues a manifest's text under `prefix` in this process (no CLI start-up to wait for). */
+  async enqueue(prefix: string, manifest: string): Promise<void> {
+    const redis = new Redis(this.url, { maxRetriesPerRequest: null });
+    const queues = new PhaseQueues(redis, prefix);
+    try {
+      await enqueueManifest(Readable.from([manifest]), {
+        defaultRegion: "us-east-1",
+        ledger: new Ledger(redis, prefix),
+        queues,
+      });
+    } finally {
+      await queues.close();
+      redis.disconnect();
+    }
   }
 
   /** SIGSTOP: the port still accepts connections, nothing answers (a hung server). */

@@ -89,7 +89,7 @@ describe("a Redis that can lose the ledger", () => {
     );
   }, 60_000);
 
-  it("lost under running workers (restarted empty): every worker exits 1 naming the lost campaign; status, report and worker --until-idle exit 1", async () => {
+  it("lost under running workers (restarted empty): every worker exits 1 naming the lost campaign; status, report, retry and worker --until-idle exit 1", async () => {
     const keys = await addMixedKeys(token.env, "loss", 4);
     const report = await runRedisLossTrial({ rng: seededRandom(chaosSeed("redis loss")), token, keys });
     expect(report.problems).toEqual([]);

@@ -50,8 +50,8 @@ export function strayLines(output: string): string[] {
  * One trial of the loss issue #20 describes: a Redis with no persistence, worker processes migrating the
  * keys, Redis kill -9'd after a seeded number of finished keys and restarted empty after a seeded pause.
  * Every worker must exit 1 naming the lost campaign, with JSON lines only on its output (no reconnect
- * traces); `status` and `report` must exit 1 saying that no campaign exists; every KMS key the campaign made
- * must carry its campaign tag, so it can be found without the ledger.
+ * traces); `status`, `report`, `retry` and `worker --until-idle` must exit 1 saying that no campaign
+ * exists; every KMS key the campaign made must carry its campaign tag, so it can be found without the ledger.
  */
 export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise<RedisLossReport> {
   const { rng, keys } = options;
@@ -92,7 +92,7 @@ export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise
         problems.push(`worker ${n} wrote ${stray.length} non-JSON line(s), e.g. ${JSON.stringify(stray[0])}`);
     });
 
-    const commands = [["status"], ["report"], ["worker", "--until-idle"]];
+    const commands = [["status"], ["report"], ["retry", "--failed"], ["worker", "--until-idle"]];
     const runs = await Promise.all(commands.map((command) => runCli(command, env)));
     runs.forEach((run, n) => {
       const command = commands[n]!.join(" ");

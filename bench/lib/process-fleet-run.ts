@@ -86,6 +86,8 @@ export async function runProcessFleet(
     AWS_SECRET_ACCESS_KEY: BENCH_CREDENTIALS.secretAccessKey,
     HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
     HSM2KMS_LOG_LEVEL: "warn",
+    // The bench's Redis is the machine's, kept in memory only.
+    HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
     HSM2KMS_KMS_QUOTAS: (options.quotas ?? scaledQuotas(DEFAULT_KMS_QUOTAS, 100_000)).list,
     ...options.configEnv,
   };

@@ -81,6 +81,8 @@ async function enqueueInChild(
         HSM2KMS_QUEUE_PREFIX: prefix,
         AWS_REGION: BENCH_REGIONS[0],
         HSM2KMS_LOG_LEVEL: "warn",
+        // The bench's Redis is the machine's, kept in memory only.
+        HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
         NODE_OPTIONS: nodeOptions,
       },
       stdio: ["ignore", "pipe", "pipe"],

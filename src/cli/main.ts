@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../shared/errors.js";
 import { registerCommands } from "./commands/index.js";
 import { EXIT } from "./exit-codes.js";
+import { explainRedisFailure } from "./runtime.js";
 
 const program = new Command();
 program
@@ -30,7 +31,8 @@ try {
     process.stderr.write(`hsm2kms: ${error.message}\n`);
     process.exitCode = EXIT.usage;
   } else {
-    process.stderr.write(`hsm2kms: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = explainRedisFailure(error) ?? (error instanceof Error ? error.message : String(error));
+    process.stderr.write(`hsm2kms: ${message}\n`);
     process.exitCode = EXIT.failed;
   }
 }

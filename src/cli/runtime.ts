@@ -14,7 +14,15 @@ import type { HsmPort } from "../shared/hsm/types.js";
 import { Ledger } from "../shared/ledger/index.js";
 import { createLogger } from "../shared/logger.js";
 import { PhaseQueues } from "../shared/queues.js";
-import { createRedisConnection, type RedisConnection } from "../shared/redis.js";
+import {
+  createRedisConnection,
+  isCommandTimeout,
+  type RedisConnection,
+  RedisTimeoutError,
+  withRedisTimeout,
+} from "../shared/redis.js";
+import { checkRedisDurability } from "../shared/redis-durability.js";
+import { RedisOutageLog } from "../shared/redis-outage.js";
 
 export const TOOL_VERSION: string = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -42,37 +50,92 @@ export interface Runtime {
   redis: RedisConnection;
   ledger: Ledger;
   queues: PhaseQueues;
+  /** Redis errors of every connection, Worker and Queue, as one rate-limited log line per outage. */
+  outage: RedisOutageLog;
   close(): Promise<void>;
 }
 
-/** Connects to Redis (failing fast with the URL, password hidden, when it does not answer). */
-export async function openRuntime(config: Config, component: string): Promise<Runtime> {
+export interface RuntimeOptions {
+  /**
+   * Refuse a Redis that can lose the ledger (workers, enqueue, migrate), unless
+   * HSM2KMS_ALLOW_VOLATILE_REDIS=true. @defaultValue false
+   */
+  checkDurability?: boolean;
+  /**
+   * A long-running worker: its connection is shared with BullMQ's blocking reads, so it gets no per-command
+   * timeout (the fleet bounds its own reads) and rides out an outage. Every other command fails after
+   * HSM2KMS_REDIS_TIMEOUT instead of hanging. @defaultValue false
+   */
+  longRunning?: boolean;
+}
+
+/** The Redis this process opened last: main.ts names it when a command times out. */
+let opened: { url: string; timeoutMs: number } | undefined;
+
+/** A clear message for a Redis command that timed out (ioredis says only "Command timed out"). */
+export function explainRedisFailure(error: unknown): string | undefined {
+  if (error instanceof RedisTimeoutError) return error.message;
+  if (isCommandTimeout(error) && opened) return new RedisTimeoutError(opened.url, opened.timeoutMs).message;
+  return undefined;
+}
+
+/**
+ * Connects to Redis: fails fast with the URL (password hidden) when it refuses the connection (exit 2), and
+ * after HSM2KMS_REDIS_TIMEOUT when it accepts but does not answer (exit 1).
+ */
+export async function openRuntime(
+  config: Config,
+  component: string,
+  options: RuntimeOptions = {},
+): Promise<Runtime> {
   const logger = createLogger({ level: config.logLevel, base: { component } });
+  const url = redactUrl(config.redisUrl);
+  const timeoutMs = config.redisTimeoutMs;
+  opened = { url, timeoutMs };
   const redis = createRedisConnection(config.redisUrl, {
     maxRetriesPerRequest: null,
     lazyConnect: true,
-    connectTimeout: 5000,
+    connectTimeout: Math.min(5000, timeoutMs),
+    ...(options.longRunning ? {} : { commandTimeout: timeoutMs }),
   });
-  redis.on("error", (error) => logger.debug({ err: error.message }, "redis connection error"));
+  const outage = new RedisOutageLog(logger, url);
+  // Before the first answer a failure is the start-up error below, not an outage to log.
+  let connected = false;
+  redis.on("error", (error: Error) => {
+    if (connected) outage.error(error, "connection");
+    else logger.debug({ err: error.message }, "redis connection error");
+  });
+  redis.on("ready", () => outage.recovered());
   try {
-    await redis.connect();
-    await redis.ping();
+    await withRedisTimeout(
+      (async () => {
+        await redis.connect();
+        await redis.ping();
+        connected = true;
+        if (options.checkDurability)
+          await checkRedisDurability(redis, { url, allowVolatile: config.allowVolatileRedis, logger });
+      })(),
+      { url, timeoutMs, what: "answer at start-up" },
+    );
   } catch (error) {
     redis.disconnect();
+    if (error instanceof ConfigError || error instanceof RedisTimeoutError) throw error;
     throw new ConfigError(
-      `cannot reach Redis at ${redactUrl(config.redisUrl)} (${(error as Error).message}): start it or set REDIS_URL`,
+      `cannot reach Redis at ${url} (${(error as Error).message}): start it or set REDIS_URL`,
     );
   }
   const ledger = new Ledger(redis, config.queuePrefix);
-  const queues = new PhaseQueues(redis, config.queuePrefix);
+  const queues = new PhaseQueues(redis, config.queuePrefix, (error) => outage.error(error, "queue"));
   return {
     config,
     logger,
     redis,
     ledger,
     queues,
+    outage,
     close: async () => {
-      await queues.close();
+      // A Queue waits for its connection to close; when Redis does not answer that could be for ever.
+      await Promise.race([queues.close(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       redis.disconnect();
     },
   };

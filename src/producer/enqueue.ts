@@ -100,10 +100,14 @@ export async function enqueueManifest(
     return "policy" in read ? read.policy : { line: row.line, column: "key_policy", message: read.problem };
   };
 
+  let marked = false;
   const flush = async () => {
     if (chunk.length === 0 || options.dryRun) return;
     const { ledger, queues } = options;
     if (!ledger || !queues) throw new Error("enqueueManifest needs a ledger and queues unless dryRun");
+    // The marker goes first: a record never exists without it, so its absence beside records means loss.
+    if (!marked) await ledger.ensureCampaign(now());
+    marked = true;
     const created = await ledger.createMany(chunk);
     const known = chunk.filter((_, index) => !created[index]);
     // A known key still waiting for preflight may have lost its job in a crash between the two writes:

@@ -71,6 +71,9 @@ export async function runSandboxDemo(options: SandboxDemoOptions): Promise<Sandb
       AWS_ACCESS_KEY_ID: "sandbox",
       AWS_SECRET_ACCESS_KEY: "sandbox",
       HSM2KMS_QUEUE_PREFIX: options.prefix,
+      // The demo's Redis is whatever runs on this machine, often without persistence; losing a demo's
+      // ledger costs nothing (the emulator forgets its keys too).
+      HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
     };
     Object.assign(process.env, env);
     delete process.env["AWS_SESSION_TOKEN"];

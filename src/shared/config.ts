@@ -82,6 +82,17 @@ export interface Config {
    * (`HSM2KMS_KMS_CONSISTENCY_WINDOW`; 0 turns the wait off). @defaultValue 5m
    */
   kmsConsistencyWindowMs: number;
+  /**
+   * Accept a Redis that can lose the ledger: no AOF and no sign of RDB snapshots, or an eviction policy other
+   * than `noeviction` (`HSM2KMS_ALLOW_VOLATILE_REDIS`). For the sandbox and tests only: a campaign whose ledger
+   * is lost leaves KMS keys nobody tracks. @defaultValue false
+   */
+  allowVolatileRedis: boolean;
+  /**
+   * How long a command waits for Redis (connect, or one command) before it fails naming the URL
+   * (`HSM2KMS_REDIS_TIMEOUT`); a long-running worker rides out a longer outage instead. @defaultValue 10s
+   */
+  redisTimeoutMs: number;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -288,6 +299,8 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     paramsOnHsmHost: flag(env, "HSM2KMS_PARAMS_ON_HSM_HOST"),
     tagIndexWaitMs: duration(env, "HSM2KMS_TAG_INDEX_WAIT", "5m", 0, 3_600_000),
     kmsConsistencyWindowMs: duration(env, "HSM2KMS_KMS_CONSISTENCY_WINDOW", "5m", 0, 86_400_000),
+    allowVolatileRedis: flag(env, "HSM2KMS_ALLOW_VOLATILE_REDIS"),
+    redisTimeoutMs: duration(env, "HSM2KMS_REDIS_TIMEOUT", "10s", 100, 600_000),
   };
 }
 

@@ -94,9 +94,14 @@ export const PHASE_JOB_OPTIONS: JobsOptions = {
 export class PhaseQueues {
   private readonly queues = new Map<string, Queue<PhaseJobData>>();
 
+  /**
+   * @param onError Where the queues' connection errors go. Without a listener BullMQ prints each one as a
+   * multi-line stack trace on stderr, outside the JSON log. @defaultValue ignored
+   */
   constructor(
     private readonly connection: RedisConnection,
     readonly prefix: string,
+    private readonly onError: (error: Error) => void = () => undefined,
   ) {}
 
   queue(phase: PhaseName, region: string): Queue<PhaseJobData> {
@@ -107,6 +112,7 @@ export class PhaseQueues {
         connection: this.connection,
         prefix: bullPrefix(this.prefix, phase, region),
       });
+      queue.on("error", this.onError);
       this.queues.set(name, queue);
     }
     return queue;

@@ -58,6 +58,52 @@ export function parseRedisTarget(url: string): RedisTarget | string {
   };
 }
 
+/** Redis did not answer within HSM2KMS_REDIS_TIMEOUT: a command gives up (exit 1) instead of hanging. */
+export class RedisTimeoutError extends Error {
+  constructor(
+    readonly url: string,
+    readonly timeoutMs: number,
+    what = "answer",
+  ) {
+    super(
+      `Redis at ${url} did not ${what} within ${timeoutMs / 1000}s (HSM2KMS_REDIS_TIMEOUT): check that it is running and reachable (a stopped or overloaded server, a network partition), then run the command again`,
+    );
+    this.name = this.constructor.name;
+  }
+}
+
+/** ioredis's own rejection when a command outlives `commandTimeout`. */
+export function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === "Command timed out";
+}
+
+/**
+ * `work`, or a RedisTimeoutError once `timeoutMs` passed without it settling. The work itself is not
+ * cancelled: callers disconnect afterwards. The timer does not keep the process alive.
+ */
+export async function withRedisTimeout<T>(
+  work: Promise<T>,
+  options: { url: string; timeoutMs: number; what?: string },
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RedisTimeoutError(options.url, options.timeoutMs, options.what)),
+      options.timeoutMs,
+    );
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } catch (error) {
+    throw isCommandTimeout(error)
+      ? new RedisTimeoutError(options.url, options.timeoutMs, options.what)
+      : error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Connects to the Redis or Redis Cluster of `url` (validated by config). BullMQ needs
  * `maxRetriesPerRequest: null` on every connection it is given.

@@ -2,19 +2,23 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "bullmq";
 import type { Logger } from "pino";
-import type { Config } from "../shared/config.js";
+import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
 import type { HsmPort } from "../shared/hsm/types.js";
 import { createKmsAdapter } from "../shared/kms/index.js";
 import type { KmsPort } from "../shared/kms/types.js";
-import { Ledger } from "../shared/ledger/index.js";
+import { CampaignWatch, Ledger } from "../shared/ledger/index.js";
 import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
 import { bullPrefix, type PhaseJobData, PhaseQueues, phaseLimiter, queueName } from "../shared/queues.js";
-import type { RedisConnection } from "../shared/redis.js";
+import { type RedisConnection, RedisTimeoutError, withRedisTimeout } from "../shared/redis.js";
+import { isConnectionError, RedisOutageLog } from "../shared/redis-outage.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
 import { createPhaseProcessor } from "./processor.js";
+
+/** How long forcing the workers closed, then closing the queues, may take after the deadline. */
+const FORCED_CLOSE_MS = 1000;
 
 export interface FleetOptions {
   config: Config;
@@ -36,6 +40,10 @@ export interface FleetOptions {
   kmsCredentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
   /** How often to look for new Regions and for idleness. @defaultValue 500 */
   pollMs?: number;
+  /** How often to look at the campaign marker (and at once when Redis is back). @defaultValue 2000 */
+  campaignCheckMs?: number;
+  /** Where Redis errors go, one line per outage; default: a log of the fleet's own. */
+  outage?: RedisOutageLog;
 }
 
 export interface Fleet {
@@ -46,6 +54,13 @@ export interface Fleet {
   close(deadlineMs?: number): Promise<void>;
   /** Regions served so far. */
   regions(): string[];
+  /**
+   * Why the fleet stopped on its own, if not idle or asked: the campaign's ledger was lost
+   * (CampaignLostError), or Redis did not answer within HSM2KMS_REDIS_TIMEOUT under --until-idle.
+   */
+  failure(): Error | undefined;
+  /** Whether this fleet has seen its campaign's marker (enqueue writes it). */
+  sawCampaign(): boolean;
 }
 
 /** Starts one BullMQ worker per (phase, Region) with the phase's concurrency and fleet-wide rate limit. */
@@ -53,10 +68,23 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const { config, connection, logger } = options;
   const events = options.events ?? new WorkerEvents(logger);
   const ledger = new Ledger(connection, config.queuePrefix);
-  const queues = new PhaseQueues(connection, config.queuePrefix);
+  const queues = new PhaseQueues(connection, config.queuePrefix, (error) => onError("queue")(error));
   const kmsPorts = new Map<string, KmsPort>();
   const workers = new Map<string, Worker<PhaseJobData>>();
   const pollMs = options.pollMs ?? 500;
+  const campaignCheckMs = options.campaignCheckMs ?? 2000;
+  const redisUrl = redactUrl(config.redisUrl);
+  const outage = options.outage ?? new RedisOutageLog(logger, redisUrl);
+  if (!options.outage) connection.on("ready", () => outage.recovered());
+  // A connection failure is an outage (one line); anything else a worker reports is logged as it comes.
+  const onError = (source: string) => (error: Error) => {
+    if (isConnectionError(error)) outage.error(error, source);
+    else logger.error({ queue: source, err: error.message }, "worker error");
+  };
+  const campaign = new CampaignWatch(connection, config.queuePrefix);
+  let failure: Error | undefined;
+  const bounded = <T>(work: Promise<T>) =>
+    withRedisTimeout(work, { url: redisUrl, timeoutMs: config.redisTimeoutMs });
   if (options.phases.some((phase) => HSM_PHASES.includes(phase)) && !options.hsm)
     throw fatal(
       "HSM_NOT_CONFIGURED",
@@ -101,6 +129,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       deletionWindowDays: config.deletionWindowDays,
       wrappingKeySpec: config.wrappingKeySpec,
       toolVersion: options.toolVersion,
+      campaign: config.queuePrefix,
       paramsOnHsmHost: config.paramsOnHsmHost,
       tagIndexWaitMs: config.tagIndexWaitMs,
     },
@@ -136,7 +165,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           maxStartedAttempts: config.maxAttempts * 4 + VISIBILITY_WAIT_BUDGET + 1,
         },
       );
-      worker.on("error", (error) => logger.error({ queue: name, err: error.message }, "worker error"));
+      worker.on("error", onError(name));
       worker.on("failed", (job, error) => {
         if (job) void failAbandonedJob({ ledger, events, logger }, phase, region, job, error);
       });
@@ -177,30 +206,63 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         { deadlineMs },
         "running phases did not finish before the deadline: forcing; their jobs will be picked up again",
       );
-      await Promise.all([...workers.values()].map((worker) => worker.close(true)));
+      // Forcing, and closing the queues, wait for Redis; while it does not answer they would wait for ever.
+      await Promise.race([
+        Promise.all([...workers.values()].map((worker) => worker.close(true))),
+        sleep(FORCED_CLOSE_MS, undefined, { ref: false }),
+      ]);
     }
-    await queues.close();
+    await Promise.race([queues.close(), sleep(FORCED_CLOSE_MS, undefined, { ref: false })]);
     for (const port of kmsPorts.values()) port.close();
   };
 
-  for (const region of await discoverRegions()) serve(region);
+  /** Stops taking work at once: the campaign is lost, or Redis is gone under --until-idle. */
+  const giveUp = async (error: Error) => {
+    failure = error;
+    logger.error(
+      { err: error.message },
+      error instanceof RedisTimeoutError
+        ? "Redis does not answer: stopping"
+        : "campaign lost: stopping every worker",
+    );
+    await close(0);
+  };
+
+  let lastCampaignCheck = 0;
+  connection.on("ready", () => {
+    lastCampaignCheck = 0;
+  });
+  const watchCampaign = async () => {
+    if (Date.now() - lastCampaignCheck < campaignCheckMs) return;
+    const reading = await bounded(campaign.check());
+    lastCampaignCheck = Date.now();
+    if (reading.kind === "lost") await giveUp(reading.error);
+  };
+
+  for (const region of await bounded(discoverRegions())) serve(region);
   const stopped = (async () => {
     let idleChecks = 0;
     while (!stopping) {
       await sleep(pollMs);
       if (stopping) break;
       try {
-        if (!options.regions?.length) for (const region of await discoverRegions()) serve(region);
+        await watchCampaign();
+        if (stopping) break;
+        if (!options.regions?.length) for (const region of await bounded(discoverRegions())) serve(region);
+        // Redis answered: an outage that ended without a reconnect (a slow or paused server) is over.
+        outage.recovered();
         if (!options.untilIdle) continue;
-        idleChecks = (await isIdle()) ? idleChecks + 1 : 0;
+        idleChecks = (await bounded(isIdle())) ? idleChecks + 1 : 0;
         if (idleChecks >= 2) await close();
       } catch (error) {
-        // Redis away (a failover, a restart): the workers reconnect on their own; so does this loop.
         idleChecks = 0;
-        logger.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          "cannot read the queues right now; trying again",
-        );
+        // --until-idle is a command someone waits for: past HSM2KMS_REDIS_TIMEOUT it fails rather than hang.
+        if (options.untilIdle && error instanceof RedisTimeoutError) {
+          await giveUp(error);
+          break;
+        }
+        // Redis away (a failover, a restart): the workers reconnect on their own; so does this loop.
+        outage.error(error, "fleet");
       }
     }
   })();
@@ -210,5 +272,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     stopped,
     close,
     regions: () => [...new Set([...workers.keys()].map((name) => name.slice(name.indexOf("-") + 1)))],
+    failure: () => failure,
+    sawCampaign: () => campaign.marker !== undefined,
   };
 }

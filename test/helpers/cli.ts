@@ -11,10 +11,18 @@ export interface CliProcess {
   exited: Promise<number | string>;
 }
 
-/** Spawns `hsm2kms ...` with exactly this environment (plus PATH), capturing its output. */
+/**
+ * Spawns `hsm2kms ...` with exactly this environment (plus PATH), capturing its output. The test Redis has no
+ * persistence, so HSM2KMS_ALLOW_VOLATILE_REDIS=true unless `env` says otherwise.
+ */
 export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env["PATH"] ?? "", NODE_NO_WARNINGS: "1", ...env },
+    env: {
+      PATH: process.env["PATH"] ?? "",
+      NODE_NO_WARNINGS: "1",
+      HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const chunks: string[] = [];

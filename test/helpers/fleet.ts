@@ -126,6 +126,8 @@ export function cliEnvironment(
     HSM2KMS_LOG_LEVEL: "warn",
     // The emulator's tag index catches up within 0.5 s: no test waits the 5-minute default.
     HSM2KMS_TAG_INDEX_WAIT: "3s",
+    // The test Redis keeps nothing on disk.
+    HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
     ...extra,
   };
 }

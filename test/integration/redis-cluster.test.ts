@@ -33,10 +33,17 @@ afterAll(async () => {
 
 describe("Redis Cluster", () => {
   it("runs the whole pipeline on a 3-master cluster, queues spread over slots, ledger in one", async () => {
-    const keys = await addMixedKeys(token.env, "cluster", 6);
+    const env = cliEnvironment(token.env, emulator.url, undefined, { REDIS_URL: cluster.url });
+    // The cluster's nodes keep nothing on disk: a worker refuses it at start-up naming every master (checked
+    // while the keys are made, so it costs the test no time).
+    const [refused, keys] = await Promise.all([
+      runCli(["worker", "--until-idle"], { ...env, HSM2KMS_ALLOW_VOLATILE_REDIS: "false" }),
+      addMixedKeys(token.env, "cluster", 6),
+    ]);
+    expect(refused.code, refused.output).toBe(2);
+    expect(refused.output.match(/the master 127\.0\.0\.1:\d+: it has no AOF/g)).toHaveLength(3);
     const manifest = join(token.dir, "cluster.csv");
     await writeFile(manifest, manifestFor(keys));
-    const env = cliEnvironment(token.env, emulator.url, undefined, { REDIS_URL: cluster.url });
     const enqueued = await runCli(["enqueue", manifest], env);
     expect(enqueued.code, enqueued.output).toBe(0);
     const migrated = await runCli(["worker", "--until-idle"], env);

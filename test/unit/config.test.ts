@@ -32,6 +32,20 @@ describe("loadConfig", () => {
     expect(config.kmsQuotas["GetParametersForImport"]).toBe(1);
     expect(config.wrappingKeySpec).toBe("RSA_4096");
     expect(config.paramsOnHsmHost).toBe(false);
+    expect(config.allowVolatileRedis).toBe(false);
+    expect(config.redisTimeoutMs).toBe(10_000);
+  });
+
+  it("reads HSM2KMS_ALLOW_VOLATILE_REDIS and HSM2KMS_REDIS_TIMEOUT", () => {
+    const config = loadConfig({ HSM2KMS_ALLOW_VOLATILE_REDIS: "true", HSM2KMS_REDIS_TIMEOUT: "1.5s" });
+    expect(config.allowVolatileRedis).toBe(true);
+    expect(config.redisTimeoutMs).toBe(1500);
+    expect(() => loadConfig({ HSM2KMS_ALLOW_VOLATILE_REDIS: "sure" })).toThrow(
+      /HSM2KMS_ALLOW_VOLATILE_REDIS="sure" is invalid: expected true or false/,
+    );
+    expect(() => loadConfig({ HSM2KMS_REDIS_TIMEOUT: "0s" })).toThrow(
+      /HSM2KMS_REDIS_TIMEOUT="0s" is invalid/,
+    );
   });
 
   it("reads HSM2KMS_TAG_INDEX_WAIT as a duration up to an hour (default 5m), naming it when bad", () => {

@@ -37,7 +37,7 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
   const config = configFrom(flags);
   const keyPolicy = await keyPolicyFlag(flags.keyPolicy);
   const dryRun = Boolean(flags.dryRun || flags.preflight);
-  const runtime = dryRun ? undefined : await openRuntime(config, "producer");
+  const runtime = dryRun ? undefined : await openRuntime(config, "producer", { checkDurability: true });
   const progress = process.stderr.isTTY
     ? (summary: EnqueueSummary) =>
         process.stderr.write(`\r${summary.accepted} rows accepted, ${summary.rejected} rejected...`)

@@ -1,11 +1,13 @@
 import type { Command } from "commander";
+import { checkCampaign } from "../../producer/campaign.js";
 import { reportJson, reportRow } from "../../producer/report.js";
+import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { Ledger } from "../../shared/ledger/index.js";
 import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
-import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+import { type CommonFlags, configFrom, openRuntime, type Runtime, withCommonFlags } from "../runtime.js";
 
 interface ReportFlags extends CommonFlags {
   format?: string;
@@ -42,6 +44,17 @@ export async function writeReport(
   return { keys, notMigrated };
 }
 
+/** Fails (exit 1) when the prefix has no whole ledger: an empty report would read as a campaign with no key. */
+async function requireCampaign(runtime: Runtime, url: string): Promise<void> {
+  try {
+    const campaign = await checkCampaign(runtime.ledger, { url });
+    if (!campaign.ok) throw new Error(campaign.message);
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}
+
 export async function runReport(flags: ReportFlags): Promise<number> {
   const format = flags.format ?? "csv";
   if (format !== "csv" && format !== "json")
@@ -49,9 +62,10 @@ export async function runReport(flags: ReportFlags): Promise<number> {
   const config = configFrom(flags);
   // The destination is checked before Redis is touched: a wrong --out is a usage error, not a lost report.
   const file = flags.out ? await openOutFile(flags.out) : undefined;
-  let runtime: Awaited<ReturnType<typeof openRuntime>> | undefined;
+  let runtime: Runtime | undefined;
   try {
     runtime = await openRuntime(config, "report");
+    await requireCampaign(runtime, redactUrl(config.redisUrl));
     const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout);
     return notMigrated > 0 ? EXIT.failed : EXIT.ok;
   } finally {
@@ -65,7 +79,7 @@ export function registerReportCommand(program: Command): void {
     program
       .command("report")
       .description(
-        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error. CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated.",
+        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error. CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated, or when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
       )
       .option("--format <format>", "csv or json", "csv")
       .option("--out <file>", "write to this file instead of standard output"),

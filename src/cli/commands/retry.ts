@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { checkCampaign } from "../../producer/campaign.js";
 import { requeueFailed } from "../../producer/retry.js";
+import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
@@ -14,14 +16,18 @@ export function registerRetryCommand(program: Command): void {
     program
       .command("retry")
       .description(
-        "Re-queue failed keys whose failure a fix outside hsm2kms can cure (a KMS permission, a quota, an HSM that was down). Keys that cannot succeed as they are (not extractable, unsupported type, failed verification) are listed and left alone unless --all.",
+        "Re-queue failed keys whose failure a fix outside hsm2kms can cure (a KMS permission, a quota, an HSM that was down). Keys that cannot succeed as they are (not extractable, unsupported type, failed verification) are listed and left alone unless --all. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
       )
       .option("--failed", "re-queue failed keys (required)")
       .option("--all", "also re-queue keys whose failure looks permanent"),
   ).action(async (flags: RetryFlags) => {
     if (!flags.failed) throw new ConfigError("retry needs --failed (the only kind of retry there is)");
-    const runtime = await openRuntime(configFrom(flags), "retry");
+    const config = configFrom(flags);
+    const runtime = await openRuntime(config, "retry");
     try {
+      // "0 failed keys re-queued" on a lost ledger would read as nothing left to do.
+      const campaign = await checkCampaign(runtime.ledger, { url: redactUrl(config.redisUrl) });
+      if (!campaign.ok) throw new Error(campaign.message);
       const result = await requeueFailed(runtime.ledger, runtime.queues, {
         includePermanent: Boolean(flags.all),
       });

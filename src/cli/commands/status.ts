@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import { checkCampaign } from "../../producer/campaign.js";
 import { parseMetricsPort, serveFleetMetrics } from "../../producer/fleet-metrics.js";
 import { collectStatus, type StatusReport } from "../../producer/status.js";
+import { redactUrl } from "../../shared/config.js";
 import { formatDuration } from "../../shared/durations.js";
 import { PHASES } from "../../shared/migration.js";
 import { EXIT } from "../exit-codes.js";
-import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
+import {
+  type CommonFlags,
+  configFrom,
+  explainRedisFailure,
+  openRuntime,
+  withCommonFlags,
+} from "../runtime.js";
 
 interface StatusFlags extends CommonFlags {
   json?: boolean;
@@ -54,7 +62,7 @@ export function registerStatusCommand(program: Command): void {
     program
       .command("status")
       .description(
-        "Show counts per phase and state, the rate, the ETA (from the current rate and from the GetParametersForImport quota) and failures with reasons.",
+        "Show counts per phase and state, the rate, the ETA (from the current rate and from the GetParametersForImport quota) and failures with reasons. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
       )
       .option("--json", "print JSON (for scripts)")
       .option("--watch", "refresh until interrupted")
@@ -82,19 +90,40 @@ export function registerStatusCommand(program: Command): void {
       return;
     }
     const paramsQuota = config.kmsQuotas["GetParametersForImport"] ?? 1;
+    const url = redactUrl(config.redisUrl);
     let interrupted = false;
     const onSignal = () => {
       interrupted = true;
     };
     process.once("SIGINT", onSignal);
+    const show = (text: string) =>
+      process.stdout.write(flags.watch && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : text);
     try {
+      let code: number = EXIT.ok;
       do {
-        const status = await collectStatus(runtime.ledger, runtime.queues, { paramsQuota });
-        const text = flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, paramsQuota);
-        process.stdout.write(flags.watch && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : text);
+        try {
+          const campaign = await checkCampaign(runtime.ledger, { url });
+          if (!campaign.ok) {
+            // No ledger to count from: "0 keys" would read as a campaign with nothing in it.
+            if (!flags.watch) process.stderr.write(`hsm2kms: ${campaign.message}\n`);
+            else show(`${new Date().toISOString()}  ${campaign.message}\n`);
+            code = EXIT.failed;
+          } else {
+            const status = await collectStatus(runtime.ledger, runtime.queues, { paramsQuota });
+            show(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, paramsQuota));
+            code = EXIT.ok;
+          }
+        } catch (error) {
+          // --watch is for watching an outage too: say so on screen and keep watching.
+          if (!flags.watch) throw error;
+          show(
+            `${new Date().toISOString()}  ${explainRedisFailure(error) ?? `Redis at ${url}: ${(error as Error).message}`}\n(still watching)\n`,
+          );
+          code = EXIT.failed;
+        }
         if (flags.watch) await sleep(Number(flags.interval ?? 2) * 1000);
       } while (flags.watch && !interrupted);
-      process.exitCode = EXIT.ok;
+      process.exitCode = code;
     } finally {
       process.off("SIGINT", onSignal);
       await runtime.close();

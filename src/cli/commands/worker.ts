@@ -1,10 +1,12 @@
 import type { Command } from "commander";
-import { type Config, requireHsm } from "../../shared/config.js";
+import { noCampaignMessage } from "../../producer/campaign.js";
+import { type Config, redactUrl, requireHsm } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
 import { createMetrics } from "../../shared/metrics.js";
 import { type MetricsServer, startMetricsServer } from "../../shared/metrics-server.js";
 import { HSM_PHASES, isPhaseName, PHASES, type PhaseName } from "../../shared/migration.js";
+import { withRedisTimeout } from "../../shared/redis.js";
 import { WorkerEvents } from "../../workers/events.js";
 import { startFleet } from "../../workers/fleet.js";
 import { collectAtScrape, observeWorkers } from "../../workers/observe.js";
@@ -18,6 +20,9 @@ import {
   TOOL_VERSION,
   withCommonFlags,
 } from "../runtime.js";
+
+/** After the shutdown deadline, how long forcing may take before the process exits regardless. */
+const SHUTDOWN_BACKSTOP_MS = 2000;
 
 export interface WorkerFlags extends CommonFlags {
   phases?: string;
@@ -60,8 +65,13 @@ async function serveMetrics(
     registry: metrics.registry,
     logger: runtime.logger,
     readiness: {
+      // The worker's connection has no per-command timeout (BullMQ blocks on it): a paused Redis must
+      // still make /readyz answer "not ready" rather than hang.
       redis: async () => {
-        await runtime.redis.ping();
+        await withRedisTimeout(runtime.redis.ping(), {
+          url: redactUrl(config.redisUrl),
+          timeoutMs: config.redisTimeoutMs,
+        });
       },
       ...(hsm
         ? {
@@ -85,7 +95,7 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     ?.split(",")
     .map((region) => region.trim())
     .filter(Boolean);
-  const runtime = await openRuntime(config, "worker");
+  const runtime = await openRuntime(config, "worker", { checkDurability: true, longRunning: true });
   let hsm: HsmPort | undefined;
   try {
     if (phases.some((phase) => HSM_PHASES.includes(phase))) hsm = await openHsm(config, runtime.logger);
@@ -101,12 +111,21 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
       logger: runtime.logger,
       toolVersion: TOOL_VERSION,
       events,
+      outage: runtime.outage,
     });
     runtime.logger.info({ phases, regions: fleet.regions() }, "worker started");
     const deadlineMs = Number(flags.shutdownDeadline ?? 30) * 1000;
+    let signalled = false;
     const stop = (signal: string) => {
       runtime.logger.info({ signal, deadlineMs }, "stopping: no new work; running phases may finish");
+      signalled = true;
       void fleet.close(deadlineMs);
+      // The last resort behind every bounded close: whatever still waits for a Redis that does not answer,
+      // the process is gone shortly after its deadline (the jobs it held come back after their lock).
+      setTimeout(() => {
+        runtime.logger.error({ deadlineMs }, "still not stopped after the shutdown deadline: exiting now");
+        process.exit(EXIT.failed);
+      }, deadlineMs + SHUTDOWN_BACKSTOP_MS).unref();
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
@@ -115,7 +134,18 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     process.off("SIGTERM", stop);
     process.off("SIGINT", stop);
     await metricsServer?.close();
-    return (await runtime.ledger.failedCount()) > 0 ? EXIT.failed : EXIT.ok;
+    const failure = fleet.failure();
+    if (failure) throw failure;
+    const bounded = <T>(work: Promise<T>) =>
+      withRedisTimeout(work, {
+        url: redactUrl(config.redisUrl),
+        timeoutMs: signalled ? Math.min(1000, config.redisTimeoutMs) : config.redisTimeoutMs,
+      });
+    if (flags.untilIdle && !fleet.sawCampaign() && (await bounded(runtime.ledger.size())) === 0) {
+      process.stderr.write(`hsm2kms: ${noCampaignMessage(config.queuePrefix, redactUrl(config.redisUrl))}\n`);
+      return EXIT.failed;
+    }
+    return (await bounded(runtime.ledger.failedCount())) > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await hsm?.close();
     await runtime.close();
@@ -127,7 +157,7 @@ export function registerWorkerCommand(program: Command): void {
     program
       .command("worker")
       .description(
-        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did.",
+        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did (or no campaign exists under the prefix). Exit 1 when the campaign's ledger is lost under it (Redis restarted empty); refuses (exit 2) a Redis without persistence unless HSM2KMS_ALLOW_VOLATILE_REDIS=true.",
       )
       .option(
         "--phases <list>",

@@ -1,5 +1,6 @@
 import type { MigrationRecord } from "../migration.js";
 import type { RedisConnection } from "../redis.js";
+import { type CampaignMarker, ensureCampaign, readCampaign } from "./campaign.js";
 import { CREATE_RECORD, SAVE_RECORD } from "./scripts.js";
 
 /** Another worker saved the record since we read it: our view is stale and we must not hand over. */
@@ -38,7 +39,7 @@ export class Ledger {
 
   constructor(
     private readonly redis: RedisConnection,
-    prefix: string,
+    readonly prefix: string,
   ) {
     this.base = `{${prefix}.ledger}`;
     redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
@@ -121,6 +122,16 @@ export class Ledger {
     );
     if (result < 0) throw new LedgerConflictError(record.id);
     return result;
+  }
+
+  /** The campaign marker of this prefix (see campaign.ts), undefined when there is none. */
+  async campaign(): Promise<CampaignMarker | undefined> {
+    return readCampaign(this.redis, this.prefix);
+  }
+
+  /** Writes the campaign marker unless one exists; enqueue calls it before its first record. */
+  async ensureCampaign(now?: Date): Promise<CampaignMarker> {
+    return ensureCampaign(this.redis, this.prefix, now);
   }
 
   async counts(): Promise<LedgerCounts> {

@@ -14,6 +14,8 @@ export interface PhaseSettings {
   wrappingKeySpec: WrappingKeySpec;
   /** Written into the provenance tag `hsm2kms:tool-version`. */
   toolVersion: string;
+  /** The queue prefix, written into the provenance tag `hsm2kms:campaign` (absent: no such tag). */
+  campaign?: string;
   /**
    * The wrap phase fetches its own import parameters, in the process that wraps, and trusts none from the
    * ledger (`HSM2KMS_PARAMS_ON_HSM_HOST`): the wrapping public key never passes through Redis.

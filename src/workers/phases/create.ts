@@ -157,7 +157,7 @@ async function createNewKey(
       description:
         record.request.description ??
         `Imported by hsm2kms from HSM key "${source.label}" (id ${source.idHex || "none"})`,
-      tags: keyTags(record, ctx.settings.toolVersion),
+      tags: keyTags(record, ctx.settings.toolVersion, ctx.settings.campaign),
       multiRegion: record.request.multiRegion,
       policy: record.request.policy,
     });

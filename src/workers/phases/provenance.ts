@@ -8,6 +8,8 @@ export const PROVENANCE_TAGS = {
   fingerprint: "hsm2kms:source-fingerprint",
   wrappingAlgorithm: "hsm2kms:wrapping-algorithm",
   toolVersion: "hsm2kms:tool-version",
+  /** The queue prefix of the campaign that made the key: finds a campaign's keys when its ledger is lost. */
+  campaign: "hsm2kms:campaign",
 } as const;
 
 /** AWS tag values allow letters, digits, spaces and `_ . : / = + - @`, up to 256 characters. */
@@ -15,8 +17,15 @@ export function tagValue(text: string): string {
   return text.replace(/[^\p{L}\p{N}\p{Zs}_.:/=+\-@]/gu, "_").slice(0, 256);
 }
 
-/** The tags of a new KMS key: the manifest's, then provenance (which wins: it is how repeats find the key). */
-export function keyTags(record: MigrationRecord, toolVersion: string): Record<string, string> {
+/**
+ * The tags of a new KMS key: the manifest's, then provenance (which wins: it is how repeats find the key).
+ * `campaign` is the queue prefix; without one (unit tests, the in-process runner) the tag is left out.
+ */
+export function keyTags(
+  record: MigrationRecord,
+  toolVersion: string,
+  campaign?: string,
+): Record<string, string> {
   const source = record.sourceKey;
   return {
     ...record.request.tags,
@@ -26,5 +35,6 @@ export function keyTags(record: MigrationRecord, toolVersion: string): Record<st
     [PROVENANCE_TAGS.fingerprint]: tagValue(source?.fingerprint ?? ""),
     [PROVENANCE_TAGS.wrappingAlgorithm]: record.wrapPlan?.wrappingAlgorithm ?? "",
     [PROVENANCE_TAGS.toolVersion]: tagValue(toolVersion),
+    ...(campaign ? { [PROVENANCE_TAGS.campaign]: tagValue(campaign) } : {}),
   };
 }

@@ -25,7 +25,7 @@ async function replicateOnce(
   try {
     return await ctx.kms(primaryRegion).replicateKey(keyId, record.region, {
       description: record.request.description ?? `Replica of ${primaryArn}, imported by hsm2kms`,
-      tags: keyTags(record, ctx.settings.toolVersion),
+      tags: keyTags(record, ctx.settings.toolVersion, ctx.settings.campaign),
       policy: record.request.policy,
     });
   } catch (error) {

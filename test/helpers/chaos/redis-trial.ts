@@ -27,7 +27,7 @@ export interface RedisTrialOptions {
 }
 
 /** Finished keys (migrated + failed) per the ledger, or -1 while Redis does not answer. */
-async function finishedKeys(url: string, prefix: string): Promise<number> {
+export async function finishedKeys(url: string, prefix: string): Promise<number> {
   const probe = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: true });
   probe.on("error", () => undefined);
   try {

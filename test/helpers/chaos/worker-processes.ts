@@ -76,6 +76,25 @@ export class WorkerProcesses {
     );
   }
 
+  /**
+   * Waits up to `timeoutMs` for every worker started so far to exit on its own; one still running then is
+   * reported as `still running` (and left running: killAll ends it).
+   */
+  async exits(timeoutMs: number): Promise<Array<number | string>> {
+    const running = Symbol("running");
+    return Promise.all(
+      this.all.map(async (worker) => {
+        const code = await Promise.race([worker.exited, sleep(timeoutMs, running, { ref: false })]);
+        return code === running ? "still running" : code;
+      }),
+    );
+  }
+
+  /** Each worker's output (stdout and stderr), in start order. */
+  outputs(): string[] {
+    return this.all.map((worker) => worker.output());
+  }
+
   /** Every line every worker (dead or alive) wrote, stdout and stderr. */
   output(): string {
     return this.all.map((worker) => worker.output()).join("");

@@ -1,21 +1,53 @@
+import type { Config } from "../shared/config.js";
+import { createKmsAdapter } from "../shared/kms/index.js";
 import type { CampaignMarker, Ledger } from "../shared/ledger/index.js";
+import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 
 /** What a command says about a prefix with neither a campaign marker nor a record. */
 export function noCampaignMessage(prefix: string, url: string): string {
   return `no campaign exists under the prefix ${prefix} at ${url}: nothing was enqueued there, or its ledger was lost (Redis restarted without persistence). Check HSM2KMS_QUEUE_PREFIX (--prefix) and REDIS_URL; if a campaign ran here, its KMS keys carry the tag hsm2kms:campaign=${prefix}: account for them before enqueueing again`;
 }
 
+/** Where to ask KMS for a campaign's keys when its ledger is missing: the Regions and the endpoint. */
+export interface CampaignKmsLookup {
+  regions: readonly string[];
+  /** KMS endpoint override (the sandbox emulator). @defaultValue the SDK's own */
+  endpoint?: string | undefined;
+}
+
+/** The lookup for a command's configuration: its Region (AWS_REGION), if any, and its KMS endpoint. */
+export function campaignKmsLookup(config: Pick<Config, "region" | "kmsEndpoint">): CampaignKmsLookup {
+  return { regions: config.region ? [config.region] : [], endpoint: config.kmsEndpoint };
+}
+
 /**
- * How many KMS keys carry the tag `hsm2kms:campaign=<prefix>` in these Regions, or undefined when not
- * looked up. This is where `status` and `report` ask KMS (through the Resource Groups Tagging API adapter
- * in src/shared/kms/) whether a campaign whose ledger is missing left keys behind; until that adapter is
- * wired here, nothing is looked up and the messages say where to look.
+ * What KMS says about a campaign whose ledger is missing: how many keys carry `hsm2kms:campaign=<prefix>` in
+ * each Region (a GetResources call or two per Region, through the Resource Groups Tagging API), as a
+ * sentence for the message; a failed look-up is said too, never hidden. Empty without Regions.
  */
-export async function kmsKeysOfCampaign(
-  _prefix: string,
-  _regions: readonly string[],
-): Promise<number | undefined> {
-  return undefined;
+export async function campaignKeysInKms(prefix: string, lookup: CampaignKmsLookup): Promise<string> {
+  const tag = `${PROVENANCE_TAGS.campaign}=${tagValue(prefix)}`;
+  const counts: string[] = [];
+  let total = 0;
+  for (const region of lookup.regions) {
+    const kms = createKmsAdapter({
+      region,
+      endpoint: lookup.endpoint,
+      maxAttempts: 2,
+      requestTimeoutMs: 10_000,
+    });
+    try {
+      const keys = await kms.findKeysByTag(PROVENANCE_TAGS.campaign, tagValue(prefix));
+      total += keys.length;
+      counts.push(`${keys.length} in ${region}`);
+    } catch (error) {
+      counts.push(`${region}: could not ask (${error instanceof Error ? error.message : String(error)})`);
+    } finally {
+      kms.close();
+    }
+  }
+  if (counts.length === 0) return "";
+  return ` KMS keys tagged ${tag}: ${counts.join(", ")}${total > 0 ? ": KMS holds keys of this campaign that no ledger tracks now; account for them before enqueueing again (a re-enqueued key adopts its KMS key by its hsm2kms:migration-id tag)" : ""}.`;
 }
 
 export type CampaignCheck = { ok: true; marker: CampaignMarker } | { ok: false; message: string };
@@ -27,16 +59,12 @@ export type CampaignCheck = { ok: true; marker: CampaignMarker } | { ok: false; 
  */
 export async function checkCampaign(
   ledger: Ledger,
-  options: { url: string; regions?: readonly string[] },
+  options: { url: string; kms?: CampaignKmsLookup | undefined },
 ): Promise<CampaignCheck> {
   const marker = await ledger.campaign();
   if (marker) return { ok: true, marker };
   const records = await ledger.size();
-  const inKms = await kmsKeysOfCampaign(ledger.prefix, options.regions ?? []);
-  const kmsNote =
-    inKms === undefined
-      ? ""
-      : ` KMS holds ${inKms} key(s) tagged hsm2kms:campaign=${ledger.prefix}${inKms > 0 ? ": the ledger that tracked them is lost" : ""}.`;
+  const kmsNote = options.kms ? await campaignKeysInKms(ledger.prefix, options.kms) : "";
   if (records === 0)
     return { ok: false, message: `${noCampaignMessage(ledger.prefix, options.url)}.${kmsNote}` };
   return {

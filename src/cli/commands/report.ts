@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { checkCampaign } from "../../producer/campaign.js";
+import { type CampaignKmsLookup, campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
 import { reportJson, reportRow } from "../../producer/report.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
@@ -45,9 +45,9 @@ export async function writeReport(
 }
 
 /** Fails (exit 1) when the prefix has no whole ledger: an empty report would read as a campaign with no key. */
-async function requireCampaign(runtime: Runtime, url: string): Promise<void> {
+async function requireCampaign(runtime: Runtime, url: string, kms: CampaignKmsLookup): Promise<void> {
   try {
-    const campaign = await checkCampaign(runtime.ledger, { url });
+    const campaign = await checkCampaign(runtime.ledger, { url, kms });
     if (!campaign.ok) throw new Error(campaign.message);
   } catch (error) {
     await runtime.close();
@@ -65,7 +65,7 @@ export async function runReport(flags: ReportFlags): Promise<number> {
   let runtime: Runtime | undefined;
   try {
     runtime = await openRuntime(config, "report");
-    await requireCampaign(runtime, redactUrl(config.redisUrl));
+    await requireCampaign(runtime, redactUrl(config.redisUrl), campaignKmsLookup(config));
     const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout);
     return notMigrated > 0 ? EXIT.failed : EXIT.ok;
   } finally {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { checkCampaign } from "../../producer/campaign.js";
+import { campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
 import { requeueFailed } from "../../producer/retry.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
@@ -26,7 +26,10 @@ export function registerRetryCommand(program: Command): void {
     const runtime = await openRuntime(config, "retry");
     try {
       // "0 failed keys re-queued" on a lost ledger would read as nothing left to do.
-      const campaign = await checkCampaign(runtime.ledger, { url: redactUrl(config.redisUrl) });
+      const campaign = await checkCampaign(runtime.ledger, {
+        url: redactUrl(config.redisUrl),
+        kms: campaignKmsLookup(config),
+      });
       if (!campaign.ok) throw new Error(campaign.message);
       const result = await requeueFailed(runtime.ledger, runtime.queues, {
         includePermanent: Boolean(flags.all),

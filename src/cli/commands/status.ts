@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { checkCampaign } from "../../producer/campaign.js";
+import { campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
 import { parseMetricsPort, serveFleetMetrics } from "../../producer/fleet-metrics.js";
 import { collectStatus, type StatusReport } from "../../producer/status.js";
 import { redactUrl } from "../../shared/config.js";
@@ -102,7 +102,7 @@ export function registerStatusCommand(program: Command): void {
       let code: number = EXIT.ok;
       do {
         try {
-          const campaign = await checkCampaign(runtime.ledger, { url });
+          const campaign = await checkCampaign(runtime.ledger, { url, kms: campaignKmsLookup(config) });
           if (!campaign.ok) {
             // No ledger to count from: "0 keys" would read as a campaign with nothing in it.
             if (!flags.watch) process.stderr.write(`hsm2kms: ${campaign.message}\n`);

@@ -51,7 +51,8 @@ export function strayLines(output: string): string[] {
  * keys, Redis kill -9'd after a seeded number of finished keys and restarted empty after a seeded pause.
  * Every worker must exit 1 naming the lost campaign, with JSON lines only on its output (no reconnect
  * traces); `status`, `report`, `retry` and `worker --until-idle` must exit 1 saying that no campaign
- * exists; every KMS key the campaign made must carry its campaign tag, so it can be found without the ledger.
+ * exists, and `status` must say how many KMS keys carry the campaign's tag; every KMS key the campaign made
+ * must carry that tag. Then the manifest is enqueued again and run: no source key may end with two live KMS keys.
  */
 export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise<RedisLossReport> {
   const { rng, keys } = options;
@@ -92,6 +93,11 @@ export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise
         problems.push(`worker ${n} wrote ${stray.length} non-JSON line(s), e.g. ${JSON.stringify(stray[0])}`);
     });
 
+    const kms = await campaignKeys(emulator.url, PREFIX);
+    if (kms.untagged.length > 0)
+      problems.push(`KMS keys without the campaign tag ${PREFIX}: ${kms.untagged.join(", ")}`);
+    if (kms.tagged < finished) problems.push(`${finished} keys finished but KMS holds ${kms.tagged} keys`);
+
     const commands = [["status"], ["report"], ["retry", "--failed"], ["worker", "--until-idle"]];
     const runs = await Promise.all(commands.map((command) => runCli(command, env)));
     runs.forEach((run, n) => {
@@ -100,11 +106,24 @@ export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise
       if (!run.output.includes(`no campaign exists under the prefix ${PREFIX}`))
         problems.push(`${command} did not say that no campaign exists: ${run.output.slice(-500)}`);
     });
+    // The loss is reported with what KMS holds: the keys the lost ledger tracked, found by their campaign tag.
+    const said = `KMS keys tagged ${PROVENANCE_TAGS.campaign}=${PREFIX}: ${kms.tagged} in us-east-1`;
+    if (!runs[0]?.output.includes(said))
+      problems.push(`status did not report "${said}": ${runs[0]?.output.slice(-500)}`);
 
-    const kms = await campaignKeys(emulator.url, PREFIX);
-    if (kms.untagged.length > 0)
-      problems.push(`KMS keys without the campaign tag ${PREFIX}: ${kms.untagged.join(", ")}`);
-    if (kms.tagged < finished) problems.push(`${finished} keys finished but KMS holds ${kms.tagged} keys`);
+    // The same manifest enqueued again (the rows have no alias): each key adopts the KMS key the lost campaign
+    // made for it, found by its migration-id tag, and no source key ends with two.
+    await server.enqueue(PREFIX, manifestFor(keys));
+    const rerun = await runCli(["worker", "--until-idle"], env);
+    if (rerun.code !== 0) problems.push(`worker --until-idle after re-enqueueing exited ${rerun.code}`);
+    const perSource = await liveKeysPerMigration(emulator.url);
+    for (const [migrationId, keyIds] of perSource)
+      if (keyIds.length > 1)
+        problems.push(`migration ${migrationId} holds ${keyIds.length} live KMS keys: ${keyIds.join(", ")}`);
+    if (perSource.size !== keys.length)
+      problems.push(
+        `${keys.length} source keys but ${perSource.size} of them hold a live KMS key after the re-run`,
+      );
     if (problems.length > 0) problems.push(`worker output (tail):\n${workers.output().slice(-3000)}`);
     return { problems, finishedBeforeLoss: finished, kmsKeys: kms.tagged };
   } finally {
@@ -112,6 +131,23 @@ export async function runRedisLossTrial(options: RedisLossTrialOptions): Promise
     await emulator.close();
     await server.stop();
   }
+}
+
+/** The KMS keys not pending deletion, by the migration id they are tagged with. */
+async function liveKeysPerMigration(url: string): Promise<Map<string, string[]>> {
+  const kms = emulatorKms(url);
+  const perMigration = new Map<string, string[]>();
+  try {
+    for await (const keyId of kms.listKeyIds()) {
+      const key = await kms.describeKey(keyId);
+      if (!key || key.keyState === "PendingDeletion") continue;
+      const migrationId = (await kms.listResourceTags(keyId))[PROVENANCE_TAGS.migrationId] ?? "(untagged)";
+      perMigration.set(migrationId, [...(perMigration.get(migrationId) ?? []), keyId]);
+    }
+  } finally {
+    kms.close();
+  }
+  return perMigration;
 }
 
 /** Every KMS key in the emulator and whether it carries the campaign tag. */

@@ -31,8 +31,8 @@ export interface Pkcs11HsmOptions {
   reconnectBackoffMs?: readonly number[];
   /**
    * Least time between two listings of the token by its index (a key missing from the index, or a stale
-   * handle, lists it again, at most this often). @defaultValue ten times the last listing's duration, at
-   * least 100 ms
+   * handle, lists it again, at most this often). @defaultValue ten times the last listing's duration, from
+   * 100 ms to 30 s
    */
   indexRefreshIntervalMs?: number;
 }

@@ -138,8 +138,9 @@ export interface TokenIndexOptions {
   logins(): number;
   /**
    * Least time between the starts of two listings: misses and stale handles coalesce into one listing per
-   * interval, however many keys ask at once. @defaultValue ten times the last listing's duration, at least
-   * 100 ms: listings then take at most about a tenth of the HSM's time on any token size
+   * interval, however many keys ask at once. @defaultValue ten times the last listing's duration, from 100 ms
+   * to 30 s: listings then take at most about a tenth of the HSM's time on any token size, and a key created
+   * during a run waits at most half a minute to be found
    */
   minRefreshIntervalMs?: number;
   /** Called after each listing (for the log). */
@@ -170,7 +171,7 @@ export class TokenIndex {
   }
 
   get #intervalMs(): number {
-    return this.#options.minRefreshIntervalMs ?? Math.max(100, 10 * this.#lastDurationMs);
+    return this.#options.minRefreshIntervalMs ?? Math.min(30_000, Math.max(100, 10 * this.#lastDurationMs));
   }
 
   /** The index's clock: pass its reading to `listedSince` to ask for a listing at least that recent. */

@@ -29,7 +29,7 @@ export interface TokenSnapshot {
 }
 
 /** Objects read between two yields to the event loop while listing (pkcs11js's searches are synchronous). */
-const PAGE = 256;
+const PAGE = 64;
 
 const LISTED_CLASSES = [
   { objectClass: "private", ckoClass: pkcs11js.CKO_PRIVATE_KEY },

@@ -163,7 +163,6 @@ export class TokenIndex {
   #pending: Promise<TokenSnapshot> | undefined;
   #lastStart = Number.NEGATIVE_INFINITY;
   #lastDurationMs = 0;
-  #listings = 0;
 
   constructor(options: TokenIndexOptions) {
     this.#options = options;
@@ -177,11 +176,6 @@ export class TokenIndex {
   /** The index's clock: pass its reading to `listedSince` to ask for a listing at least that recent. */
   now(): number {
     return this.#now();
-  }
-
-  /** Listings made so far. */
-  listings(): number {
-    return this.#listings;
   }
 
   /** The current snapshot, listing the token first when there is none or the pool logged in since. */
@@ -221,7 +215,6 @@ export class TokenIndex {
     this.#lastStart = startedAt;
     const { listing, logins } = await this.#options.list();
     const snapshot = snapshotOf(listing, startedAt, logins);
-    this.#listings += 1;
     this.#current = snapshot;
     this.#lastDurationMs = this.#now() - startedAt;
     this.#options.onListed?.(snapshot, this.#lastDurationMs);

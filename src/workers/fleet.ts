@@ -4,6 +4,7 @@ import { Worker } from "bullmq";
 import type { Logger } from "pino";
 import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
+import { HsmSlots, hsmLane } from "../shared/hsm/hsm-share.js";
 import type { HsmPort } from "../shared/hsm/types.js";
 import { createKmsAdapter } from "../shared/kms/index.js";
 import type { KmsPort } from "../shared/kms/types.js";
@@ -134,6 +135,21 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       tagIndexWaitMs: config.tagIndexWaitMs,
     },
   };
+  // preflight's and wrap's workers may each run hsmConcurrency jobs, the sessions the HSM has in all: they
+  // share the sessions fairly, so that neither phase's queue keeps the other's calls waiting.
+  const hsmSlots = new HsmSlots<PhaseName>(config.hsmConcurrency);
+  const hsmLanes = new Map<PhaseName, HsmPort>();
+  const contextFor = (phase: PhaseName) => {
+    const hsm = options.hsm;
+    if (!hsm || !HSM_PHASES.includes(phase)) return context;
+    let lane = hsmLanes.get(phase);
+    if (!lane) {
+      lane = hsmLane(hsm, hsmSlots, phase);
+      hsmLanes.set(phase, lane);
+    }
+    const port = lane;
+    return { ...context, hsm: () => port };
+  };
   const limits = {
     maxAttempts: config.maxAttempts,
     maxTokenRefreshes: config.maxTokenRefreshes,
@@ -152,7 +168,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
       const worker = new Worker<PhaseJobData>(
         name,
-        createPhaseProcessor(phase, region, { ledger, queues, context, limits, events }),
+        createPhaseProcessor(phase, region, { ledger, queues, context: contextFor(phase), limits, events }),
         {
           connection,
           prefix: bullPrefix(config.queuePrefix, phase, region),

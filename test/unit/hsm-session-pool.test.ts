@@ -103,6 +103,8 @@ describe("SessionPool", () => {
     expect(result).toBe("ok");
     expect(token.calls.filter((call) => call === "login").length).toBe(2);
     expect(pool.stats()).toEqual({ open: 1, inUse: 0 });
+    // The token index lists the token again when this count moves: the old handles may all be gone.
+    expect(pool.logins()).toBe(2);
     await pool.close();
   });
 
@@ -111,8 +113,10 @@ describe("SessionPool", () => {
     const pool = newPool(token);
     pool.start();
     token.logout();
+    expect(pool.logins()).toBe(1);
     await pool.run("op", () => undefined);
     expect(token.calls).toEqual(["login", "login"]);
+    expect(pool.logins()).toBe(2);
     await pool.close();
   });
 

@@ -19,6 +19,11 @@ import type { SourceKeyDescription } from "./types.js";
 interface Reader {
   pkcs11: Pkcs11;
   session: Handle;
+  /**
+   * The key pair's public key objects, as matchingPublicKeys defines them, from somewhere cheaper than a
+   * search (the token index). @defaultValue two searches of the token
+   */
+  publicKeys?: ((key: SourceKeyObject, keyType: number) => Handle[]) | undefined;
 }
 
 type KeyFacts = Pick<
@@ -174,6 +179,7 @@ function ecPoint(reader: Reader, key: SourceKeyObject, ecParams: Buffer): Buffer
 
 /** Public key objects of the key pair: same CKA_ID (label as tie-break), else same label. */
 function matchingPublicKeys(reader: Reader, key: SourceKeyObject, keyType: number): Handle[] {
+  if (reader.publicKeys) return reader.publicKeys(key, keyType);
   const { pkcs11, session } = reader;
   const base = [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },

@@ -71,8 +71,18 @@ export function findKeyObjects(
 }
 
 /**
+ * Checks that a reference names a key (label and/or id, the id as hex bytes); fatal SOURCE_KEY_REF_INVALID
+ * otherwise. Returns CKA_ID's bytes when the reference has an id.
+ */
+export function checkSourceKeyRef(ref: SourceKeyRef): Buffer | undefined {
+  if (ref.label === undefined && ref.idHex === undefined)
+    throw fatal("SOURCE_KEY_REF_INVALID", "a source key needs a label (source_label) or an id (source_id)");
+  return ref.idHex === undefined ? undefined : idBytes(ref);
+}
+
+/**
  * Exactly one private or secret key matching the reference (label and/or id, both must match when both are
- * given); fatal SOURCE_KEY_NOT_FOUND or SOURCE_KEY_AMBIGUOUS otherwise.
+ * given); fatal SOURCE_KEY_NOT_FOUND or SOURCE_KEY_AMBIGUOUS otherwise. Searches the token.
  */
 export function findSourceKey(
   pkcs11: Pkcs11,
@@ -80,24 +90,38 @@ export function findSourceKey(
   ref: SourceKeyRef,
   tokenLabel: string,
 ): SourceKeyObject {
-  if (ref.label === undefined && ref.idHex === undefined)
-    throw fatal("SOURCE_KEY_REF_INVALID", "a source key needs a label (source_label) or an id (source_id)");
+  const id = checkSourceKeyRef(ref);
   const template: pkcs11js.Template = [];
   if (ref.label !== undefined) template.push({ type: pkcs11js.CKA_LABEL, value: ref.label });
-  if (ref.idHex !== undefined) template.push({ type: pkcs11js.CKA_ID, value: idBytes(ref) });
+  if (id !== undefined) template.push({ type: pkcs11js.CKA_ID, value: id });
+  return pickSourceKey(findKeyObjects(pkcs11, session, template), ref, tokenLabel);
+}
+
+/** SOURCE_KEY_NOT_FOUND for a reference, naming what was looked for and where. */
+export function sourceKeyNotFound(ref: SourceKeyRef, tokenLabel: string) {
+  const what = ref.label !== undefined ? `label "${ref.label}"` : "";
+  const id = ref.idHex !== undefined ? `id ${ref.idHex}` : "";
+  return fatal(
+    "SOURCE_KEY_NOT_FOUND",
+    `no private or secret key with ${[what, id].filter(Boolean).join(" and ")} on token "${tokenLabel}"`,
+  );
+}
+
+/**
+ * The one key among the candidates that match a reference, however they were found (a search or the token
+ * index); fatal SOURCE_KEY_NOT_FOUND when there is none, SOURCE_KEY_AMBIGUOUS when there are several.
+ */
+export function pickSourceKey(
+  found: readonly SourceKeyObject[],
+  ref: SourceKeyRef,
+  tokenLabel: string,
+): SourceKeyObject {
   // Sorted so that messages and ledger details do not change with the token's enumeration order.
-  const candidates = findKeyObjects(pkcs11, session, template).sort(
+  const candidates = [...found].sort(
     (a, b) => a.idHex.localeCompare(b.idHex) || a.label.localeCompare(b.label),
   );
   const [only, ...others] = candidates;
-  if (!only) {
-    const what = ref.label !== undefined ? `label "${ref.label}"` : "";
-    const id = ref.idHex !== undefined ? `id ${ref.idHex}` : "";
-    throw fatal(
-      "SOURCE_KEY_NOT_FOUND",
-      `no private or secret key with ${[what, id].filter(Boolean).join(" and ")} on token "${tokenLabel}"`,
-    );
-  }
+  if (!only) throw sourceKeyNotFound(ref, tokenLabel);
   if (others.length > 0) {
     const listed = candidates
       .map((key) => `${key.objectClass} key "${key.label}" id ${key.idHex || "(none)"}`)

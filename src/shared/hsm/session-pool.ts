@@ -33,6 +33,7 @@ export class SessionPool {
   #open = 0;
   #inUse = 0;
   #closed = false;
+  #logins = 0;
 
   constructor(lease: LibraryLease, slot: Handle, pin: Secret, options: SessionPoolOptions) {
     this.#lease = lease;
@@ -76,6 +77,15 @@ export class SessionPool {
       "HSM_UNAVAILABLE",
       `the HSM did not answer ${operationName} after ${this.#backoffMs.length + 1} attempts (last: ${lastFailure})`,
     );
+  }
+
+  /**
+   * How many times this pool has logged the user in. Object handles may change after a new login (SoftHSM2
+   * drops every handle of the slot when the process's last session closes): whoever keeps handles across
+   * calls (the token index) compares this count to know when they may have become invalid.
+   */
+  logins(): number {
+    return this.#logins;
   }
 
   /** Sessions open and borrowed right now. */
@@ -158,6 +168,7 @@ export class SessionPool {
     try {
       // CloudHSM's `user:password` form passes through untouched.
       this.#lease.pkcs11.C_Login(session, pkcs11js.CKU_USER, this.#pin.reveal());
+      this.#logins += 1;
     } catch (error) {
       if (isCkr(error, "CKR_USER_ALREADY_LOGGED_IN")) return;
       if (RECONNECT_ERRORS.has(ckrName(error) ?? "")) throw error;

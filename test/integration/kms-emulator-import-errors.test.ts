@@ -28,7 +28,7 @@ import {
   threePrimeRsaPkcs8,
 } from "./kms-emulator-fixtures.js";
 
-const VECTORS = join(import.meta.dirname, "../../../shared/vectors/kms-import");
+const VECTORS = join(import.meta.dirname, "../fixtures/kms-import");
 const vectorMaterial = (name: string) =>
   Buffer.from(JSON.parse(readFileSync(join(VECTORS, name), "utf8")).plaintextMaterialBase64, "base64");
 
@@ -217,7 +217,7 @@ describe("ciphertext and material errors", () => {
   });
 });
 
-describe("the shared vectors' SEC1/PKCS#1 plaintexts", () => {
+describe("the vendored vectors' SEC1/PKCS#1 plaintexts", () => {
   it("as they are (SEC1), they are IncorrectKeyMaterialException naming the format", async () => {
     const sec1 = vectorMaterial("01-ec-p256-RSAES_OAEP_SHA_256-RSA_4096.json");
     expect(await importError(await externalKey(), sec1)).toBe("IncorrectKeyMaterialException");

@@ -1,4 +1,4 @@
-/** The CLI's exit codes (DESIGN.md contract). */
+/** The CLI's exit codes: a user-facing contract (docs/architecture.md#the-contract). */
 export const EXIT = {
   /** Everything asked for succeeded. */
   ok: 0,

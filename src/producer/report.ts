@@ -1,7 +1,7 @@
 import type { MigrationRecord } from "../shared/migration.js";
 import type { ReportRow } from "../shared/report-csv.js";
 
-/** The report's view of a key (DESIGN.md: report columns). */
+/** The report's view of a key (report columns: README.md#report). */
 export function reportRow(record: MigrationRecord): ReportRow {
   return {
     source_label: record.sourceKey?.label ?? record.source.label ?? "",

@@ -1,7 +1,7 @@
 import type { SourceKeyRef, WrapPlan } from "./hsm/types.js";
 import type { KeySpec, KeyUsage, WrappingAlgorithm, WrappingKeySpec } from "./key-specs.js";
 
-/** The phases of one key's migration, in order (DESIGN.md). */
+/** The phases of one key's migration, in order (docs/architecture.md#phases). */
 export const PHASES = ["preflight", "create", "params", "wrap", "import", "verify"] as const;
 export type PhaseName = (typeof PHASES)[number];
 

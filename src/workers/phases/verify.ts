@@ -209,8 +209,9 @@ async function rollBack(ctx: PhaseContext, kms: KmsPort, keyId: string): Promise
 }
 
 /**
- * verify (any host): prove that KMS now holds the HSM's key, by usage (see DESIGN.md). On any mismatch the
- * KMS key is rolled back (DeleteImportedKeyMaterial, ScheduleKeyDeletion) and the key fails with the evidence.
+ * verify (any host): prove that KMS now holds the HSM's key, by usage (docs/architecture.md#verification).
+ * On any mismatch the KMS key is rolled back (DeleteImportedKeyMaterial, ScheduleKeyDeletion) and the key
+ * fails with the evidence.
  */
 export const verify: Phase = async (ctx, record) => {
   const who = describeSource(record.source);

@@ -38,6 +38,9 @@ let padding: KmsEmulator;
 let client: KMSClient;
 let paddingClient: KMSClient;
 const p256 = ecKey("prime256v1");
+// Made before any request: its synchronous prime search can block the event loop for seconds under load,
+// long enough for the in-process emulator to drop the client's idle keep-alive socket (ECONNRESET).
+const threePrime = threePrimeRsaPkcs8();
 
 beforeAll(async () => {
   const destination = new Writable({
@@ -201,7 +204,7 @@ describe("ciphertext and material errors", () => {
 
   it("three-prime RSA is IncorrectKeyMaterialException", async () => {
     const keyId = await externalKey(client, "RSA_2048");
-    expect(await importError(keyId, threePrimeRsaPkcs8(), "RSA_AES_KEY_WRAP_SHA_256")).toBe(
+    expect(await importError(keyId, threePrime, "RSA_AES_KEY_WRAP_SHA_256")).toBe(
       "IncorrectKeyMaterialException",
     );
     expect(lastMessage).toMatch(/two primes/);

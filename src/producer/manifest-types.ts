@@ -1,6 +1,9 @@
 import type { KeySpec, KeyUsage } from "../shared/key-specs.js";
 
-/** The manifest's columns: a user-facing contract (DESIGN.md). Any order in a file; each at most once. */
+/**
+ * The manifest's columns: a user-facing contract (docs/architecture.md#the-contract). Any order in a file;
+ * each at most once.
+ */
 export const MANIFEST_COLUMNS = [
   "source_label",
   "source_id",

@@ -1,6 +1,7 @@
 /**
  * What KMS can import, as tables: KeySpecs, their usages, the material KMS expects, and which wrapping
- * algorithms KMS allows for each. Source: ../shared/reference/kms-import.md.
+ * algorithms KMS allows for each. Source: AWS KMS Developer Guide, "Requirements for imported key
+ * material" and "Select a wrapping algorithm" (summarised in docs/reference/kms-import.md).
  */
 
 export const RSA_KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096"] as const;

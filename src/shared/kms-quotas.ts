@@ -1,6 +1,6 @@
 /**
  * AWS KMS request quotas per account and Region (requests per second, adjustable by AWS support), for the
- * operations the pipeline calls. Source: ../shared/reference/kms-import.md. Sign/Verify/Encrypt/Decrypt and
+ * operations the pipeline calls (AWS KMS Developer Guide, Request quotas). Sign/Verify/Encrypt/Decrypt and
  * GenerateMac share a pool in AWS; each is listed at the pool's size.
  */
 export const DEFAULT_KMS_QUOTAS = {

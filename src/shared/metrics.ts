@@ -1,8 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
- * The metrics of DESIGN.md, on a registry of their own. Labels are bounded: phase, outcome, operation,
- * status, key_spec, reason, state, region. Never a per-key label.
+ * The contract's metrics (docs/architecture.md#observability), on their own registry. Labels are bounded:
+ * phase, outcome, operation, status, key_spec, reason, state, region. Never a per-key label.
  */
 export interface Metrics {
   registry: Registry;

@@ -1,6 +1,6 @@
 import { formatCsvLine } from "./csv.js";
 
-/** The report's columns, in order: a user-facing contract (DESIGN.md). */
+/** The report's columns, in order: a user-facing contract (README.md#report). */
 export const REPORT_COLUMNS = [
   "source_label",
   "source_id",

@@ -24,7 +24,7 @@ interface FakeHsmKey {
   secret?: Buffer;
 }
 
-/** SoftHSM2 2.6.1's capabilities, as measured (reference/pkcs11-softhsm.md). */
+/** SoftHSM2 2.6.1's capabilities, as measured (docs/reference/pkcs11-softhsm.md). */
 export const SOFTHSM_CAPABILITIES: WrapCapabilities = {
   oaepHashes: ["sha1"],
   rsaAesKeyWrapHashes: [],

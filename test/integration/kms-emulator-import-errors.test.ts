@@ -28,7 +28,7 @@ import {
   threePrimeRsaPkcs8,
 } from "./kms-emulator-fixtures.js";
 
-const VECTORS = join(import.meta.dirname, "../../../shared/vectors/kms-import");
+const VECTORS = join(import.meta.dirname, "../fixtures/kms-import");
 const vectorMaterial = (name: string) =>
   Buffer.from(JSON.parse(readFileSync(join(VECTORS, name), "utf8")).plaintextMaterialBase64, "base64");
 
@@ -38,6 +38,9 @@ let padding: KmsEmulator;
 let client: KMSClient;
 let paddingClient: KMSClient;
 const p256 = ecKey("prime256v1");
+// Made before any request: its synchronous prime search can block the event loop for seconds under load,
+// long enough for the in-process emulator to drop the client's idle keep-alive socket (ECONNRESET).
+const threePrime = threePrimeRsaPkcs8();
 
 beforeAll(async () => {
   const destination = new Writable({
@@ -201,7 +204,7 @@ describe("ciphertext and material errors", () => {
 
   it("three-prime RSA is IncorrectKeyMaterialException", async () => {
     const keyId = await externalKey(client, "RSA_2048");
-    expect(await importError(keyId, threePrimeRsaPkcs8(), "RSA_AES_KEY_WRAP_SHA_256")).toBe(
+    expect(await importError(keyId, threePrime, "RSA_AES_KEY_WRAP_SHA_256")).toBe(
       "IncorrectKeyMaterialException",
     );
     expect(lastMessage).toMatch(/two primes/);
@@ -217,7 +220,7 @@ describe("ciphertext and material errors", () => {
   });
 });
 
-describe("the shared vectors' SEC1/PKCS#1 plaintexts", () => {
+describe("the vendored vectors' SEC1/PKCS#1 plaintexts", () => {
   it("as they are (SEC1), they are IncorrectKeyMaterialException naming the format", async () => {
     const sec1 = vectorMaterial("01-ec-p256-RSAES_OAEP_SHA_256-RSA_4096.json");
     expect(await importError(await externalKey(), sec1)).toBe("IncorrectKeyMaterialException");

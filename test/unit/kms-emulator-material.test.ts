@@ -7,7 +7,7 @@ import { validateKeyMaterial } from "../../src/sandbox/kms-emulator/material.js"
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { der, threePrimeRsaPkcs8 } from "../integration/kms-emulator-fixtures.js";
 
-const VECTORS = join(import.meta.dirname, "../../../shared/vectors/kms-import");
+const VECTORS = join(import.meta.dirname, "../fixtures/kms-import");
 const vectorMaterial = (name: string) =>
   Buffer.from(JSON.parse(readFileSync(join(VECTORS, name), "utf8")).plaintextMaterialBase64, "base64");
 
@@ -37,7 +37,7 @@ describe("validateKeyMaterial", () => {
     expect(validateKeyMaterial("RSA_2048", rsa2048).equals(rsa2048)).toBe(true);
   });
 
-  it("rejects the shared vectors' SEC1 and PKCS#1 plaintexts, naming the format", () => {
+  it("rejects the vendored vectors' SEC1 and PKCS#1 plaintexts, naming the format", () => {
     const sec1 = vectorMaterial("01-ec-p256-RSAES_OAEP_SHA_256-RSA_4096.json");
     const pkcs1 = vectorMaterial("06-rsa-2048-RSA_AES_KEY_WRAP_SHA_256-RSA_4096.json");
     expect(rejection(() => validateKeyMaterial("ECC_NIST_P256", sec1))).toContain(

@@ -6,7 +6,7 @@ import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { UnwrapError, unwrapKeyMaterial, wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { isWrappingAlgorithm, WRAPPING_ALGORITHMS } from "../../src/shared/key-specs.js";
 
-const VECTOR_DIR = join(import.meta.dirname, "../../../shared/vectors/kms-import");
+const VECTOR_DIR = join(import.meta.dirname, "../fixtures/kms-import");
 
 interface Vector {
   keySpec: string;

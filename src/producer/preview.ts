@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { isMigrationError } from "../shared/errors.js";
 import type { HsmPort } from "../shared/hsm/types.js";
 import type { WrappingKeySpec } from "../shared/key-specs.js";
@@ -27,7 +28,8 @@ export async function* previewPreflight(
       throw new Error("preflight preview does not call KMS");
     },
     now: () => new Date(),
-    randomBytes: () => Buffer.alloc(0),
+    // Preflight asks the HSM for an HMAC key's MAC of a random message (its proof for verify).
+    randomBytes,
     checkpoint: async () => {},
     lookup: async () => undefined,
     logger: silentLogger(),

@@ -149,6 +149,19 @@ describe("wrapKey inside SoftHSM2, unwrapped in node:crypto", () => {
     );
   });
 
+  it("an HMAC the token refuses leaves no signing operation open on its pooled session", async () => {
+    // pkcs11js refuses an empty message after C_SignInit; the session must still serve the next key.
+    const single = await openPkcs11Hsm(token.hsmConfig, { sessions: 1 });
+    try {
+      await expect(single.hmac({ label: "sample-hmac-256" }, Buffer.alloc(0))).rejects.toThrow(/C_Sign/);
+      const message = Buffer.from("after a refused HMAC");
+      expect(await single.hmac({ label: "sample-hmac-256" }, message)).toHaveLength(32);
+      expect((await single.describeKey({ label: "sample-ec-p256" })).keySpec).toBe("ECC_NIST_P256");
+    } finally {
+      await single.close();
+    }
+  });
+
   it.each(["sample-ec-p256", "sample-ec-p384", "sample-ec-p521"] as const)(
     "derives the same ECDH secret in the HSM as node:crypto does for %s",
     async (name) => {

@@ -16,8 +16,14 @@ interface ReportFlags extends CommonFlags {
 
 /**
  * Writes the report (one row per key) and returns how many keys are not migrated. `header: false` leaves
- * out the CSV header, for a caller that wrote it already to check its destination early.
+ * out its first bytes (the CSV header, or JSON's `[`: `reportStart(format)`), for a caller that wrote them
+ * already to check its destination early.
  */
+/** The first bytes of a report: the CSV header, or JSON's opening bracket. */
+export function reportStart(format: "csv" | "json"): string {
+  return format === "json" ? "[" : createReportCsvStream().header;
+}
+
 export async function writeReport(
   ledger: Ledger,
   format: "csv" | "json",
@@ -29,8 +35,7 @@ export async function writeReport(
   const csv = createReportCsvStream();
   let keys = 0;
   let notMigrated = 0;
-  if (format === "json") await write("[");
-  else if (options.header !== false) await write(csv.header);
+  if (options.header !== false) await write(reportStart(format));
   for await (const record of ledger.records()) {
     if (record.status !== "migrated") notMigrated++;
     await write(
@@ -64,9 +69,13 @@ export async function runReport(flags: ReportFlags): Promise<number> {
   const file = flags.out ? await openOutFile(flags.out) : undefined;
   let runtime: Runtime | undefined;
   try {
+    // The first bytes go out now: a destination that takes none (a full disk) fails before Redis is asked.
+    await file?.write(reportStart(format));
     runtime = await openRuntime(config, "report");
     await requireCampaign(runtime, redactUrl(config.redisUrl), campaignKmsLookup(config));
-    const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout);
+    const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout, {
+      header: file === undefined,
+    });
     return notMigrated > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await file?.close();

@@ -28,10 +28,21 @@ export async function hsmHmac(
   if (info.family !== "HMAC" || !info.hash)
     throw fatal("KEY_USAGE_INVALID", `${key.subject}: HMAC needs an HMAC key, this one is ${keySpec}`);
   const mechanism = HMAC_MECHANISMS[info.hash];
+  let signing = false;
   try {
     pkcs11.C_SignInit(session, { mechanism }, key.handle);
+    signing = true;
     return Buffer.from(await pkcs11.C_SignAsync(session, message, Buffer.alloc(64)));
   } catch (error) {
+    // A C_Sign refused before it reached the token (pkcs11js checks its arguments) leaves the signing
+    // operation active, and the pooled session would answer CKR_OPERATION_ACTIVE to the next key: end it with
+    // a throwaway C_Sign, which terminates the operation whatever it returns (PKCS #11 v3.0 Base, C_Sign).
+    if (signing)
+      try {
+        pkcs11.C_Sign(session, Buffer.alloc(1), Buffer.alloc(64));
+      } catch {
+        // Ended either way.
+      }
     throw asOperationError(error, `C_Sign ${info.macAlgorithm ?? ""}`.trim(), key.subject);
   }
 }

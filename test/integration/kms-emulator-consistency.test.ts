@@ -13,6 +13,10 @@ import {
   ReplicateKeyCommand,
   SignCommand,
 } from "@aws-sdk/client-kms";
+import {
+  GetResourcesCommand,
+  ResourceGroupsTaggingAPIClient,
+} from "@aws-sdk/client-resource-groups-tagging-api";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -58,6 +62,38 @@ async function listedKeyIds(client: KMSClient): Promise<string[]> {
 }
 
 describe("kms-emulator --consistency-delay: changes other calls do not see yet", () => {
+  it("the tag index keeps its own clock: a key DescribeKey cannot find yet is listed by GetResources once indexed", async () => {
+    const unseen = await createKey(false, { Tags: [{ TagKey: "own-clock", TagValue: "yes" }] });
+    const tagging = new ResourceGroupsTaggingAPIClient({
+      region: "us-east-1",
+      endpoint: emulator.url,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      maxAttempts: 1,
+    });
+    try {
+      const listed = async () =>
+        (
+          (
+            await tagging.send(
+              new GetResourcesCommand({
+                TagFilters: [{ Key: "own-clock", Values: ["yes"] }],
+                ResourceTypeFilters: ["kms:key"],
+              }),
+            )
+          ).ResourceTagMappingList ?? []
+        ).map((mapping) => mapping.ResourceARN);
+      // Past the index's delay (at most 0.5 s by default), twice over: a dropped entry would stay dropped.
+      await waitFor(async () => (await listed()).includes(unseen.Arn), 5000, "the tag index to list the key");
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(await listed()).toContain(unseen.Arn);
+      expect(await errorName(kms.send(new DescribeKeyCommand({ KeyId: unseen.KeyId! })))).toBe(
+        "NotFoundException",
+      );
+    } finally {
+      tagging.destroy();
+    }
+  });
+
   it("a new key is NotFound by id, ARN and alias in every operation, and absent from ListKeys", async () => {
     const unseen = await createKey(false, { Tags: [{ TagKey: "t", TagValue: "v" }] });
     expect(unseen.KeyState).toBe("PendingImport");

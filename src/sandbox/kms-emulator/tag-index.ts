@@ -75,7 +75,10 @@ export class TagIndex {
 
   /** The keys of `region` as the index shows them now, in a stable order. */
   view(region: string, store: KeyStore): IndexedKey[] {
-    const live = new Set(store.keys(region).map((key) => key.keyId));
+    store.keys(region); // applies what time did (deletions whose date passed)
+    // Every key that exists, seen by other calls or not yet: the tag index catches up on its own clock, not on
+    // KMS's (a key can be listed here before DescribeKey finds it).
+    const live = new Set(store.region(region).keys.keys());
     const now = this.now();
     const shown: IndexedKey[] = [];
     for (const [id, entry] of this.entries) {

@@ -127,6 +127,27 @@ function decideNotVisible(
   const gentle = (limits.baseBackoffMs ?? 1000) * 1.5 ** (waits - 1) * (0.75 + Math.random() / 4);
   const delayMs =
     waits >= VISIBILITY_WAIT_BUDGET ? leftMs : Math.round(Math.min(leftMs, Math.max(waitedMs / 2, gentle)));
+  const pastToken = refreshIfPastToken(record, phase, delayMs, limits, now);
+  if (pastToken) return pastToken;
+  return {
+    action: "wait",
+    delayMs,
+    patch: { visibilityWait: { since: new Date(since).toISOString(), waits } },
+    operation: String(error.details?.["operation"] ?? "unknown"),
+  };
+}
+
+/**
+ * Never wait past the token's life: a retry or wait in wrap or import that would wake to a dead import token
+ * fetches a new one now instead.
+ */
+function refreshIfPastToken(
+  record: MigrationRecord,
+  phase: PhaseName,
+  delayMs: number,
+  limits: RetryLimits,
+  now: Date,
+): AfterError | undefined {
   const token = record.importParams;
   if (
     (phase === "wrap" || phase === "import") &&
@@ -138,12 +159,7 @@ function decideNotVisible(
       outcome: refreshOutcome(record, limits.paramsOnHsmHost),
       reason: "BACKOFF_PAST_TOKEN_LIFE",
     };
-  return {
-    action: "wait",
-    delayMs,
-    patch: { visibilityWait: { since: new Date(since).toISOString(), waits } },
-    operation: String(error.details?.["operation"] ?? "unknown"),
-  };
+  return undefined;
 }
 
 export function backoffMs(attempt: number, limits: RetryLimits, random = Math.random): number {
@@ -208,18 +224,8 @@ export function decideAfterError(
           `${error.message} (gave up after ${attempt} attempts in ${phase})`,
         );
       const delayMs = Math.max(error.retryAfterMs ?? 0, backoffMs(attempt, limits));
-      // Never back off past the token's life: a retry that would wake to a dead token refreshes now instead.
-      const token = record.importParams;
-      if (
-        (phase === "wrap" || phase === "import") &&
-        token &&
-        usableTokenMs(token, new Date(now.getTime() + delayMs), limits.tokenSafetyMarginMs) <= 0
-      )
-        return {
-          action: "refresh",
-          outcome: refreshOutcome(record, limits.paramsOnHsmHost),
-          reason: "BACKOFF_PAST_TOKEN_LIFE",
-        };
+      const pastToken = refreshIfPastToken(record, phase, delayMs, limits, now);
+      if (pastToken) return pastToken;
       return {
         action: "retry",
         delayMs,

@@ -1,22 +1,8 @@
+import { defaultKeyPolicy } from "./key-policy.js";
 import type { KeyStore } from "./key-store.js";
 import type { ResolvedOptions } from "./options.js";
 import { seedRegion } from "./seed.js";
 import { TagIndex } from "./tag-index.js";
-
-const seedPolicy = (accountId: string) =>
-  JSON.stringify({
-    Version: "2012-10-17",
-    Id: "key-default-1",
-    Statement: [
-      {
-        Sid: "Enable IAM User Permissions",
-        Effect: "Allow",
-        Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-        Action: "kms:*",
-        Resource: "*",
-      },
-    ],
-  });
 
 /**
  * The tag index of a store: keys already there (loaded from a state file) are indexed at once, and every
@@ -27,7 +13,7 @@ export function prepareTagging(store: KeyStore, options: ResolvedOptions): TagIn
   const index = new TagIndex(options.tagIndexDelayMs);
   for (const region of store.regions.values()) for (const key of region.keys.values()) index.settled(key);
   if (options.seedKeys > 0) {
-    const policy = seedPolicy(store.accountId);
+    const policy = defaultKeyPolicy(store.accountId);
     store.onRegionCreated = (name, state) => {
       const started = performance.now();
       for (const key of seedRegion(name, state, options.seedKeys, policy, Date.now())) index.settled(key);

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { OperationDefinition, RequestContext } from "../context.js";
 import { invalidState, KmsError, unsupported, validation } from "../errors.js";
 import { generateMaterial } from "../key-crypto.js";
+import { defaultKeyPolicy } from "../key-policy.js";
 import type { KeyRecord } from "../key-record.js";
 import { requireRoomForKey } from "../limits.js";
 import { page } from "../paging.js";
@@ -21,20 +22,7 @@ import { parseTags } from "./tags.js";
 const ORIGINS = ["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"] as const;
 const DAY_MS = 86_400_000;
 
-const defaultPolicy = (ctx: RequestContext) =>
-  JSON.stringify({
-    Version: "2012-10-17",
-    Id: "key-default-1",
-    Statement: [
-      {
-        Sid: "Enable IAM User Permissions",
-        Effect: "Allow",
-        Principal: { AWS: `arn:aws:iam::${ctx.store.accountId}:root` },
-        Action: "kms:*",
-        Resource: "*",
-      },
-    ],
-  });
+const defaultPolicy = (ctx: RequestContext) => defaultKeyPolicy(ctx.store.accountId);
 
 function newKeyId(multiRegion: boolean): string {
   return multiRegion ? `mrk-${randomBytes(16).toString("hex")}` : randomUUID();

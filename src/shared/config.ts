@@ -205,6 +205,8 @@ function metricsHost(value: string): string {
   return value;
 }
 
+const hasUnit = (text: string) => /[a-z]\s*$/i.test(text);
+
 function duration(
   env: Environment,
   variable: string,
@@ -214,8 +216,13 @@ function duration(
 ): number {
   const text = env[variable] || fallback;
   const ms = parseDurationMs(text);
-  if (ms === undefined || ms < minMs || ms > maxMs)
-    bad(variable, text, `a duration such as 30s or 5m, from ${minMs / 1000}s to ${maxMs / 1000}s`);
+  // A bare number is ambiguous (seconds? milliseconds?): only 0 may go without its unit.
+  if (ms === undefined || ms < minMs || ms > maxMs || (ms !== 0 && !hasUnit(text)))
+    bad(
+      variable,
+      text,
+      `a duration with its unit, such as 30s or 5m, from ${minMs / 1000}s to ${maxMs / 1000}s`,
+    );
   return ms;
 }
 
@@ -271,7 +278,11 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
 
   const marginText = env["HSM2KMS_TOKEN_SAFETY_MARGIN"] || "15m";
   const tokenSafetyMarginMs = parseDurationMs(marginText);
-  if (tokenSafetyMarginMs === undefined || tokenSafetyMarginMs > 12 * 3_600_000)
+  if (
+    tokenSafetyMarginMs === undefined ||
+    tokenSafetyMarginMs > 12 * 3_600_000 ||
+    (tokenSafetyMarginMs !== 0 && !hasUnit(marginText))
+  )
     bad("HSM2KMS_TOKEN_SAFETY_MARGIN", marginText, "a duration such as 15m, 90s or 2h, at most 12h");
 
   const quotaText = env["HSM2KMS_KMS_QUOTAS"] ?? "";

@@ -29,20 +29,51 @@ export type KmsOperationName = keyof typeof DEFAULT_KMS_QUOTAS;
 
 export type KmsQuotas = Record<string, number>;
 
+/** Edit distance of two names (case-insensitive), for "did you mean". */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let previous = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= y.length; j++)
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1),
+      );
+    previous = row;
+  }
+  return previous[y.length]!;
+}
+
+/** The known name closest to `name`: the same letters in another case first, else the fewest edits. */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  return [...known].sort((a, b) => distance(name, a) - distance(name, b))[0];
+}
+
 /**
  * Parses `Op=rps,Op=rps` into a quota table. Returns an error message (naming the bad entry) or the table.
- * Unknown operation names are accepted so newer operations can be limited without a release.
+ * An operation not in `known` is refused with the closest known name: a quota raised for
+ * `GetParametersforImport` (one letter's case off) would otherwise never be used. @defaultValue known: the
+ * operations of DEFAULT_KMS_QUOTAS
  */
-export function parseQuotaList(text: string): KmsQuotas | string {
+export function parseQuotaList(
+  text: string,
+  known: readonly string[] = Object.keys(DEFAULT_KMS_QUOTAS),
+): KmsQuotas | string {
   const quotas: KmsQuotas = {};
   for (const entry of text
     .split(",")
     .map((part) => part.trim())
     .filter(Boolean)) {
     const match = /^([A-Za-z]+)=(\d+(?:\.\d+)?)$/.exec(entry);
-    if (!match || Number(match[2]) <= 0)
+    if (!match || !(Number(match[2]) > 0) || !Number.isFinite(Number(match[2])))
       return `"${entry}" is not Operation=requestsPerSecond (a positive number)`;
-    quotas[match[1]!] = Number(match[2]);
+    const operation = match[1]!;
+    if (!known.includes(operation))
+      return `"${entry}": ${operation} is not an operation this quota applies to (did you mean ${closestName(operation, known)}?); known: ${known.join(", ")}`;
+    quotas[operation] = Number(match[2]);
   }
   return quotas;
 }

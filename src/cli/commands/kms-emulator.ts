@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { KmsEmulatorOptions } from "../../sandbox/kms-emulator/index.js";
 import { startKmsEmulator } from "../../sandbox/kms-emulator/index.js";
+import { OPERATIONS } from "../../sandbox/kms-emulator/operations/index.js";
+import { TAGGING_OPERATIONS } from "../../sandbox/kms-emulator/operations/tagging.js";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError } from "../../shared/errors.js";
 import { DEFAULT_KMS_QUOTAS, parseQuotaList } from "../../shared/kms-quotas.js";
@@ -80,7 +82,10 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
   let quotas: KmsEmulatorOptions["quotas"];
   if (!flags.quotas) quotas = false;
   else if (flags.quota !== undefined) {
-    const parsed = parseQuotaList(flags.quota);
+    const parsed = parseQuotaList(flags.quota, [
+      ...Object.keys(OPERATIONS),
+      ...Object.keys(TAGGING_OPERATIONS),
+    ]);
     if (typeof parsed === "string") throw new ConfigError(`--quota: ${parsed}`);
     quotas = parsed;
   }

@@ -7,6 +7,7 @@ import { redactUrl } from "../../shared/config.js";
 import { formatDuration } from "../../shared/durations.js";
 import { PHASES } from "../../shared/migration.js";
 import { EXIT } from "../exit-codes.js";
+import { secondsFlag } from "../flag-values.js";
 import {
   type CommonFlags,
   configFrom,
@@ -73,6 +74,8 @@ export function registerStatusCommand(program: Command): void {
       ),
   ).action(async (flags: StatusFlags) => {
     const config = configFrom(flags);
+    // A floor keeps --watch from hammering Redis (an interval of 0 or "abc" used to spin).
+    const intervalMs = secondsFlag("--interval", flags.interval ?? "2", 200, 3_600_000);
     const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);
     const runtime = await openRuntime(config, "status");
     if (metricsPort !== undefined) {
@@ -121,7 +124,7 @@ export function registerStatusCommand(program: Command): void {
           );
           code = EXIT.failed;
         }
-        if (flags.watch) await sleep(Number(flags.interval ?? 2) * 1000);
+        if (flags.watch) await sleep(intervalMs);
       } while (flags.watch && !interrupted);
       process.exitCode = code;
     } finally {

@@ -11,6 +11,7 @@ import { WorkerEvents } from "../../workers/events.js";
 import { startFleet } from "../../workers/fleet.js";
 import { collectAtScrape, observeWorkers } from "../../workers/observe.js";
 import { EXIT } from "../exit-codes.js";
+import { regionsFlag, secondsFlag } from "../flag-values.js";
 import {
   type CommonFlags,
   configFrom,
@@ -91,10 +92,8 @@ async function serveMetrics(
 export async function runWorker(flags: WorkerFlags): Promise<number> {
   const config = configFrom(flags);
   const phases = selectPhases(flags.phases, config);
-  const regions = flags.regions
-    ?.split(",")
-    .map((region) => region.trim())
-    .filter(Boolean);
+  const regions = flags.regions === undefined ? undefined : regionsFlag(flags.regions);
+  const deadlineMs = secondsFlag("--shutdown-deadline", flags.shutdownDeadline ?? "30", 0, 3_600_000);
   const runtime = await openRuntime(config, "worker", { checkDurability: true, longRunning: true });
   let hsm: HsmPort | undefined;
   try {
@@ -114,7 +113,6 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
       outage: runtime.outage,
     });
     runtime.logger.info({ phases, regions: fleet.regions() }, "worker started");
-    const deadlineMs = Number(flags.shutdownDeadline ?? 30) * 1000;
     let signalled = false;
     const stop = (signal: string) => {
       runtime.logger.info({ signal, deadlineMs }, "stopping: no new work; running phases may finish");

@@ -1,7 +1,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import { inject } from "vitest";
 
+/** The CLI as users run it (through tsx). */
 export const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
+
+/**
+ * What the helpers spawn: the same sources transpiled once per run by the global setup (see buildTestCli),
+ * or bin/hsm2kms.js where no global setup provided one.
+ */
+export const CLI_ENTRY = inject("cliEntry") ?? BIN;
+
+export interface SpawnOptions {
+  /** The entry script. @defaultValue CLI_ENTRY */
+  bin?: string;
+}
 
 export interface CliProcess {
   child: ChildProcess;
@@ -15,8 +28,12 @@ export interface CliProcess {
  * Spawns `hsm2kms ...` with exactly this environment (plus PATH), capturing its output. The test Redis has no
  * persistence, so HSM2KMS_ALLOW_VOLATILE_REDIS=true unless `env` says otherwise.
  */
-export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export function spawnCli(
+  args: string[],
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): CliProcess {
+  const child = spawn(process.execPath, [options.bin ?? CLI_ENTRY, ...args], {
     env: {
       PATH: process.env["PATH"] ?? "",
       NODE_NO_WARNINGS: "1",
@@ -38,8 +55,9 @@ export function spawnCli(args: string[], env: Record<string, string>): CliProces
 export async function runCli(
   args: string[],
   env: Record<string, string>,
+  options: SpawnOptions = {},
 ): Promise<{ code: number | string; output: string }> {
-  const cli = spawnCli(args, env);
+  const cli = spawnCli(args, env, options);
   const code = await cli.exited;
   return { code, output: cli.output() };
 }

@@ -12,7 +12,7 @@ import {
   randomUUID,
   sign,
 } from "node:crypto";
-import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
+import { type KeyPairObjects, newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { fatal, type MigrationError, notVisible, throttled, tokenExpired } from "../../src/shared/errors.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
@@ -34,6 +34,23 @@ interface FakeKey {
   unseen?: { looks: number; before: string };
 }
 
+const wrappingKeys = new Map<string, KeyPairObjects>();
+
+/**
+ * One RSA-2048 wrapping key pair per Region per test process, made on first use. An RSA key generation costs
+ * ~0.1-0.5 s and every harness makes two FakeKms, most of which never import: a fresh pair per instance cost
+ * the unit suites tens of seconds. Sharing loses nothing the tests prove: an import token is only honoured by
+ * the FakeKms that issued it, and each Region still has its own key.
+ */
+function wrappingKeyOf(region: string): KeyPairObjects {
+  let pair = wrappingKeys.get(region);
+  if (!pair) {
+    pair = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
+    wrappingKeys.set(region, pair);
+  }
+  return pair;
+}
+
 /** An in-memory KMS port for unit tests: real crypto (it unwraps and uses what is imported), no I/O. */
 export class FakeKms implements KmsPort {
   readonly keys = new Map<string, FakeKey>();
@@ -42,7 +59,10 @@ export class FakeKms implements KmsPort {
   readonly tokens = new Map<string, { keyId: string; validTo: Date }>();
   /** Errors to throw, by operation, in order. */
   readonly failures = new Map<string, MigrationError[]>();
-  private readonly wrappingKey = newKeyPairSync({ type: "rsa", modulusLength: 2048 });
+  /** This Region's wrapping key pair, made on first use (see wrappingKeyOf). */
+  private get wrappingKey(): KeyPairObjects {
+    return wrappingKeyOf(this.region);
+  }
   tokenTtlMs = 24 * 3_600_000;
   /** The fake KMS of every Region, for ReplicateKey. */
   peers = new Map<string, FakeKms>();

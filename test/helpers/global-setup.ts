@@ -1,7 +1,21 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { Redis } from "ioredis";
+import type { TestProject } from "vitest/node";
+import { buildTestCli } from "./cli-build.js";
 
-/** Fails the run early, with the fix, when no Redis answers (every integration suite needs a real one). */
-export default async function globalSetup(): Promise<void> {
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The transpiled CLI entry test helpers spawn (see buildTestCli). */
+    cliEntry: string;
+  }
+}
+
+/**
+ * Fails the run early, with the fix, when no Redis answers (every integration suite needs a real one); builds
+ * the CLI the tests spawn (removed again at the end of the run).
+ */
+export default async function globalSetup(project: TestProject): Promise<() => Promise<void>> {
   const url = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379";
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
   try {
@@ -14,4 +28,13 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     redis.disconnect();
   }
+  const cliDir = join(project.config.root, ".tmp", `test-cli-${process.pid}`);
+  project.provide("cliEntry", await buildTestCli(cliDir));
+  // Watch mode: a rerun spawns what the sources say now.
+  project.onTestsRerun(async () => {
+    await buildTestCli(cliDir);
+  });
+  return async () => {
+    await rm(cliDir, { recursive: true, force: true });
+  };
 }

@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/shared/ledger/index.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { BIN, runCli } from "../helpers/cli.js";
+import { CLI_ENTRY, runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, kmsKeysByMigration, manifestFor, waitFor } from "../helpers/fleet.js";
 import { createTestNetwork, netnsUnavailable, type TestNetwork } from "../helpers/netns.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
@@ -91,7 +91,7 @@ describe.skipIf(unavailable !== undefined)(
         "kms",
         process.execPath,
         [
-          BIN,
+          CLI_ENTRY,
           "kms-emulator",
           "--host",
           kmsHost.ip,
@@ -123,7 +123,7 @@ describe.skipIf(unavailable !== undefined)(
       expect(enqueued.code, enqueued.output).toBe(0);
 
       for (const host of WORKER_HOSTS)
-        start(host, process.execPath, [BIN, "worker"], { ...base, ...(await hostToken(host)) });
+        start(host, process.execPath, [CLI_ENTRY, "worker"], { ...base, ...(await hostToken(host)) });
       const redis = new Redis(redisUrl);
       const ledger = new Ledger(redis, "hosts");
       const finished = async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/cli.js";
+import { BIN, runCli } from "../helpers/cli.js";
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
 
 // The README's first command, `bash scripts/demo.sh`, ends in `hsm2kms sandbox demo`: run it as a user would.
@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describe("hsm2kms sandbox demo", () => {
   it("migrates every sample key but the non-extractable one, writes the report, a signed evidence pack that verifies and a clean audit", async () => {
-    const demo = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env);
+    const demo = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env, { bin: BIN });
     expect(demo.code, demo.output).toBe(0);
     expect(demo.output).toContain("13 keys migrated and verified");
     expect(demo.output).toContain("0 unexpected outcomes");
@@ -50,7 +50,7 @@ describe("hsm2kms sandbox demo", () => {
   });
 
   it("runs again on the same directory: the token is reused, the campaign starts over", async () => {
-    const again = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env);
+    const again = await runCli(["sandbox", "demo", "--dir", dir, "--prefix", prefix], env, { bin: BIN });
     expect(again.code, again.output).toBe(0);
     expect(again.output).toContain("13 keys migrated and verified");
   });

@@ -61,9 +61,21 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * The worker's /metrics page. A worker restarted moments ago may not listen yet (its start-up is seconds on a
+ * loaded machine): connection refused is asked again, for up to 30 s.
+ */
 async function metricsText(port: number): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-  return `${response.status}\n${await response.text()}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      return `${response.status}\n${await response.text()}`;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
 }
 
 describe("no secret leaves the HSM, KMS or its moment in the ledger", () => {

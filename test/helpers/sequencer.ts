@@ -17,7 +17,8 @@ const SECONDS: Record<string, number> = {
   "test/integration/reliability-token-expiry.test.ts": 30,
   "test/integration/redis-cluster.test.ts": 30,
   "test/integration/redis-durability.test.ts": 30,
-  "test/integration/reliability-consistency.test.ts": 25,
+  "test/integration/reliability-consistency.test.ts": 50,
+  "test/integration/reliability-aws-like.test.ts": 20,
   "test/integration/fleet-shutdown.test.ts": 25,
 };
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { isMigrationError, type MigrationError } from "../../src/shared/errors.js";
 import type { SourceKeyDescription } from "../../src/shared/hsm/types.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import {
@@ -62,4 +63,15 @@ export function recordFor(
     { tags: {}, multiRegion: false, ...request },
     new Date("2026-11-28T12:00:00Z"),
   );
+}
+
+/** The MigrationError a phase's promise rejects with; anything else (or no rejection) fails the test. */
+export async function phaseRejection(promise: Promise<unknown>): Promise<MigrationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isMigrationError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected the phase to fail");
 }

@@ -25,6 +25,7 @@ import {
 } from "../../src/cli/commands/kms-emulator.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { waitFor } from "../helpers/fleet.js";
+import { emulatorFlagDefaults } from "../helpers/kms-emulator-flags.js";
 import { ecKey, errorName, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";
 
 // Each change draws its delay from `random`: 0 makes it visible at once, 0.999 hides it for ~10 minutes,
@@ -229,19 +230,7 @@ describe("kms-emulator --consistency-delay: changes other calls do not see yet",
   });
 
   it("the --consistency-delay flag takes milliseconds, and names itself when wrong", () => {
-    const flags = {
-      port: "0",
-      host: "127.0.0.1",
-      tokenTtl: "24h",
-      quotas: true,
-      faultRate: "0",
-      wrappingKeyPool: "2",
-      accountId: "111122223333",
-      logLevel: "info",
-      seedKeys: "0",
-      maxKeys: "100000",
-      tagIndexDelayMs: "50-500",
-    };
+    const flags = emulatorFlagDefaults();
     expect(kmsEmulatorOptionsFromFlags({ ...flags, consistencyDelay: "2000" }).consistencyDelayMs).toBe(2000);
     expect(() => kmsEmulatorOptionsFromFlags({ ...flags, consistencyDelay: "2s" })).toThrow(
       /--consistency-delay: "2s"/,

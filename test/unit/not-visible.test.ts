@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/shared/config.js";
-import { isMigrationError, type MigrationError, notVisible } from "../../src/shared/errors.js";
+import { notVisible } from "../../src/shared/errors.js";
 import { mapKmsError } from "../../src/shared/kms/kms-errors.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
@@ -9,7 +9,7 @@ import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { observeWorkers } from "../../src/workers/observe.js";
 import { type AfterError, decideAfterError, VISIBILITY_WAIT_BUDGET } from "../../src/workers/outcomes.js";
 import { PHASE_FUNCTIONS } from "../../src/workers/phases/index.js";
-import { harness, recordFor } from "../helpers/phase-harness.js";
+import { harness, phaseRejection, recordFor } from "../helpers/phase-harness.js";
 
 const NOW = new Date("2026-11-28T12:00:00Z");
 const LIMITS = {
@@ -39,16 +39,6 @@ function record(patch: Partial<MigrationRecord> = {}): MigrationRecord {
     phase: "create",
     ...patch,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MigrationError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isMigrationError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the phase to fail");
 }
 
 describe("AWS errors that may mean 'not yet'", () => {
@@ -198,11 +188,13 @@ describe("phases under eventual consistency (fake KMS hiding each change for a f
     });
     h.kms.keys.get(created.keyId)!.unseen = { looks: 2, before: "absent" };
     const withKey = { ...preflighted, kmsKeyId: created.keyId, phase: "create" as const };
-    expect(await rejection(PHASE_FUNCTIONS.create(h.ctx, withKey))).toMatchObject({
+    expect(await phaseRejection(PHASE_FUNCTIONS.create(h.ctx, withKey))).toMatchObject({
       kind: "not-visible",
       code: "KMS_KEY_MISSING",
     });
-    expect(await rejection(PHASE_FUNCTIONS.params(h.ctx, { ...withKey, phase: "params" }))).toMatchObject({
+    expect(
+      await phaseRejection(PHASE_FUNCTIONS.params(h.ctx, { ...withKey, phase: "params" })),
+    ).toMatchObject({
       kind: "not-visible",
       code: "KMS_KEY_MISSING",
     });
@@ -223,7 +215,7 @@ describe("phases under eventual consistency (fake KMS hiding each change for a f
     h.kms.unseenLooks = 5;
     h.kms.aliases.delete("alias/mine");
     await h.kms.createAlias("alias/mine", keyId);
-    const again = await rejection(PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, kmsKeyId: keyId }));
+    const again = await phaseRejection(PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, kmsKeyId: keyId }));
     expect(again).toMatchObject({ kind: "not-visible", code: "ALIAS_NOT_VISIBLE" });
     expect(h.kms.count("CreateKey")).toBe(1);
   });
@@ -264,10 +256,12 @@ describe("phases under eventual consistency (fake KMS hiding each change for a f
     const made = await PHASE_FUNCTIONS.create(h.ctx, preflighted);
     // The answer was lost: the ledger has no replica id, and DescribeKey in its Region does not show it yet.
     h.replicaKms.keys.get(made.patch.kmsKeyId!)!.unseen = { looks: 5, before: "absent" };
-    const again = await rejection(PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, kmsKeyId: undefined }));
+    const again = await phaseRejection(
+      PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, kmsKeyId: undefined }),
+    );
     expect(again).toMatchObject({ kind: "not-visible", code: "REPLICA_NOT_VISIBLE" });
     expect(h.checkpoints.at(-1)).toEqual({ kmsKeyId: made.patch.kmsKeyId });
-    const recorded = await rejection(
+    const recorded = await phaseRejection(
       PHASE_FUNCTIONS.create(h.ctx, { ...preflighted, ...h.checkpoints.at(-1) }),
     );
     expect(recorded).toMatchObject({ kind: "not-visible", code: "KMS_KEY_MISSING" });

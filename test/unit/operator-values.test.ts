@@ -4,6 +4,7 @@ import { regionsFlag, secondsFlag } from "../../src/cli/flag-values.js";
 import { loadConfig } from "../../src/shared/config.js";
 import { ConfigError } from "../../src/shared/errors.js";
 import { closestName, parseQuotaList } from "../../src/shared/kms-quotas.js";
+import { emulatorFlagDefaults } from "../helpers/kms-emulator-flags.js";
 
 /** Values an operator can get wrong: each is refused naming the value and what was expected, never accepted. */
 describe("operator values", () => {
@@ -26,20 +27,7 @@ describe("operator values", () => {
   });
 
   it("the emulator's --quota knows the emulator's operations, the Tagging API's included", () => {
-    const flags = {
-      port: "0",
-      host: "127.0.0.1",
-      tokenTtl: "24h",
-      quotas: true,
-      faultRate: "0",
-      wrappingKeyPool: "2",
-      accountId: "111122223333",
-      logLevel: "info",
-      seedKeys: "0",
-      maxKeys: "100000",
-      tagIndexDelayMs: "50-500",
-      consistencyDelay: "0",
-    };
+    const flags = emulatorFlagDefaults();
     expect(kmsEmulatorOptionsFromFlags({ ...flags, quota: "GetResources=3,Sign=9" }).quotas).toEqual({
       GetResources: 3,
       Sign: 9,

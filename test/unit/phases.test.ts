@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
-import { isMigrationError, type MigrationError, retryable, tokenExpired } from "../../src/shared/errors.js";
+import { retryable, tokenExpired } from "../../src/shared/errors.js";
 import { LedgerConflictError } from "../../src/shared/ledger/index.js";
 import type { MigrationRecord, PhaseName, StoredImportParameters } from "../../src/shared/migration.js";
 import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { PHASE_FUNCTIONS, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
-import { harness, recordFor } from "../helpers/phase-harness.js";
+import { harness, phaseRejection, recordFor } from "../helpers/phase-harness.js";
 
 type Harness = ReturnType<typeof harness>;
 const LIMITS = {
@@ -32,16 +32,6 @@ async function stepsThrough(h: Harness, record: MigrationRecord, last: PhaseName
     if (phase === last) break;
   }
   return current;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MigrationError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isMigrationError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the phase to fail");
 }
 
 describe("preflight", () => {
@@ -100,7 +90,7 @@ describe("preflight", () => {
   ];
   it.each(refusals)("fails the key before any KMS key exists: %s", async (_name, setUp, code) => {
     const h = harness();
-    const error = await rejection(step(h, setUp(h), "preflight"));
+    const error = await phaseRejection(step(h, setUp(h), "preflight"));
     expect(error.kind).toBe("fatal");
     expect(error.code).toBe(code);
     expect(h.kms.calls).toEqual([]);
@@ -108,7 +98,7 @@ describe("preflight", () => {
 
   it("names the key and the fix in the message", async () => {
     const h = harness();
-    const error = await rejection(
+    const error = await phaseRejection(
       step(h, recordFor(h.hsm.add("payments-signing", "ECC_NIST_P256", { extractable: false })), "preflight"),
     );
     expect(error.message).toContain('label "payments-signing"');
@@ -209,7 +199,7 @@ describe("create", () => {
     const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
     const first = await step(h, preflighted, "create");
     const lost = { ...preflighted, createStartedAt: first.createStartedAt };
-    const waiting = await rejection(step(h, lost, "create"));
+    const waiting = await phaseRejection(step(h, lost, "create"));
     expect(waiting.kind).toBe("deferred");
     expect(waiting.code).toBe("TAG_INDEX_SETTLING");
     expect(waiting.retryAfterMs).toBeGreaterThan(0);
@@ -223,7 +213,7 @@ describe("create", () => {
     const h = harness();
     const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
     const lost = { ...preflighted, createStartedAt: h.clock.now().toISOString() };
-    expect((await rejection(step(h, lost, "create"))).code).toBe("TAG_INDEX_SETTLING");
+    expect((await phaseRejection(step(h, lost, "create"))).code).toBe("TAG_INDEX_SETTLING");
     expect(h.kms.count("CreateKey")).toBe(0);
     h.clock.advance(5 * 60_000);
     const created = await step(h, lost, "create");
@@ -236,7 +226,7 @@ describe("create", () => {
     const preflighted = await step(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "preflight");
     h.kms.throttleNext("CreateKey");
     const before = h.checkpoints.length;
-    expect((await rejection(step(h, preflighted, "create"))).kind).toBe("throttled");
+    expect((await phaseRejection(step(h, preflighted, "create"))).kind).toBe("throttled");
     const after = { ...preflighted, ...Object.assign({}, ...h.checkpoints.slice(before)) };
     expect(after.createStartedAt).toBeUndefined();
     expect(h.kms.count("GetResources")).toBe(1);
@@ -254,7 +244,7 @@ describe("create", () => {
     const spec = { keySpec: "ECC_NIST_P256", keyUsage: "SIGN_VERIFY", multiRegion: false } as const;
     const a = await h.kms.createKey({ ...spec, tags });
     const b = await h.kms.createKey({ ...spec, tags });
-    const duplicate = await rejection(step(h, preflighted, "create"));
+    const duplicate = await phaseRejection(step(h, preflighted, "create"));
     expect(duplicate.code).toBe("DUPLICATE_KMS_KEYS");
     expect(duplicate.message).toContain(a.keyId);
     expect(duplicate.message).toContain(b.keyId);
@@ -271,7 +261,7 @@ describe("create", () => {
       multiRegion: false,
       tags: { [PROVENANCE_TAGS.migrationId]: preflighted.id },
     });
-    const error = await rejection(step(h, preflighted, "create"));
+    const error = await phaseRejection(step(h, preflighted, "create"));
     expect(error.code).toBe("KMS_KEY_MISMATCH");
     expect(error.message).toContain("ECC_NIST_P384");
   });
@@ -297,7 +287,7 @@ describe("create", () => {
       multiRegion: false,
     });
     h.kms.aliases.set("alias/taken", foreign.keyId);
-    const error = await rejection(
+    const error = await phaseRejection(
       stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256"), { alias: "alias/taken" }), "create"),
     );
     expect(error.code).toBe("ALIAS_TAKEN");
@@ -310,7 +300,7 @@ describe("params, wrap, import", () => {
     const h = harness();
     const record = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "params");
     h.clock.advance(24 * 3_600_000 - 10 * 60_000);
-    const error = await rejection(step(h, record, "wrap"));
+    const error = await phaseRejection(step(h, record, "wrap"));
     expect(error.kind).toBe("token-expired");
     expect(h.hsm.calls).not.toContain("wrapKey");
   });
@@ -319,7 +309,7 @@ describe("params, wrap, import", () => {
     const h = harness();
     const record = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "params");
     h.hsm.keys[0]!.description.fingerprint = "sha256:other";
-    expect((await rejection(step(h, record, "wrap"))).code).toBe("SOURCE_KEY_CHANGED");
+    expect((await phaseRejection(step(h, record, "wrap"))).code).toBe("SOURCE_KEY_CHANGED");
   });
 
   it("import drops the token and ciphertext, and sends the manifest's expiry", async () => {
@@ -355,7 +345,7 @@ describe("params, wrap, import", () => {
   it("import refuses ciphertext made for other parameters", async () => {
     const h = harness();
     const wrapped = await stepsThrough(h, recordFor(h.hsm.add("ec", "ECC_NIST_P256")), "wrap");
-    const error = await rejection(
+    const error = await phaseRejection(
       step(h, { ...wrapped, wrappedForParams: "2020-01-01T00:00:00Z" }, "import"),
     );
     expect(error.code).toBe("WRAPPED_FOR_OTHER_TOKEN");
@@ -398,7 +388,7 @@ describe("verify", () => {
         expect((await step(h, afterImport, "verify")).verified).toBe("roundtrip");
         return;
       }
-      const error = await rejection(step(h, afterImport, "verify"));
+      const error = await phaseRejection(step(h, afterImport, "verify"));
       expect(error.code).toBe("VERIFICATION_FAILED");
       expect(h.kms.keys.get(afterImport.kmsKeyId ?? "")?.info.keyState).toBe("PendingDeletion");
       expect(h.kms.count("DeleteImportedKeyMaterial")).toBe(1);
@@ -498,14 +488,14 @@ describe("multi-Region replicas", () => {
     const { primary, replica } = await migratedPrimary(h);
     const preflighted = await step(h, replica, "preflight");
     h.records.set(primary.id, { ...primary, status: "in_progress" });
-    const waiting = await rejection(step(h, preflighted, "create"));
+    const waiting = await phaseRejection(step(h, preflighted, "create"));
     expect(waiting.kind).toBe("deferred");
     h.records.set(primary.id, {
       ...primary,
       status: "failed",
       error: { code: "X", kind: "fatal", phase: "verify", message: "", at: "" },
     });
-    expect((await rejection(step(h, preflighted, "create"))).code).toBe("PRIMARY_FAILED");
+    expect((await phaseRejection(step(h, preflighted, "create"))).code).toBe("PRIMARY_FAILED");
     expect(h.kms.count("ReplicateKey")).toBe(0);
   });
 });

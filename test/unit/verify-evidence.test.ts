@@ -2,13 +2,12 @@ import { createPublicKey } from "node:crypto";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { reportRow } from "../../src/producer/report.js";
-import { isMigrationError, type MigrationError } from "../../src/shared/errors.js";
 import type { KeySpec, KeyUsage } from "../../src/shared/key-specs.js";
 import { mapKmsError } from "../../src/shared/kms/kms-errors.js";
 import { createLogger } from "../../src/shared/logger.js";
 import type { MigrationRecord, PhaseName } from "../../src/shared/migration.js";
 import { PHASE_FUNCTIONS } from "../../src/workers/phases/index.js";
-import { harness, recordFor } from "../helpers/phase-harness.js";
+import { harness, phaseRejection, recordFor } from "../helpers/phase-harness.js";
 
 type Harness = ReturnType<typeof harness>;
 
@@ -28,16 +27,6 @@ async function run(h: Harness, record: MigrationRecord, ran: PhaseName[] = []): 
     current = await step(h, current, current.phase);
   }
   return current;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MigrationError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isMigrationError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the phase to fail");
 }
 
 /** Log lines of the harness's phases, parsed. */
@@ -113,7 +102,7 @@ describe("a KMS key adopted without a wrap (second campaign, or a lost ledger)",
       const logs = captureLogs(h);
       const adopted = await step(h, await step(h, second, "preflight"), "create");
       expect(adopted.phase).toBe("verify");
-      const error = await rejection(step(h, adopted, "verify"));
+      const error = await phaseRejection(step(h, adopted, "verify"));
       expect(error.code).toBe("ADOPTED_KEY_MISMATCH");
       expect(error.kind).toBe("fatal");
       expect(error.message).toContain(first.kmsKeyId);
@@ -186,7 +175,7 @@ describe("material this migration imported", () => {
       record = await step(h, await step(h, record, "wrap"), "import");
       expect(record.importStartedAt).toBeDefined();
       const logs = captureLogs(h);
-      const error = await rejection(step(h, record, "verify"));
+      const error = await phaseRejection(step(h, record, "verify"));
       expect(error.code).toBe("VERIFICATION_FAILED");
       expect(error.message).toContain("its material was deleted and the key is scheduled for deletion");
       expect(rollbackCalls(h)).toEqual(["DeleteImportedKeyMaterial", "ScheduleKeyDeletion"]);
@@ -239,7 +228,7 @@ describe("a KMS error in verify is not a proof", () => {
       for (const [name, status] of ERRORS) {
         const injected = awsError(name, status, operation);
         h.kms.failNext(operation, injected);
-        expect(await rejection(step(h, record, "verify"))).toBe(injected);
+        expect(await phaseRejection(step(h, record, "verify"))).toBe(injected);
       }
       expect(rollbackCalls(h)).toEqual([]);
       expect(h.checkpoints.length).toBe(checkpointsBefore);
@@ -257,7 +246,7 @@ describe("a KMS error in verify is not a proof", () => {
     for (const phase of ["preflight", "create", "params", "wrap", "import"] as const)
       record = await step(h, record, phase);
     h.kms.failNext("Decrypt", awsError("InvalidCiphertextException", 400, "Decrypt"));
-    const error = await rejection(step(h, record, "verify"));
+    const error = await phaseRejection(step(h, record, "verify"));
     expect(error.code).toBe("KMS_INVALID_CIPHERTEXT");
     expect(rollbackCalls(h)).toEqual([]);
   });

@@ -9,7 +9,7 @@ import { ConfigError } from "../../shared/errors.js";
 import { DEFAULT_KMS_QUOTAS, parseQuotaList } from "../../shared/kms-quotas.js";
 import { createLogger } from "../../shared/logger.js";
 
-interface KmsEmulatorFlags {
+export interface KmsEmulatorFlags {
   port: string;
   host: string;
   tokenTtl: string;

@@ -1,4 +1,4 @@
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { addMixedKeys } from "../../test/helpers/fleet.js";
 import { deletePrefix, randomPrefix } from "../../test/helpers/redis.js";
 import { createTestToken, type TestToken } from "../../test/helpers/softhsm.js";

@@ -1,13 +1,7 @@
 import { Readable } from "node:stream";
 import { Redis } from "ioredis";
-import { enqueueManifest } from "../../src/producer/enqueue.js";
-import { formatManifestCsv } from "../../src/producer/manifest.js";
-import {
-  type KmsEmulatorOptions,
-  type KmsEmulatorStats,
-  startKmsEmulator,
-} from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { enqueueManifest } from "../../src/campaign/enqueue.js";
+import { formatManifestCsv } from "../../src/manifest/read.js";
 import { loadConfig } from "../../src/shared/config.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
@@ -15,6 +9,12 @@ import { Ledger } from "../../src/shared/ledger/index.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { PHASES } from "../../src/shared/migration.js";
 import { PhaseQueues } from "../../src/shared/queues.js";
+import {
+  type KmsEmulatorOptions,
+  type KmsEmulatorStats,
+  startKmsEmulator,
+} from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { WorkerEvents } from "../../src/workers/events.js";
 import { startFleet } from "../../src/workers/fleet.js";
 import { BENCH_CREDENTIALS, type BenchEnv, REDIS_URL } from "./bench-env.js";

@@ -1,5 +1,5 @@
-import { WrappingKeyPool } from "../../src/sandbox/kms-emulator/wrapping-key-pool.js";
 import type { WrappingKeySpec } from "../../src/shared/key-specs.js";
+import { WrappingKeyPool } from "../../src/testkit/kms-emulator/wrapping-key-pool.js";
 
 type Pair = Awaited<ReturnType<WrappingKeyPool["take"]>>;
 

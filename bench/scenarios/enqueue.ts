@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { MANIFEST_COLUMNS } from "../../src/producer/manifest.js";
+import { MANIFEST_COLUMNS } from "../../src/manifest/read.js";
 import { formatCsvLine } from "../../src/shared/csv.js";
 import { BENCH_REGIONS, type BenchEnv, REDIS_URL } from "../lib/bench-env.js";
 import { memoryUnder, usedMemory } from "../lib/redis-stats.js";

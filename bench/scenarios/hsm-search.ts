@@ -1,11 +1,11 @@
 import pkcs11js from "pkcs11js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { findObjects } from "../../src/shared/hsm/attributes.js";
 import { findSourceKey } from "../../src/shared/hsm/find.js";
 import { chooseWrapPlan, openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import { listTokenKeys } from "../../src/shared/hsm/token-index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { withTokenSession } from "../../test/helpers/softhsm.js";
 import type { BenchEnv } from "../lib/bench-env.js";
 import { type Figure, info } from "../lib/report.js";

@@ -1,6 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
 import { loadConfig } from "../../src/shared/config.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import { createKmsAdapter } from "../../src/shared/kms/index.js";
@@ -8,7 +6,9 @@ import type { KmsPort } from "../../src/shared/kms/types.js";
 import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
-import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
+import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
+import { startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { BENCH_CREDENTIALS, type BenchEnv } from "../lib/bench-env.js";
 import { runFleetMigration, scaledQuotas } from "../lib/fleet-run.js";
 import { info } from "../lib/report.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { chaosSeed, chaosTrials, seededRandom } from "../helpers/chaos/random.js";
 import { runRedisLossTrial } from "../helpers/chaos/redis-loss-trial.js";
 import { addMixedKeys } from "../helpers/fleet.js";

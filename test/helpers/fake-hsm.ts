@@ -7,7 +7,6 @@ import {
   randomBytes,
 } from "node:crypto";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
-import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { fatal } from "../../src/shared/errors.js";
 import type {
   HsmPort,
@@ -17,6 +16,7 @@ import type {
   WrapRequest,
 } from "../../src/shared/hsm/types.js";
 import { type KeySpec, keySpecInfo } from "../../src/shared/key-specs.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 
 interface FakeHsmKey {
   description: SourceKeyDescription;

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { formatManifestCsv } from "../../src/producer/manifest.js";
-import { generateKey } from "../../src/sandbox/sample-key-generation.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { formatManifestCsv } from "../../src/manifest/read.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
+import { generateKey } from "../../src/testkit/sample-key-generation.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { emulatorKms } from "./pipeline.js";
 import { TEST_REDIS_URL } from "./redis.js";

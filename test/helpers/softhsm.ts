@@ -3,12 +3,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkcs11js from "pkcs11js";
-import { initSandboxToken, type SampleKeyName } from "../../src/sandbox/softhsm.js";
 import type { HsmConfig } from "../../src/shared/config.js";
 import { findObjects, readLabel } from "../../src/shared/hsm/attributes.js";
 import { acquireLibrary, type Handle, type Pkcs11 } from "../../src/shared/hsm/pkcs11-library.js";
 import { findToken } from "../../src/shared/hsm/token.js";
 import { Secret } from "../../src/shared/secret.js";
+import { initSandboxToken, type SampleKeyName } from "../../src/testkit/softhsm.js";
 
 export interface TestToken {
   dir: string;

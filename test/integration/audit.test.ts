@@ -1,10 +1,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AUDIT_COLUMNS } from "../../src/producer/audit.js";
-import { formatManifestCsv } from "../../src/producer/manifest.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { AUDIT_COLUMNS } from "../../src/assurance/audit.js";
+import { formatManifestCsv } from "../../src/manifest/read.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger } from "../helpers/fleet.js";
 import { deletePrefix, randomPrefix } from "../helpers/redis.js";

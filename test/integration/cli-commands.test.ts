@@ -1,9 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import { SAMPLE_KEYS } from "../../src/sandbox/sample-keys.js";
-import { REPORT_COLUMNS } from "../../src/shared/report-csv.js";
+import { REPORT_COLUMNS } from "../../src/assurance/report-csv.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
 import { deletePrefix, randomPrefix } from "../helpers/redis.js";

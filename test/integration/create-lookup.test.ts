@@ -1,16 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { KmsError } from "../../src/sandbox/kms-emulator/errors.js";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/sandbox/kms-emulator/index.js";
 import { toMigrationError } from "../../src/shared/errors.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
+import { KmsError } from "../../src/testkit/kms-emulator/errors.js";
+import {
+  type KmsEmulator,
+  type KmsEmulatorOptions,
+  startKmsEmulator,
+} from "../../src/testkit/kms-emulator/index.js";
 import { decideAfterError } from "../../src/workers/outcomes.js";
 import { PHASE_FUNCTIONS, type PhaseContext, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";

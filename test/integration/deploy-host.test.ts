@@ -115,7 +115,7 @@ describe("deploy/iam", () => {
   });
 
   it("lets the evidence signer make exactly the calls of its signer, on one key", () => {
-    const signer = readFileSync(join(ROOT, "src/producer/evidence/signer.ts"), "utf8");
+    const signer = readFileSync(join(ROOT, "src/assurance/evidence/signer.ts"), "utf8");
     const methods: Record<string, string> = {
       describeKey: "kms:DescribeKey",
       getPublicKey: "kms:GetPublicKey",
@@ -199,7 +199,7 @@ describe("deploy/iam", () => {
     for (const file of [
       "src/workers/phases/preflight.ts",
       "src/workers/phases/wrap.ts",
-      "src/producer/enqueue.ts",
+      "src/campaign/enqueue.ts",
     ])
       expect(readFileSync(join(ROOT, file), "utf8"), file).not.toMatch(/\bkms\.\w+\(/);
     for (const name of ["hsm-worker.json", "producer.json"])

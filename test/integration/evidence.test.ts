@@ -14,10 +14,10 @@ import type {
   EvidenceManifest,
   EvidenceRecord,
   ManifestSignature,
-} from "../../src/producer/evidence/index.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+} from "../../src/assurance/evidence/index.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
 import { emulatorKms, TEST_CREDENTIALS } from "../helpers/pipeline.js";

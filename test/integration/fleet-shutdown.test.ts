@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
 import { deletePrefix, randomPrefix } from "../helpers/redis.js";

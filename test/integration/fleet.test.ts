@@ -2,10 +2,10 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { REPORT_COLUMNS } from "../../src/assurance/report-csv.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { REPORT_COLUMNS } from "../../src/shared/report-csv.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import {
   addMixedKeys,

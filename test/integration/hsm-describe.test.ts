@@ -2,12 +2,12 @@ import { createHash, createPublicKey } from "node:crypto";
 import { Writable } from "node:stream";
 import pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SAMPLE_KEYS } from "../../src/sandbox/sample-keys.js";
 import { findObjects } from "../../src/shared/hsm/attributes.js";
 import { acquireLibrary, openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import { findToken } from "../../src/shared/hsm/token.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { createTestToken, type TestToken, withTokenSession } from "../helpers/softhsm.js";
 
 const P = pkcs11js;

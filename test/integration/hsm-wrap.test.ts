@@ -8,7 +8,6 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SAMPLE_KEY_NAMES, SAMPLE_KEYS, type SampleKeyName } from "../../src/sandbox/sample-keys.js";
 import { newKeyPair } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { findSourceKey } from "../../src/shared/hsm/find.js";
@@ -18,6 +17,7 @@ import type { HsmPort, WrapCapabilities, WrapPlan } from "../../src/shared/hsm/t
 import { wrapKeyForImport } from "../../src/shared/hsm/wrap.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
 import { silentLogger } from "../../src/shared/logger.js";
+import { SAMPLE_KEY_NAMES, SAMPLE_KEYS, type SampleKeyName } from "../../src/testkit/sample-keys.js";
 import { createTestToken, listTokenObjects, type TestToken, withTokenSession } from "../helpers/softhsm.js";
 
 let token: TestToken;

@@ -23,7 +23,7 @@ import {
   kmsEmulatorOptionsFromFlags,
   registerKmsEmulatorCommand,
 } from "../../src/cli/commands/kms-emulator.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { waitFor } from "../helpers/fleet.js";
 import { emulatorFlagDefaults } from "../helpers/kms-emulator-flags.js";
 import { ecKey, errorName, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";

@@ -15,7 +15,7 @@ import {
   VerifyMacCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { ecKey, errorName, kmsClient } from "./kms-emulator-fixtures.js";
 
 let emulator: KmsEmulator;

@@ -1,10 +1,10 @@
 import { createPrivateKey, createPublicKey, generatePrimeSync, type KeyObject } from "node:crypto";
 import { GetParametersForImportCommand, ImportKeyMaterialCommand, KMSClient } from "@aws-sdk/client-kms";
 import type { HttpRequest } from "@smithy/types";
-import type { KmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
-import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import type { WrappingAlgorithm, WrappingKeySpec } from "../../src/shared/key-specs.js";
+import type { KmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 
 /** Shared helpers of the kms-emulator suites (not a test file itself). */
 

@@ -15,10 +15,10 @@ import {
   SignCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import type { WrappingAlgorithm } from "../../src/shared/key-specs.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 import {
   ecKey,
   errorName,

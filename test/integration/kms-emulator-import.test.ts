@@ -23,7 +23,6 @@ import {
   SignCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import {
   isWrappingAllowed,
   WRAPPING_ALGORITHMS,
@@ -31,6 +30,7 @@ import {
   type WrappingAlgorithm,
   type WrappingKeySpec,
 } from "../../src/shared/key-specs.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import {
   ecKey,
   errorName,

@@ -17,8 +17,8 @@ import {
   UntagResourceCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { KEY_SPECS, keySpecInfo } from "../../src/shared/key-specs.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { ecKey, errorName, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";
 
 let emulator: KmsEmulator;

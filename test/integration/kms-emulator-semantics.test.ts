@@ -19,8 +19,8 @@ import {
   UpdateAliasCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 import { ecKey, failure, importMaterial, kmsClient } from "./kms-emulator-fixtures.js";
 
 /** The emulator's API semantics where AWS's API Reference is exact, through the real SDK. */

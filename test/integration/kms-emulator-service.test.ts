@@ -13,8 +13,8 @@ import {
   SignCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 import {
   ecKey,
   editRequests,

@@ -2,8 +2,8 @@ import { Writable } from "node:stream";
 import { KMSClient, ListKeysCommand } from "@aws-sdk/client-kms";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { editRequests, failure } from "./kms-emulator-fixtures.js";
 
 /** SigV4 as AWS checks it, through the real SDK signer (only the credentials or the bytes on the wire vary). */

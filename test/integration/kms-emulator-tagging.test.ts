@@ -15,9 +15,9 @@ import {
   ResourceGroupsTaggingAPIClient,
 } from "@aws-sdk/client-resource-groups-tagging-api";
 import { afterEach, describe, expect, it } from "vitest";
-import { type KmsEmulatorOptions, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { createKmsAdapter } from "../../src/shared/kms/index.js";
 import type { ResourceQuotaEvent } from "../../src/shared/kms/types.js";
+import { type KmsEmulatorOptions, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { errorName, kmsClient } from "./kms-emulator-fixtures.js";
 
 const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import { SAMPLE_KEY_NAMES, SAMPLE_KEYS, type SampleKeyName } from "../../src/sandbox/sample-keys.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
-import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
+import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { SAMPLE_KEY_NAMES, SAMPLE_KEYS, type SampleKeyName } from "../../src/testkit/sample-keys.js";
 import { kmsKeysByMigration } from "../helpers/fleet.js";
 import { emulatorKms, realContext } from "../helpers/pipeline.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";

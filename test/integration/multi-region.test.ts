@@ -8,8 +8,8 @@ import {
   KMSClient,
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";

@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
 import { createRedisConnection } from "../../src/shared/redis.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, waitFor } from "../helpers/fleet.js";
 import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";

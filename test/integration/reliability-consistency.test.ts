@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatManifestCsv } from "../../src/producer/manifest.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+import { formatManifestCsv } from "../../src/manifest/read.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";

@@ -1,8 +1,8 @@
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
-import { type FaultyHsm, faultyHsm, type HsmFault } from "../../src/shared/hsm/faulty-hsm.js";
+import { type FaultyHsm, faultyHsm, type HsmFault } from "../../src/testkit/faulty-hsm.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet, sessionInvalidator } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";

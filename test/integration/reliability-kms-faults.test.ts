@@ -7,8 +7,8 @@ import {
   type KmsEmulator,
   type KmsEmulatorOptions,
   startKmsEmulator,
-} from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
+} from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants, readLedger } from "../helpers/chaos/invariants.js";

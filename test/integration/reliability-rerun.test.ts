@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatManifestCsv } from "../../src/producer/manifest.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
-import { SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../../src/sandbox/sample-keys.js";
+import { formatManifestCsv } from "../../src/manifest/read.js";
+import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import { SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { checkInvariants, listKmsKeys } from "../helpers/chaos/invariants.js";
 import { deletePrefix, randomPrefix } from "../helpers/redis.js";

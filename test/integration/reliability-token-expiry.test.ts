@@ -1,16 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
+import type { HsmPort } from "../../src/shared/hsm/types.js";
+import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
+import { faultyHsm, type HsmFault } from "../../src/testkit/faulty-hsm.js";
+import { type InProcessHooks, runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
 import {
   type KmsEmulator,
   type KmsEmulatorOptions,
   startKmsEmulator,
-} from "../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../src/sandbox/sample-keys.js";
-import { faultyHsm, type HsmFault } from "../../src/shared/hsm/faulty-hsm.js";
-import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
-import type { HsmPort } from "../../src/shared/hsm/types.js";
-import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
-import { type InProcessHooks, runMigrationInProcess } from "../../src/workers/in-process-runner.js";
+} from "../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";

@@ -5,17 +5,17 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { registerSandboxCommand } from "../../src/cli/commands/sandbox.js";
-import {
-  initSandboxToken,
-  SAMPLE_KEY_NAMES,
-  SAMPLE_KEYS,
-  type SandboxToken,
-} from "../../src/sandbox/softhsm.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
 import { Secret } from "../../src/shared/secret.js";
+import {
+  initSandboxToken,
+  SAMPLE_KEY_NAMES,
+  SAMPLE_KEYS,
+  type SandboxToken,
+} from "../../src/testkit/softhsm.js";
 import { listTokenObjects } from "../helpers/softhsm.js";
 
 let dir: string;

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { type AuditSummary, auditMigration, manifestExpectations } from "../../src/producer/audit.js";
-import { formatManifestCsv, migrationId, readManifest } from "../../src/producer/manifest.js";
+import { type AuditSummary, auditMigration, manifestExpectations } from "../../src/assurance/audit.js";
+import { formatManifestCsv, migrationId, readManifest } from "../../src/manifest/read.js";
 import { retryable } from "../../src/shared/errors.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
+import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
 import { harness, recordFor } from "../helpers/phase-harness.js";
 
 const LIMITS = { maxAttempts: 3, maxTokenRefreshes: 3, tokenSafetyMarginMs: 15 * 60_000 };

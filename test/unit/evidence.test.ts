@@ -3,16 +3,16 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { evidenceRecord, recordFileName } from "../../src/producer/evidence/record.js";
+import { evidenceRecord, recordFileName } from "../../src/assurance/evidence/record.js";
 import {
   packSigningAlgorithm,
   schemeOf,
   verifyKmsSignature,
-} from "../../src/producer/evidence/signatures.js";
-import { type PackSigner, regionOfKeyArn } from "../../src/producer/evidence/signer.js";
-import type { OperatorIdentity } from "../../src/producer/evidence/types.js";
-import { verifyEvidencePack } from "../../src/producer/evidence/verify-pack.js";
-import { writeEvidencePack } from "../../src/producer/evidence/write-pack.js";
+} from "../../src/assurance/evidence/signatures.js";
+import { type PackSigner, regionOfKeyArn } from "../../src/assurance/evidence/signer.js";
+import type { OperatorIdentity } from "../../src/assurance/evidence/types.js";
+import { verifyEvidencePack } from "../../src/assurance/evidence/verify-pack.js";
+import { writeEvidencePack } from "../../src/assurance/evidence/write-pack.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
 

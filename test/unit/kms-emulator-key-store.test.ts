@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { KeyRecord } from "../../src/sandbox/kms-emulator/key-record.js";
-import { KeyStore } from "../../src/sandbox/kms-emulator/key-store.js";
+import type { KeyRecord } from "../../src/testkit/kms-emulator/key-record.js";
+import { KeyStore } from "../../src/testkit/kms-emulator/key-store.js";
 
 const DAY = 86_400_000;
 

@@ -2,9 +2,9 @@ import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { KmsError } from "../../src/sandbox/kms-emulator/errors.js";
-import { validateKeyMaterial } from "../../src/sandbox/kms-emulator/material.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
+import { KmsError } from "../../src/testkit/kms-emulator/errors.js";
+import { validateKeyMaterial } from "../../src/testkit/kms-emulator/material.js";
 import { der, threePrimeRsaPkcs8 } from "../integration/kms-emulator-fixtures.js";
 
 const VECTORS = join(import.meta.dirname, "../fixtures/kms-import");

@@ -1,14 +1,14 @@
 import { constants, createHash, verify } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { KmsError } from "../../src/sandbox/kms-emulator/errors.js";
-import { ImportTokenCodec } from "../../src/sandbox/kms-emulator/import-token.js";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
+import { KmsError } from "../../src/testkit/kms-emulator/errors.js";
+import { ImportTokenCodec } from "../../src/testkit/kms-emulator/import-token.js";
 import {
   signEcdsaDigest,
   signPssDigest,
   verifyEcdsaDigest,
-} from "../../src/sandbox/kms-emulator/prehashed.js";
-import { QuotaBuckets } from "../../src/sandbox/kms-emulator/quotas.js";
-import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
+} from "../../src/testkit/kms-emulator/prehashed.js";
+import { QuotaBuckets } from "../../src/testkit/kms-emulator/quotas.js";
 
 describe("QuotaBuckets", () => {
   it("allows a one-second burst, then refills continuously, per Region and operation", () => {

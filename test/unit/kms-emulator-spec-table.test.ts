@@ -1,15 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import {
-  EMULATED_KEY_SPECS,
-  emulatedSpec,
-  WRAPPING_ALGORITHM_VALUES,
-  WRAPPING_KEY_SPEC_VALUES,
-  wrappingRefusal,
-} from "../../src/sandbox/kms-emulator/spec-table.js";
-import { unwrapImportedMaterial } from "../../src/sandbox/kms-emulator/unwrap.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
-import { wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import {
   isWrappingAllowed,
   KEY_SPECS,
@@ -17,6 +8,15 @@ import {
   WRAPPING_ALGORITHMS,
   WRAPPING_KEY_SPECS,
 } from "../../src/shared/key-specs.js";
+import {
+  EMULATED_KEY_SPECS,
+  emulatedSpec,
+  WRAPPING_ALGORITHM_VALUES,
+  WRAPPING_KEY_SPEC_VALUES,
+  wrappingRefusal,
+} from "../../src/testkit/kms-emulator/spec-table.js";
+import { unwrapImportedMaterial } from "../../src/testkit/kms-emulator/unwrap.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 
 /**
  * The product's key-spec table and the emulator's are written separately from AWS's documents; they must agree

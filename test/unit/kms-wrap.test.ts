@@ -3,8 +3,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
-import { UnwrapError, unwrapKeyMaterial, wrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
+import { UnwrapError, unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { isWrappingAlgorithm, WRAPPING_ALGORITHMS } from "../../src/shared/key-specs.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 
 const VECTOR_DIR = join(import.meta.dirname, "../fixtures/kms-import");
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_RECORD_CHARS } from "../../src/producer/manifest.js";
+import { MAX_RECORD_CHARS } from "../../src/manifest/read.js";
 import { fileErrorOf, readAll, summarise } from "./manifest-helpers.js";
 
 const VALID =

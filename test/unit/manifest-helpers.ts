@@ -1,4 +1,4 @@
-import { type ManifestEntry, ManifestFileError, readManifest } from "../../src/producer/manifest.js";
+import { type ManifestEntry, ManifestFileError, readManifest } from "../../src/manifest/read.js";
 
 /** The fixed "now" of the manifest tests. */
 export const NOW = new Date("2026-06-01T00:00:00Z");

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { migrationId } from "../../src/producer/manifest.js";
+import { migrationId } from "../../src/manifest/read.js";
 
 const key = { region: "eu-west-1", sourceLabel: "signing-key", sourceIdHex: "0a1b" };
 

@@ -5,8 +5,8 @@ import {
   type ManifestEntry,
   ManifestFileError,
   type ManifestRow,
-} from "../../src/producer/manifest.js";
-import type { ManifestColumn } from "../../src/producer/manifest-types.js";
+} from "../../src/manifest/read.js";
+import type { ManifestColumn } from "../../src/manifest/types.js";
 import { KEY_SPECS, KEY_USAGES, keySpecInfo } from "../../src/shared/key-specs.js";
 import { ALL_COLUMNS, NOW, readAll } from "./manifest-helpers.js";
 

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  formatManifestCsv,
-  formatProblem,
-  type ManifestRow,
-  readManifest,
-} from "../../src/producer/manifest.js";
-import { MAX_MANIFEST_TAGS } from "../../src/producer/manifest-tags.js";
+import { formatManifestCsv, formatProblem, type ManifestRow, readManifest } from "../../src/manifest/read.js";
+import { MAX_MANIFEST_TAGS } from "../../src/manifest/tags.js";
 import { ALL_COLUMNS, NOW, readAll, summarise } from "./manifest-helpers.js";
 
 const rows = (entries: Awaited<ReturnType<typeof readAll>>["entries"]): ManifestRow[] =>

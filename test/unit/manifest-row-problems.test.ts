@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatManifestCsv } from "../../src/producer/manifest.js";
-import type { ManifestColumn } from "../../src/producer/manifest-types.js";
+import { formatManifestCsv } from "../../src/manifest/read.js";
+import type { ManifestColumn } from "../../src/manifest/types.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/provenance.js";
 import { readAll, summarise } from "./manifest-helpers.js";
 

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { inventoryManifest } from "../../src/producer/inventory.js";
-import { applyMapping, loadMapping } from "../../src/producer/mapping.js";
+import { inventoryManifest } from "../../src/inventory/inventory.js";
+import { applyMapping, loadMapping } from "../../src/inventory/mapping.js";
 import type { SourceKeyDescription } from "../../src/shared/hsm/types.js";
 
 const dir = mkdtempSync(join(tmpdir(), "h2k-mapping-"));

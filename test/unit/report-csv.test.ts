@@ -7,7 +7,7 @@ import {
   neutraliseFormula,
   REPORT_COLUMNS,
   type ReportRow,
-} from "../../src/shared/report-csv.js";
+} from "../../src/assurance/report-csv.js";
 
 const HEADER =
   "source_label,source_id,key_spec,key_usage,region,kms_key_id,kms_key_arn,alias,status,verified,attempts,error";

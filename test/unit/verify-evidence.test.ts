@@ -1,7 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { reportRow } from "../../src/producer/report.js";
+import { reportRow } from "../../src/assurance/report.js";
 import type { KeySpec, KeyUsage } from "../../src/shared/key-specs.js";
 import { mapKmsError } from "../../src/shared/kms/kms-errors.js";
 import { createLogger } from "../../src/shared/logger.js";

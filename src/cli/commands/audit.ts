@@ -8,14 +8,14 @@ import {
   isAuditProblem,
   type ManifestExpectations,
   manifestExpectations,
-} from "../../producer/audit.js";
-import { ManifestFileError, readManifest } from "../../producer/manifest.js";
-import { openManifestFile } from "../../producer/manifest-source.js";
+} from "../../assurance/audit.js";
+import { neutraliseFormula } from "../../assurance/report-csv.js";
+import { ManifestFileError, readManifest } from "../../manifest/read.js";
+import { openManifestFile } from "../../manifest/source.js";
 import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
-import { neutraliseFormula } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";

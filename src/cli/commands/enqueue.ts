@@ -1,10 +1,10 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
-import { type EnqueueSummary, enqueueManifest } from "../../producer/enqueue.js";
-import { readKeyPolicy } from "../../producer/key-policy.js";
-import { formatProblem, ManifestFileError } from "../../producer/manifest.js";
-import { openManifestFile } from "../../producer/manifest-source.js";
-import { previewPreflight } from "../../producer/preview.js";
+import { type EnqueueSummary, enqueueManifest } from "../../campaign/enqueue.js";
+import { previewPreflight } from "../../campaign/preview.js";
+import { readKeyPolicy } from "../../manifest/key-policy.js";
+import { formatProblem, ManifestFileError } from "../../manifest/read.js";
+import { openManifestFile } from "../../manifest/source.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";

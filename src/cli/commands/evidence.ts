@@ -7,7 +7,7 @@ import {
   regionOfKeyArn,
   verifyEvidencePack,
   writeEvidencePack,
-} from "../../producer/evidence/index.js";
+} from "../../assurance/evidence/index.js";
 import { requireRegion } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createKmsAdapter } from "../../shared/kms/index.js";

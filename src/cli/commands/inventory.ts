@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { type Inventory, inventoryManifest } from "../../producer/inventory.js";
-import { show } from "../../producer/manifest-text.js";
-import { loadMapping } from "../../producer/mapping.js";
+import { type Inventory, inventoryManifest } from "../../inventory/inventory.js";
+import { loadMapping } from "../../inventory/mapping.js";
+import { show } from "../../manifest/text.js";
 import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";

@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { KmsEmulatorOptions } from "../../sandbox/kms-emulator/index.js";
-import { startKmsEmulator } from "../../sandbox/kms-emulator/index.js";
-import { OPERATIONS } from "../../sandbox/kms-emulator/operations/index.js";
-import { TAGGING_OPERATIONS } from "../../sandbox/kms-emulator/operations/tagging.js";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError } from "../../shared/errors.js";
 import { DEFAULT_KMS_QUOTAS, parseQuotaList } from "../../shared/kms-quotas.js";
 import { createLogger } from "../../shared/logger.js";
+import type { KmsEmulatorOptions } from "../../testkit/kms-emulator/index.js";
+import { startKmsEmulator } from "../../testkit/kms-emulator/index.js";
+import { OPERATIONS } from "../../testkit/kms-emulator/operations/index.js";
+import { TAGGING_OPERATIONS } from "../../testkit/kms-emulator/operations/tagging.js";
 
 export interface KmsEmulatorFlags {
   port: string;

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
+import { createReportCsvStream } from "../../assurance/report-csv.js";
 import type { Ledger } from "../../shared/ledger/index.js";
 import { silentLogger } from "../../shared/logger.js";
-import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { type CampaignKmsLookup, campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
-import { reportJson, reportRow } from "../../producer/report.js";
+import { reportJson, reportRow } from "../../assurance/report.js";
+import { createReportCsvStream } from "../../assurance/report-csv.js";
+import { type CampaignKmsLookup, campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { Ledger } from "../../shared/ledger/index.js";
-import { createReportCsvStream } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openRuntime, type Runtime, withCommonFlags } from "../runtime.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
-import { requeueFailed } from "../../producer/retry.js";
+import { campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
+import { requeueFailed } from "../../campaign/retry.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import { EXIT } from "../exit-codes.js";

@@ -9,10 +9,10 @@ import {
   GetPublicKeyCommand,
 } from "@aws-sdk/client-kms";
 import type { Command } from "commander";
-import { verifyEvidencePack } from "../../producer/evidence/index.js";
-import { runSandboxDemo } from "../../sandbox/demo.js";
+import { verifyEvidencePack } from "../../assurance/evidence/index.js";
 import { createKmsClient } from "../../shared/kms/index.js";
 import { createLogger } from "../../shared/logger.js";
+import { runSandboxDemo } from "../../testkit/demo/run-demo.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
 import { runAudit } from "./audit.js";

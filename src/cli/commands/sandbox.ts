@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { initSandboxToken, SAMPLE_KEY_NAMES } from "../../sandbox/softhsm.js";
+import { initSandboxToken, SAMPLE_KEY_NAMES } from "../../testkit/softhsm.js";
 import { EXIT } from "../exit-codes.js";
 
 interface SandboxInitFlags {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
-import { parseMetricsPort, serveFleetMetrics } from "../../producer/fleet-metrics.js";
-import { collectStatus, type StatusReport } from "../../producer/status.js";
+import { parseMetricsPort, serveFleetMetrics } from "../../campaign/fleet-metrics.js";
+import { campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
+import { collectStatus, type StatusReport } from "../../campaign/status.js";
 import { redactUrl } from "../../shared/config.js";
 import { formatDuration } from "../../shared/durations.js";
 import { PHASES } from "../../shared/migration.js";

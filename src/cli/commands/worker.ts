@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { noCampaignMessage } from "../../producer/campaign.js";
+import { noCampaignMessage } from "../../campaign/marker.js";
 import { type Config, redactUrl, requireHsm } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";

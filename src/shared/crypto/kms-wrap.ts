@@ -1,47 +1,8 @@
-import {
-  constants,
-  createCipheriv,
-  createDecipheriv,
-  createPublicKey,
-  type KeyObject,
-  privateDecrypt,
-  publicEncrypt,
-  randomBytes,
-} from "node:crypto";
+import { constants, createDecipheriv, type KeyObject, privateDecrypt } from "node:crypto";
 import { type WrappingAlgorithm, wrappingHash } from "../key-specs.js";
 
 /** RFC 5649 alternative initial value, as AWS's documented openssl command passes it (`-iv A65959A6`). */
-const KWP_AIV = Buffer.from("A65959A6", "hex");
-
-/**
- * The KMS import ciphertext formats, in node:crypto. The emulator decrypts with `unwrapKeyMaterial`;
- * `wrapKeyMaterial` exists for tests and test fixtures only: the migration path wraps inside the HSM and
- * never holds key material in process memory.
- *
- * - RSAES_OAEP_SHA_1/256: RSA-OAEP (hash and MGF1 hash alike, no label) of the material.
- * - RSA_AES_KEY_WRAP_SHA_1/256: RSA-OAEP(aesKey, 32 bytes) || AES-KWP(aesKey, material); the first part
- *   is exactly the wrapping modulus size.
- */
-export function wrapKeyMaterial(
-  algorithm: WrappingAlgorithm,
-  wrappingPublicKeyDer: Buffer,
-  material: Buffer,
-): Buffer {
-  const publicKey = createPublicKey({ key: wrappingPublicKeyDer, format: "der", type: "spki" });
-  const oaep = (data: Buffer) =>
-    publicEncrypt(
-      { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: wrappingHash(algorithm) },
-      data,
-    );
-  if (algorithm.startsWith("RSAES_OAEP")) return oaep(material);
-  const aesKey = randomBytes(32);
-  try {
-    const cipher = createCipheriv("id-aes256-wrap-pad", aesKey, KWP_AIV);
-    return Buffer.concat([oaep(aesKey), cipher.update(material), cipher.final()]);
-  } finally {
-    aesKey.fill(0);
-  }
-}
+export const KWP_AIV = Buffer.from("A65959A6", "hex");
 
 /** Why a ciphertext could not be decrypted (maps to KMS InvalidCiphertextException). */
 export class UnwrapError extends Error {
@@ -51,7 +12,14 @@ export class UnwrapError extends Error {
   }
 }
 
-/** Decrypts KMS import ciphertext with the wrapping private key. Throws UnwrapError when it cannot. */
+/**
+ * Decrypts KMS import ciphertext with the wrapping private key. Throws UnwrapError when it cannot.
+ * The formats (AWS KMS Developer Guide, "Encrypt the key material"):
+ * - RSAES_OAEP_SHA_1/256: RSA-OAEP (hash and MGF1 hash alike, no label) of the material.
+ * - RSA_AES_KEY_WRAP_SHA_1/256: RSA-OAEP(aesKey, 32 bytes) || AES-KWP(aesKey, material); the first part
+ *   is exactly the wrapping modulus size.
+ * The test-only inverse, `wrapKeyMaterial`, lives in src/testkit/wrap-key-material.ts.
+ */
 export function unwrapKeyMaterial(
   algorithm: WrappingAlgorithm,
   wrappingPrivateKey: KeyObject,

@@ -124,7 +124,7 @@ export class Ledger {
     return result;
   }
 
-  /** The campaign marker of this prefix (see campaign.ts), undefined when there is none. */
+  /** The campaign marker of this prefix (see src/campaign/marker.ts), undefined when there is none. */
   async campaign(): Promise<CampaignMarker | undefined> {
     return readCampaign(this.redis, this.prefix);
   }

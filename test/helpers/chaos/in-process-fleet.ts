@@ -1,7 +1,6 @@
 import { Readable } from "node:stream";
-import { enqueueManifest } from "../../../src/producer/enqueue.js";
-import { formatManifestCsv } from "../../../src/producer/manifest.js";
-import type { SampleKey } from "../../../src/sandbox/sample-keys.js";
+import { enqueueManifest } from "../../../src/campaign/enqueue.js";
+import { formatManifestCsv } from "../../../src/manifest/read.js";
 import { loadConfig } from "../../../src/shared/config.js";
 import { openPkcs11Hsm } from "../../../src/shared/hsm/index.js";
 import { acquireLibrary } from "../../../src/shared/hsm/pkcs11-library.js";
@@ -13,6 +12,7 @@ import { createMetrics } from "../../../src/shared/metrics.js";
 import { PHASES } from "../../../src/shared/migration.js";
 import { PhaseQueues } from "../../../src/shared/queues.js";
 import { createRedisConnection } from "../../../src/shared/redis.js";
+import type { SampleKey } from "../../../src/testkit/sample-keys.js";
 import { WorkerEvents } from "../../../src/workers/events.js";
 import { startFleet } from "../../../src/workers/fleet.js";
 import { observeWorkers } from "../../../src/workers/observe.js";

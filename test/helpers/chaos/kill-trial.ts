@@ -1,12 +1,12 @@
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { enqueueManifest } from "../../../src/producer/enqueue.js";
-import { startKmsEmulator } from "../../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../../src/sandbox/sample-keys.js";
+import { enqueueManifest } from "../../../src/campaign/enqueue.js";
 import { Ledger } from "../../../src/shared/ledger/index.js";
 import { PHASES, type PhaseName } from "../../../src/shared/migration.js";
 import { PhaseQueues } from "../../../src/shared/queues.js";
+import { startKmsEmulator } from "../../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../../src/testkit/sample-keys.js";
 import { cliEnvironment, manifestFor } from "../fleet.js";
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../redis.js";
 import type { TestToken } from "../softhsm.js";

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { startKmsEmulator } from "../../../src/sandbox/kms-emulator/index.js";
-import type { SampleKey } from "../../../src/sandbox/sample-keys.js";
+import { startKmsEmulator } from "../../../src/testkit/kms-emulator/index.js";
+import type { SampleKey } from "../../../src/testkit/sample-keys.js";
 import { PROVENANCE_TAGS } from "../../../src/workers/phases/index.js";
 import { runCli } from "../cli.js";
 import { cliEnvironment, manifestFor } from "../fleet.js";

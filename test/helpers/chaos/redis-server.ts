@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { enqueueManifest } from "../../../src/producer/enqueue.js";
+import { enqueueManifest } from "../../../src/campaign/enqueue.js";
 import { Ledger } from "../../../src/shared/ledger/index.js";
 import { PhaseQueues } from "../../../src/shared/queues.js";
 import { freePort } from "../ports.js";

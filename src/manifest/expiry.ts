@@ -1,4 +1,4 @@
-import { show } from "./manifest-text.js";
+import { show } from "./text.js";
 
 /** KMS: key material may expire at most 365 days after the import. */
 export const MAX_EXPIRY_DAYS = 365;

@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { formatManifestCsv } from "../producer/manifest.js";
-import { startKmsEmulator } from "./kms-emulator/index.js";
-import { initSandboxToken, SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "./softhsm.js";
+import { formatManifestCsv } from "../../manifest/read.js";
+import { startKmsEmulator } from "../kms-emulator/index.js";
+import { initSandboxToken, SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../softhsm.js";
 
 /** How long the demo's emulator may hide a change from other calls: the pipeline must wait it out. */
 const SANDBOX_CONSISTENCY_DELAY_MS = 2000;

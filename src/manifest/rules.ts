@@ -1,9 +1,9 @@
 import { isRegionName } from "../shared/config.js";
 import { isKeySpec, isKeyUsage, KEY_SPECS, KEY_USAGES, keySpecInfo } from "../shared/key-specs.js";
-import { parseExpiry } from "./manifest-expiry.js";
-import { parseTags } from "./manifest-tags.js";
-import { didYouMean, show } from "./manifest-text.js";
-import type { ManifestColumn, ManifestRow, RowProblem } from "./manifest-types.js";
+import { parseExpiry } from "./expiry.js";
+import { parseTags } from "./tags.js";
+import { didYouMean, show } from "./text.js";
+import type { ManifestColumn, ManifestRow, RowProblem } from "./types.js";
 
 export const MAX_LABEL_CHARS = 256;
 export const MAX_ID_HEX_DIGITS = 128;

@@ -1,5 +1,5 @@
 import { PROVENANCE_TAGS } from "../workers/phases/provenance.js";
-import { show } from "./manifest-text.js";
+import { show } from "./text.js";
 
 /** KMS limits on tags (TagResource). */
 export const MAX_TAGS = 50;

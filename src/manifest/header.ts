@@ -1,6 +1,6 @@
-import { ManifestFileError } from "./manifest-file-error.js";
-import { didYouMean, nearest, show } from "./manifest-text.js";
-import { isManifestColumn, MANIFEST_COLUMNS, type ManifestColumn } from "./manifest-types.js";
+import { ManifestFileError } from "./file-error.js";
+import { didYouMean, nearest, show } from "./text.js";
+import { isManifestColumn, MANIFEST_COLUMNS, type ManifestColumn } from "./types.js";
 
 const VALID = `valid columns: ${MANIFEST_COLUMNS.join(", ")}`;
 

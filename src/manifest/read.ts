@@ -1,20 +1,20 @@
 import { type Parser, parse } from "csv-parse";
 import { formatCsvLine } from "../shared/csv.js";
-import { decodeManifestText } from "./manifest-decode.js";
-import { ManifestFileError } from "./manifest-file-error.js";
-import { parseHeader } from "./manifest-header.js";
-import { checkRow, type ManifestCells } from "./manifest-rules.js";
-import { show } from "./manifest-text.js";
+import { decodeManifestText } from "./decode.js";
+import { ManifestFileError } from "./file-error.js";
+import { parseHeader } from "./header.js";
+import { aliasDigest, sourceKeyDigest } from "./migration-id.js";
+import { checkRow, type ManifestCells } from "./rules.js";
+import { show } from "./text.js";
 import {
   MANIFEST_COLUMNS,
   type ManifestColumn,
   type ManifestEntry,
   type ManifestRow,
   type RowProblem,
-} from "./manifest-types.js";
-import { aliasDigest, sourceKeyDigest } from "./migration-id.js";
+} from "./types.js";
 
-export { ManifestFileError } from "./manifest-file-error.js";
+export { ManifestFileError } from "./file-error.js";
 export { migrationId } from "./migration-id.js";
 export { MANIFEST_COLUMNS, type ManifestColumn, type ManifestEntry, type ManifestRow, type RowProblem };
 

@@ -1,5 +1,5 @@
 import type { MigrationRecord } from "../shared/migration.js";
-import type { ReportRow } from "../shared/report-csv.js";
+import type { ReportRow } from "./report-csv.js";
 
 /**
  * What the error column says: why a key failed, or why a migrated key is `verified=unproven` (the evidence that

@@ -1,5 +1,5 @@
 import { firstInvalidUtf8 } from "../shared/bounded-read.js";
-import { ManifestFileError } from "./manifest-file-error.js";
+import { ManifestFileError } from "./file-error.js";
 
 const newlines = (text: string) => text.split("\n").length - 1;
 

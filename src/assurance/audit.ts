@@ -1,11 +1,11 @@
+import { migrationId } from "../manifest/migration-id.js";
+import { formatProblem } from "../manifest/read.js";
+import type { ManifestEntry } from "../manifest/types.js";
 import { isMigrationError } from "../shared/errors.js";
 import type { HsmPort, SourceKeyRef } from "../shared/hsm/types.js";
 import { isKeySpec, keySpecInfo } from "../shared/key-specs.js";
 import type { KmsPort } from "../shared/kms/types.js";
 import type { MigrationRecord } from "../shared/migration.js";
-import { formatProblem } from "./manifest.js";
-import type { ManifestEntry } from "./manifest-types.js";
-import { migrationId } from "./migration-id.js";
 
 /**
  * What the audit found for one migrated key, comparing the HSM and KMS directly (nothing read from Redis but

@@ -1,9 +1,9 @@
 import { extname } from "node:path";
 import { parse as parseYaml, YAMLError } from "yaml";
+import { show } from "../manifest/text.js";
 import { decodeUtf8, readFileBoundedSync } from "../shared/bounded-read.js";
 import { ConfigError } from "../shared/errors.js";
 import { lineAndColumn, parseJsonText } from "../shared/json-syntax.js";
-import { show } from "./manifest-text.js";
 
 /** What a template may use: the HSM's facts about a key. */
 export interface MappingVariables {

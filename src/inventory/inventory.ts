@@ -1,8 +1,8 @@
 import { Readable } from "node:stream";
+import { formatManifestCsv, type ManifestColumn, readManifest } from "../manifest/read.js";
 import { ConfigError } from "../shared/errors.js";
 import type { SourceKeyDescription } from "../shared/hsm/types.js";
 import { keySpecInfo } from "../shared/key-specs.js";
-import { formatManifestCsv, type ManifestColumn, readManifest } from "./manifest.js";
 import { applyMapping, type Mapping } from "./mapping.js";
 
 export interface Inventory {

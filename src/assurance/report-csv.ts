@@ -1,4 +1,4 @@
-import { formatCsvLine } from "./csv.js";
+import { formatCsvLine } from "../shared/csv.js";
 
 /** The report's columns, in order: a user-facing contract (README.md#report). */
 export const REPORT_COLUMNS = [

@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { retryable } from "../errors.js";
-import type { KeySpec } from "../key-specs.js";
-import type { HsmPort, SourceKeyDescription, SourceKeyRef, WrapCapabilities, WrapRequest } from "./types.js";
+import { retryable } from "../shared/errors.js";
+import type {
+  HsmPort,
+  SourceKeyDescription,
+  SourceKeyRef,
+  WrapCapabilities,
+  WrapRequest,
+} from "../shared/hsm/types.js";
+import type { KeySpec } from "../shared/key-specs.js";
 
 /** The HsmPort calls a fault can be injected into. */
 export type HsmOperation =

@@ -1,7 +1,7 @@
 import { open } from "node:fs/promises";
 import { formatLimit, tooLarge, unreadable } from "../shared/bounded-read.js";
 import { ConfigError } from "../shared/errors.js";
-import { ManifestFileError } from "./manifest-file-error.js";
+import { ManifestFileError } from "./file-error.js";
 
 /**
  * Largest manifest read: a million rows of a few hundred bytes with room to spare. Reading stays flat in

@@ -1,6 +1,6 @@
 import { decodeUtf8, readFileBounded } from "../shared/bounded-read.js";
 import { lineAndColumn, parseJsonText } from "../shared/json-syntax.js";
-import { show } from "./manifest-text.js";
+import { show } from "./text.js";
 
 /** KMS's limit on a key policy document: "up to 32 kilobytes (32,768 bytes)" (AWS KMS Developer Guide, "Creating a key policy", Key policy format). */
 export const MAX_POLICY_BYTES = 32_768;

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
+import { readKeyPolicy } from "../manifest/key-policy.js";
+import { type ManifestRow, migrationId, type RowProblem, readManifest } from "../manifest/read.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import { type MigrationRecord, newMigrationRecord } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
-import { readKeyPolicy } from "./key-policy.js";
-import { type ManifestRow, migrationId, type RowProblem, readManifest } from "./manifest.js";
 
 export interface EnqueueSummary {
   /** Rows that passed validation. */

@@ -1,4 +1,6 @@
-# hsm2kms: one image for the worker, the status exporter, the KMS emulator and the SoftHSM2 sandbox.
+# hsm2kms: one image for the worker, the status exporter and the other commands. It does not ship the testkit
+# (src/testkit, see .dockerignore): the `kms-emulator` and `sandbox` commands need a clone of the repository (or,
+# in docker-compose.yml, src/testkit mounted at /app/src/testkit).
 # Build stage: pkcs11js is a native addon, compiled by node-gyp during `npm ci`.
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \

@@ -10,8 +10,8 @@ import {
   ResourceGroupsTaggingAPIClient,
 } from "@aws-sdk/client-resource-groups-tagging-api";
 import { afterAll, describe, expect, it } from "vitest";
-import { readCredentialsFile } from "../../src/cli/commands/kms-emulator.js";
 import { ConfigError } from "../../src/shared/errors.js";
+import { readCredentialsFile } from "../../src/testkit/kms-emulator/flags.js";
 import { errorName, kmsClient } from "./kms-emulator-fixtures.js";
 
 const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");

@@ -19,10 +19,8 @@ import {
 } from "@aws-sdk/client-resource-groups-tagging-api";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  kmsEmulatorOptionsFromFlags,
-  registerKmsEmulatorCommand,
-} from "../../src/cli/commands/kms-emulator.js";
+import { registerKmsEmulatorCommand } from "../../src/cli/commands/kms-emulator.js";
+import { kmsEmulatorOptionsFromFlags } from "../../src/testkit/kms-emulator/flags.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { waitFor } from "../helpers/fleet.js";
 import { emulatorFlagDefaults } from "../helpers/kms-emulator-flags.js";

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { kmsEmulatorOptionsFromFlags } from "../../src/cli/commands/kms-emulator.js";
 import { regionsFlag, secondsFlag } from "../../src/cli/flag-values.js";
 import { loadConfig } from "../../src/shared/config.js";
 import { ConfigError } from "../../src/shared/errors.js";
 import { closestName, parseQuotaList } from "../../src/shared/kms-quotas.js";
+import { kmsEmulatorOptionsFromFlags } from "../../src/testkit/kms-emulator/flags.js";
 import { emulatorFlagDefaults } from "../helpers/kms-emulator-flags.js";
 
 /** Values an operator can get wrong: each is refused naming the value and what was expected, never accepted. */

@@ -12,9 +12,9 @@ import type { Command } from "commander";
 import { verifyEvidencePack } from "../../assurance/evidence/index.js";
 import { createKmsClient } from "../../shared/kms/index.js";
 import { createLogger } from "../../shared/logger.js";
-import { runSandboxDemo } from "../../testkit/demo/run-demo.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
+import { loadDemo } from "../testkit.js";
 import { runAudit } from "./audit.js";
 import { runEnqueue } from "./enqueue.js";
 import { printVerification, runEvidence } from "./evidence.js";
@@ -151,6 +151,7 @@ export function registerSandboxDemoCommand(sandbox: Command): void {
         level: process.env["HSM2KMS_LOG_LEVEL"],
         base: { component: "sandbox" },
       });
+      const { runSandboxDemo } = await loadDemo();
       let ok = false;
       const result = await runSandboxDemo({
         dir: resolve(flags.dir),

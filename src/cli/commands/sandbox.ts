@@ -1,6 +1,6 @@
 import { Command } from "commander";
-import { initSandboxToken, SAMPLE_KEY_NAMES } from "../../testkit/softhsm.js";
 import { EXIT } from "../exit-codes.js";
+import { loadSandboxToken } from "../testkit.js";
 
 interface SandboxInitFlags {
   dir: string;
@@ -28,7 +28,7 @@ export function registerSandboxCommand(program: Command): Command {
 function sandboxInitCommand(): Command {
   return new Command("init")
     .description(
-      `Create (or reuse) a SoftHSM2 token in DIR with the sample keys generated inside it (${SAMPLE_KEY_NAMES.length} keys: ` +
+      "Create (or reuse) a SoftHSM2 token in DIR with the sample keys generated inside it (" +
         "EC P-256/P-384/P-521/secp256k1, RSA 2048/3072/4096, AES-256, HMAC 224-512, one non-extractable EC key). " +
         "Prints `export` lines for SOFTHSM2_CONF, HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL and HSM2KMS_PKCS11_PIN_FILE " +
         "(the PIN stays in DIR/user.pin). Running it again adds only missing keys.",
@@ -37,6 +37,7 @@ function sandboxInitCommand(): Command {
     .option("--label <label>", "token label (default: hsm2kms-sandbox)")
     .option("--force", "delete the token in DIR and create a new one")
     .action(async (flags: SandboxInitFlags) => {
+      const { initSandboxToken, SAMPLE_KEY_NAMES } = await loadSandboxToken();
       const token = await initSandboxToken({
         dir: flags.dir,
         label: flags.label,

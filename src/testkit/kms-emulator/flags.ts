@@ -1,0 +1,112 @@
+import { readFileSync } from "node:fs";
+import { parseDurationMs } from "../../shared/durations.js";
+import { ConfigError } from "../../shared/errors.js";
+import { parseQuotaList } from "../../shared/kms-quotas.js";
+import { OPERATIONS } from "./operations/index.js";
+import { TAGGING_OPERATIONS } from "./operations/tagging.js";
+import type { KmsEmulatorOptions } from "./options.js";
+
+/** The `hsm2kms kms-emulator` command's flags, as commander hands them over (src/cli/commands/kms-emulator.ts). */
+export interface KmsEmulatorFlags {
+  port: string;
+  host: string;
+  tokenTtl: string;
+  quota?: string;
+  quotas: boolean;
+  latencyMs?: string;
+  faultRate: string;
+  consistencyDelay: string;
+  state?: string;
+  acceptKwpZeroPadding?: boolean;
+  wrappingKeyPool: string;
+  accountId: string;
+  logLevel: string;
+  seedKeys: string;
+  maxKeys: string;
+  tagIndexDelayMs: string;
+  credentialsFile?: string;
+}
+
+/**
+ * The access keys a `--credentials-file` names: a JSON array of `{"accessKeyId", "secretAccessKey"}`. Errors
+ * name the file and the entry, never what the file holds (it holds secrets).
+ */
+export function readCredentialsFile(path: string): { accessKeyId: string; secretAccessKey: string }[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? "not valid JSON";
+    throw new ConfigError(`--credentials-file ${path}: cannot read it (${reason})`);
+  }
+  const shape = `a JSON array of {"accessKeyId": "...", "secretAccessKey": "..."}`;
+  if (!Array.isArray(parsed) || parsed.length === 0)
+    throw new ConfigError(`--credentials-file ${path}: expected ${shape} with at least one entry`);
+  return parsed.map((entry: unknown, index) => {
+    const { accessKeyId, secretAccessKey } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof accessKeyId !== "string" || !/^[\w+=,.@-]{1,128}$/.test(accessKeyId))
+      throw new ConfigError(
+        `--credentials-file ${path}: entry ${index + 1} needs an accessKeyId of 1-128 letters, digits or +=,.@_- (${shape})`,
+      );
+    if (typeof secretAccessKey !== "string" || secretAccessKey === "")
+      throw new ConfigError(
+        `--credentials-file ${path}: entry ${index + 1} needs a non-empty secretAccessKey`,
+      );
+    return { accessKeyId, secretAccessKey };
+  });
+}
+
+function parseLatency(text: string, flag = "--latency-ms"): number | [number, number] {
+  const match = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(text.trim());
+  if (!match) throw new ConfigError(`${flag}: "${text}" is not N or N-M (milliseconds)`);
+  if (match[2] === undefined) return Number(match[1]);
+  const range: [number, number] = [Number(match[1]), Number(match[2])];
+  if (range[1] < range[0]) throw new ConfigError(`${flag}: "${text}" has its maximum below its minimum`);
+  return range;
+}
+
+function integerFlag(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max)
+    throw new ConfigError(`${name}: "${text}" is not an integer from ${min} to ${max}`);
+  return value;
+}
+
+/** Turns the command's flags into emulator options; a bad flag is a ConfigError naming it (exit 2). */
+export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulatorOptions {
+  const tokenTtlMs = parseDurationMs(flags.tokenTtl);
+  if (!tokenTtlMs)
+    throw new ConfigError(`--token-ttl: "${flags.tokenTtl}" is not a duration such as 24h or 90s`);
+  let quotas: KmsEmulatorOptions["quotas"];
+  if (!flags.quotas) quotas = false;
+  else if (flags.quota !== undefined) {
+    const parsed = parseQuotaList(flags.quota, [
+      ...Object.keys(OPERATIONS),
+      ...Object.keys(TAGGING_OPERATIONS),
+    ]);
+    if (typeof parsed === "string") throw new ConfigError(`--quota: ${parsed}`);
+    quotas = parsed;
+  }
+  const faultRate = Number(flags.faultRate);
+  if (!Number.isFinite(faultRate) || faultRate < 0 || faultRate > 1)
+    throw new ConfigError(`--fault-rate: "${flags.faultRate}" is not a number from 0 to 1`);
+  if (!/^\d{12}$/.test(flags.accountId))
+    throw new ConfigError(`--account-id: "${flags.accountId}" is not 12 digits`);
+  return {
+    port: integerFlag("--port", flags.port, 0, 65535),
+    host: flags.host,
+    tokenTtlMs,
+    quotas,
+    latencyMs: flags.latencyMs === undefined ? undefined : parseLatency(flags.latencyMs),
+    faultRate,
+    consistencyDelayMs: integerFlag("--consistency-delay", flags.consistencyDelay, 0, 3_600_000),
+    stateFile: flags.state,
+    acceptKwpZeroPadding: flags.acceptKwpZeroPadding ?? false,
+    wrappingKeyPoolSize: integerFlag("--wrapping-key-pool", flags.wrappingKeyPool, 0, 64),
+    accountId: flags.accountId,
+    seedKeys: integerFlag("--seed-keys", flags.seedKeys, 0, 1_000_000),
+    maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
+    tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
+    credentials: flags.credentialsFile === undefined ? undefined : readCredentialsFile(flags.credentialsFile),
+  };
+}

@@ -12,6 +12,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     globalSetup: ["test/helpers/global-setup.ts"],
+    // Fails a test file that leaves a child process, Redis keys under its prefix or a listening server.
+    setupFiles: ["test/helpers/leak-guard.ts"],
     sequence: { sequencer: LongestFirstSequencer },
     reporters: ["default"],
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },

@@ -6,7 +6,7 @@ import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
 import { HsmSlots, hsmLane } from "../shared/hsm/hsm-share.js";
 import type { HsmPort } from "../shared/hsm/types.js";
-import { createKmsAdapter } from "../shared/kms/index.js";
+import { createKmsAdapter, kmsPortCache } from "../shared/kms/index.js";
 import type { KmsPort } from "../shared/kms/types.js";
 import { CampaignWatch, Ledger } from "../shared/ledger/index.js";
 import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
@@ -70,7 +70,6 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const events = options.events ?? new WorkerEvents(logger);
   const ledger = new Ledger(connection, config.queuePrefix);
   const queues = new PhaseQueues(connection, config.queuePrefix, (error) => onError("queue")(error));
-  const kmsPorts = new Map<string, KmsPort>();
   const workers = new Map<string, Worker<PhaseJobData>>();
   const pollMs = options.pollMs ?? 500;
   const campaignCheckMs = options.campaignCheckMs ?? 2000;
@@ -92,29 +91,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       "HSM phases (preflight, wrap) need HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL and a PIN on this host",
     );
 
-  const kms = (region: string): KmsPort => {
-    let port = kmsPorts.get(region);
-    if (!port) {
-      port = createKmsAdapter({
-        region,
-        endpoint: config.kmsEndpoint,
-        credentials: options.kmsCredentials,
-        onRequest: (event) => events.emit("kms:request", event),
-        onResourceQuota: (event) => {
-          // Once per hold and process: the adapter itself stops sending CreateKey into that Region.
-          if (event.state === "exceeded")
-            logger.error(
-              { region: event.region, quota: event.quota, operation: event.operation },
-              `KMS refused ${event.operation}: the account is at its "${event.quota}" resource quota in ${event.region}; keys that reach create there fail (KMS_RESOURCE_QUOTA_EXCEEDED) until it is raised in Service Quotas; then hsm2kms retry --failed`,
-            );
-          else logger.info({ region: event.region, quota: event.quota }, "KMS creates keys again");
-          events.emit("kms:resource-quota", event);
-        },
-      });
-      kmsPorts.set(region, port);
-    }
-    return port;
-  };
+  const kmsPorts = kmsPortCache((region) =>
+    createKmsAdapter({
+      region,
+      endpoint: config.kmsEndpoint,
+      credentials: options.kmsCredentials,
+      onRequest: (event) => events.emit("kms:request", event),
+      onResourceQuota: (event) => {
+        // Once per hold and process: the adapter itself stops sending CreateKey into that Region.
+        if (event.state === "exceeded")
+          logger.error(
+            { region: event.region, quota: event.quota, operation: event.operation },
+            `KMS refused ${event.operation}: the account is at its "${event.quota}" resource quota in ${event.region}; keys that reach create there fail (KMS_RESOURCE_QUOTA_EXCEEDED) until it is raised in Service Quotas; then hsm2kms retry --failed`,
+          );
+        else logger.info({ region: event.region, quota: event.quota }, "KMS creates keys again");
+        events.emit("kms:resource-quota", event);
+      },
+    }),
+  );
+  const kms = (region: string): KmsPort => kmsPorts.portFor(region);
   const context = {
     hsm: () => {
       if (!options.hsm) throw fatal("HSM_NOT_CONFIGURED", "this worker has no HSM configured");
@@ -229,7 +224,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       ]);
     }
     await Promise.race([queues.close(), sleep(FORCED_CLOSE_MS, undefined, { ref: false })]);
-    for (const port of kmsPorts.values()) port.close();
+    kmsPorts.close();
   };
 
   /** Stops taking work at once: the campaign is lost, or Redis is gone under --until-idle. */

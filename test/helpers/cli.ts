@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { ownerMark } from "./leak-registry.js";
 
 /** The CLI as users run it (through tsx). */
 export const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
@@ -38,6 +39,7 @@ export function spawnCli(
       PATH: process.env["PATH"] ?? "",
       NODE_NO_WARNINGS: "1",
       HSM2KMS_ALLOW_VOLATILE_REDIS: "true",
+      ...ownerMark(),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { KMSClient, ListKeysCommand } from "@aws-sdk/client-kms";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
-import { createKmsAdapter } from "../../src/shared/kms/index.js";
+import { createKmsAdapter, kmsPortCache } from "../../src/shared/kms/index.js";
 import type { KmsPort } from "../../src/shared/kms/types.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import type { PhaseContext, PhaseSettings } from "../../src/workers/phases/index.js";
@@ -42,17 +42,10 @@ export function realContext(
   settings: Partial<PhaseSettings> = {},
   lookup: PhaseContext["lookup"] = async () => undefined,
 ) {
-  const ports = new Map<string, KmsPort>();
+  const ports = kmsPortCache((region) => emulatorKms(url, region));
   const context: Omit<PhaseContext, "checkpoint"> = {
     hsm: () => hsm,
-    kms: (region) => {
-      let port = ports.get(region);
-      if (!port) {
-        port = emulatorKms(url, region);
-        ports.set(region, port);
-      }
-      return port;
-    },
+    kms: (region) => ports.portFor(region),
     lookup,
     now: () => new Date(),
     randomBytes,
@@ -67,8 +60,6 @@ export function realContext(
   };
   return {
     context,
-    close: () => {
-      for (const port of ports.values()) port.close();
-    },
+    close: () => ports.close(),
   };
 }

@@ -7,7 +7,7 @@ import type { MigrationRecord } from "../../src/shared/migration.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -25,8 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

@@ -6,7 +6,7 @@ import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulat
 import { SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 const KEYS = [
@@ -27,8 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator?.close();
   for (const prefix of prefixes) {
-    await deletePrefix(prefix);
-    await deletePrefix(`{${prefix}.ledger}`);
+    await wipeCampaign(prefix);
   }
   await token?.cleanup();
 });

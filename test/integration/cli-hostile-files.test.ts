@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/provenance.js";
 import { runCli } from "../helpers/cli.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -109,8 +109,7 @@ describe("configuration problems are exit 2, naming what to fix", () => {
   });
   afterAll(async () => {
     await token?.cleanup();
-    await deletePrefix(prefix);
-    await deletePrefix(`{${prefix}.ledger}`);
+    await wipeCampaign(prefix);
   });
   const tokenEnv = (change: Record<string, string | undefined>) => {
     const merged: Record<string, string | undefined> = { ...env(), ...token.env, ...change };

@@ -17,7 +17,7 @@ import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-flee
 import { readLedger } from "../helpers/chaos/invariants.js";
 import { addMixedKeys, kmsKeysByMigration } from "../helpers/fleet.js";
 import { emulatorKms, realContext } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -194,8 +194,7 @@ describe("two campaigns over the same keys (real SoftHSM, Redis, BullMQ fleet, e
 
   afterAll(async () => {
     for (const prefix of prefixes) {
-      await deletePrefix(prefix);
-      await deletePrefix(`{${prefix}.ledger}`);
+      await wipeCampaign(prefix);
     }
     await token?.cleanup();
   });

@@ -21,7 +21,7 @@ import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulat
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
 import { emulatorKms, TEST_CREDENTIALS } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 const LABELS = ["sample-ec-p256", "sample-rsa-2048", "sample-hmac-256", "sample-aes-256"] as const;
@@ -89,8 +89,7 @@ beforeAll(async () => {
 afterAll(async () => {
   kms?.destroy();
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -22,8 +22,7 @@ afterAll(async () => {
   for (const worker of workers) worker.child.kill("SIGKILL");
   await emulator?.close();
   for (const prefix of prefixes) {
-    await deletePrefix(prefix);
-    await deletePrefix(`{${prefix}.ledger}`);
+    await wipeCampaign(prefix);
   }
   await token?.cleanup();
 });

@@ -15,7 +15,7 @@ import {
   testLedger,
   waitFor,
 } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -31,8 +31,7 @@ afterAll(async () => {
   for (const worker of workers) worker.child.kill("SIGKILL");
   await Promise.all(workers.map((worker) => worker.exited));
   await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await deletePrefix(prefix);
-  for (const prefix of prefixes) await deletePrefix(`{${prefix}.ledger}`);
+  for (const prefix of prefixes) await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

@@ -2,6 +2,8 @@ import { createPrivateKey, createPublicKey, generatePrimeSync, type KeyObject } 
 import { GetParametersForImportCommand, ImportKeyMaterialCommand, KMSClient } from "@aws-sdk/client-kms";
 import type { HttpRequest } from "@smithy/types";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
+import { modInverse } from "../../src/shared/crypto/modular.js";
+import { DER_TAG, derElement, derUnsignedInteger } from "../../src/shared/der.js";
 import type { WrappingAlgorithm, WrappingKeySpec } from "../../src/shared/key-specs.js";
 import type { KmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
@@ -128,34 +130,6 @@ export async function importMaterial(
   );
 }
 
-function derLength(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes = Buffer.from(length.toString(16).padStart(length > 0xff ? 4 : 2, "0"), "hex");
-  return Buffer.concat([Buffer.from([0x80 | bytes.length]), bytes]);
-}
-
-/** A DER element from its tag and contents (test fixtures only). */
-export function der(tag: number, ...children: Buffer[]): Buffer {
-  const body = Buffer.concat(children);
-  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
-}
-
-export function derInteger(value: bigint): Buffer {
-  let hex = value.toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  if (Number.parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
-  return der(0x02, Buffer.from(hex, "hex"));
-}
-
-const mod = (a: bigint, n: bigint) => ((a % n) + n) % n;
-function modInverse(a: bigint, n: bigint): bigint {
-  let [r0, r1, s0, s1] = [mod(a, n), n, 1n, 0n];
-  while (r1 !== 0n) {
-    const q = r0 / r1;
-    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
-  }
-  return mod(s0, n);
-}
 const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? a : gcd(b, a % b));
 
 /**
@@ -175,14 +149,24 @@ export function threePrimeRsaPkcs8(): Buffer {
     const phi = (p - 1n) * (q - 1n) * (r - 1n);
     if (gcd(e, phi) !== 1n) continue;
     const d = modInverse(e, phi);
-    const otherPrime = der(0x30, derInteger(r), derInteger(d % (r - 1n)), derInteger(modInverse(p * q, r)));
-    const rsaKey = der(
-      0x30,
-      derInteger(1n),
-      ...[n, e, d, p, q, d % (p - 1n), d % (q - 1n), modInverse(q, p)].map(derInteger),
-      der(0x30, otherPrime),
+    const otherPrime = derElement(
+      DER_TAG.SEQUENCE,
+      derUnsignedInteger(r),
+      derUnsignedInteger(d % (r - 1n)),
+      derUnsignedInteger(modInverse(p * q, r)),
     );
-    const algorithm = der(0x30, Buffer.from("06092a864886f70d0101010500", "hex"));
-    return der(0x30, derInteger(0n), algorithm, der(0x04, rsaKey));
+    const rsaKey = derElement(
+      DER_TAG.SEQUENCE,
+      derUnsignedInteger(1n),
+      ...[n, e, d, p, q, d % (p - 1n), d % (q - 1n), modInverse(q, p)].map(derUnsignedInteger),
+      derElement(DER_TAG.SEQUENCE, otherPrime),
+    );
+    const algorithm = derElement(DER_TAG.SEQUENCE, Buffer.from("06092a864886f70d0101010500", "hex"));
+    return derElement(
+      DER_TAG.SEQUENCE,
+      derUnsignedInteger(0n),
+      algorithm,
+      derElement(DER_TAG.OCTET_STRING, rsaKey),
+    );
   }
 }

@@ -5,7 +5,7 @@ import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulat
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
 import { emulatorKms } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -19,8 +19,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

@@ -8,7 +8,7 @@ import type { MigrationRecord } from "../../src/shared/migration.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -31,8 +31,7 @@ afterAll(async () => {
   await emulator?.close();
   await Promise.all(emulators.map((started) => started.close()));
   for (const name of [prefix, expiryPrefix]) {
-    await deletePrefix(name);
-    await deletePrefix(`{${name}.ledger}`);
+    await wipeCampaign(name);
   }
   await token?.cleanup();
 });

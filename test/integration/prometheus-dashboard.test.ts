@@ -17,7 +17,7 @@ import {
   startPrometheus,
   substitute,
 } from "../helpers/prometheus.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 
 // Fast key types, and the sandbox's non-extractable key so that a failure (and its reason) shows.
@@ -101,8 +101,7 @@ afterAll(async () => {
   await prometheus?.close();
   await emulator?.close();
   await token?.cleanup();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
 });
 
 describe("the Grafana dashboard against a real Prometheus scraping a migration", () => {

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Ledger } from "../../src/shared/ledger/index.js";
+import { Ledger, ledgerHashTag } from "../../src/shared/ledger/index.js";
 import { createRedisConnection } from "../../src/shared/redis.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
@@ -93,7 +93,7 @@ describe("Redis Cluster", () => {
         const migrated = async () => (await ledger.counts()).byStatus["migrated"] ?? 0;
         try {
           await waitFor(async () => (await migrated()) >= 3, 30_000, "3 keys migrated");
-          withReplicas.kill(await withReplicas.masterFor("{failover.ledger}"));
+          withReplicas.kill(await withReplicas.masterFor(ledgerHashTag("failover")));
           const killed = Date.now();
           await waitFor(
             async () => (await migrated()) === 12,

@@ -10,7 +10,7 @@ import { SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../../src/testkit/sample-keys.js"
 import { checkInvariants, listCampaignKmsKeys } from "../helpers/chaos/invariants.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -48,8 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   if (dir) await rm(dir, { recursive: true, force: true });
   await token?.cleanup();
 });

@@ -6,7 +6,7 @@ import { Figures } from "../helpers/chaos/figures.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { addMixedKeys } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 // AWS KMS Developer Guide, "AWS KMS eventual consistency": usually seconds, sometimes minutes. 30 s per change
@@ -31,8 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   figures.print();
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

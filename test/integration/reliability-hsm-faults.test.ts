@@ -7,7 +7,7 @@ import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet, sessionInvalidator } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { addMixedKeys } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -26,8 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   figures.print();
   await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await deletePrefix(prefix);
-  for (const prefix of prefixes) await deletePrefix(`{${prefix}.ledger}`);
+  for (const prefix of prefixes) await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

@@ -14,7 +14,7 @@ import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants, readLedger } from "../helpers/chaos/invariants.js";
 import { addMixedKeys } from "../helpers/fleet.js";
 import { emulatorKms } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 let token: TestToken;
@@ -35,8 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   figures.print();
   await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await deletePrefix(prefix);
-  for (const prefix of prefixes) await deletePrefix(`{${prefix}.ledger}`);
+  for (const prefix of prefixes) await wipeCampaign(prefix);
   await token?.cleanup();
   if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });

@@ -4,7 +4,7 @@ import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulat
 import { SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { checkInvariants, listKmsKeys } from "../helpers/chaos/invariants.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 /**
@@ -32,15 +32,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await emulator?.close();
-  for (const prefix of prefixes) await wipeLedger(prefix);
+  for (const prefix of prefixes) await wipeCampaign(prefix);
   await token?.cleanup();
 });
-
-/** Deletes everything a prefix holds in Redis: its queues and its ledger. */
-async function wipeLedger(prefix: string): Promise<void> {
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
-}
 
 async function campaign(prefix: string) {
   if (!prefixes.includes(prefix)) prefixes.push(prefix);
@@ -101,7 +95,7 @@ describe("the same manifest run again, every sandbox key type", () => {
 
   it("campaign A's ledger wiped, the manifest run again under the same prefix: every key adopted and proven", async () => {
     expect(migrated.size).toBe(KEYS.length);
-    await wipeLedger(first);
+    await wipeCampaign(first);
     const report = await campaign(first);
     expect(report.problems).toEqual([]);
     expect(report.migrated).toBe(KEYS.length);

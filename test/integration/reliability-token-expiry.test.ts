@@ -17,7 +17,7 @@ import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { chaosSeed, seededRandom } from "../helpers/chaos/random.js";
 import { addMixedKeys, kmsKeysByMigration } from "../helpers/fleet.js";
 import { realContext } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 const TTL_MS = 1500;
@@ -51,8 +51,7 @@ afterAll(async () => {
   figures.print();
   await hsm?.close();
   await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await deletePrefix(prefix);
-  for (const prefix of prefixes) await deletePrefix(`{${prefix}.ledger}`);
+  for (const prefix of prefixes) await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

@@ -9,7 +9,7 @@ import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { addMixedKeys } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 const figures = new Figures("verification mismatch (a wrong key of the same spec imported)");
@@ -27,8 +27,7 @@ afterAll(async () => {
   figures.print();
   await emulator?.close();
   if (prefix) {
-    await deletePrefix(prefix);
-    await deletePrefix(`{${prefix}.ledger}`);
+    await wipeCampaign(prefix);
   }
   await token?.cleanup();
   if (stateDir) await rm(stateDir, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enqueueManifest } from "../../src/campaign/enqueue.js";
-import { Ledger } from "../../src/shared/ledger/index.js";
+import { Ledger, ledgerKey } from "../../src/shared/ledger/index.js";
 import { PhaseQueues, phaseJobId } from "../../src/shared/queues.js";
 import { startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
@@ -13,7 +13,7 @@ import { runKillTrial } from "../helpers/chaos/kill-trial.js";
 import { chaosSeed, chaosTrials, seededRandom } from "../helpers/chaos/random.js";
 import { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
 import { addMixedKeys, cliEnvironment, manifestFor } from "../helpers/fleet.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 
 const seed = chaosSeed("worker kills");
@@ -78,7 +78,7 @@ describe("worker processes SIGKILLed in every phase", () => {
         ledger: new Ledger(redis, prefix),
         queues,
       });
-      const [id] = await redis.zrange(`{${prefix}.ledger}:ids`, "0", "0");
+      const [id] = await redis.zrange(ledgerKey(prefix, "ids"), "0", "0");
       const jobId = phaseJobId({ id: id ?? "", generation: 0 }, "verify");
       // A killed worker's job still looks active until it is found stalled: count starts, not active jobs.
       const starts = async () =>
@@ -116,8 +116,7 @@ describe("worker processes SIGKILLed in every phase", () => {
       await queues.close();
       redis.disconnect();
       await emulator.close();
-      await deletePrefix(prefix);
-      await deletePrefix(`{${prefix}.ledger}`);
+      await wipeCampaign(prefix);
     }
   }, 180_000);
 });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, runCli } from "../helpers/cli.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 
 // The README's first command, `bash scripts/demo.sh`, ends in `hsm2kms sandbox demo`: run it as a user would.
 let dir: string;
@@ -15,8 +15,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -12,7 +12,7 @@ import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
 import { emulatorKms } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken, withTokenSession } from "../helpers/softhsm.js";
 
 const EC = {
@@ -72,8 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   figures.print();
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   await token?.cleanup();
 });
 

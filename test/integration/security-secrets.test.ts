@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/manifest/read.js";
-import { Ledger } from "../../src/shared/ledger/index.js";
+import { Ledger, ledgerHashTag } from "../../src/shared/ledger/index.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { generateKey } from "../../src/testkit/sample-key-generation.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
@@ -20,7 +20,7 @@ import { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
 import { freePort } from "../helpers/ports.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
+import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { listTokenObjects, withTokenSession } from "../helpers/softhsm.js";
 
 const PIN = `Known-PIN-${randomBytes(6).toString("hex")}`;
@@ -56,8 +56,7 @@ afterAll(async () => {
   figures.print();
   await workers?.killAll();
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -168,7 +167,7 @@ describe("no secret leaves the HSM, KMS or its moment in the ledger", () => {
     const reportFile = join(dir, "report.json");
     await runCli(["report", "--format", "json", "--out", reportFile], env);
     keep("report file", await readFile(reportFile, "utf8"));
-    const keyspace = await dumpKeyspace(TEST_REDIS_URL, [prefix, `{${prefix}.ledger}`]);
+    const keyspace = await dumpKeyspace(TEST_REDIS_URL, [prefix, ledgerHashTag(prefix)]);
     texts.push(...keyspace);
 
     // The search must have had something to search.

@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
+import { derElement } from "../../src/shared/der.js";
 import { KmsError } from "../../src/testkit/kms-emulator/errors.js";
 import { validateKeyMaterial } from "../../src/testkit/kms-emulator/material.js";
-import { der, threePrimeRsaPkcs8 } from "../integration/kms-emulator-fixtures.js";
+import { threePrimeRsaPkcs8 } from "../integration/kms-emulator-fixtures.js";
 
 const VECTORS = join(import.meta.dirname, "../fixtures/kms-import");
 const vectorMaterial = (name: string) =>
@@ -99,7 +100,9 @@ describe("validateKeyMaterial", () => {
   it("rejects malformed DER and a mismatched embedded public key", () => {
     expect(rejection(() => validateKeyMaterial("ECC_NIST_P256", p256.subarray(0, 60)))).toMatch(/DER/);
     expect(
-      rejection(() => validateKeyMaterial("ECC_NIST_P256", der(0x30, Buffer.from([0x02, 0x01, 0x00])))),
+      rejection(() =>
+        validateKeyMaterial("ECC_NIST_P256", derElement(0x30, Buffer.from([0x02, 0x01, 0x00]))),
+      ),
     ).toMatch(/PKCS#8/);
     const other = ecPkcs8("prime256v1");
     // Swap the embedded public point for another key's: same length, wrong point.

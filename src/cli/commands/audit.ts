@@ -14,7 +14,7 @@ import { ManifestFileError, readManifest } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
 import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createKmsAdapter } from "../../shared/kms/index.js";
+import { createKmsAdapter, kmsPortCache } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -60,15 +60,8 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     await file?.close();
     throw error;
   });
-  const kmsPorts = new Map<string, KmsPort>();
-  const kms = (region: string): KmsPort => {
-    let port = kmsPorts.get(region);
-    if (!port) {
-      port = createKmsAdapter({ region, endpoint: config.kmsEndpoint });
-      kmsPorts.set(region, port);
-    }
-    return port;
-  };
+  const kmsPorts = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
+  const kms = (region: string): KmsPort => kmsPorts.portFor(region);
   const out = file?.stream ?? process.stdout;
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
@@ -97,7 +90,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     }
   } finally {
     await file?.close();
-    for (const port of kmsPorts.values()) port.close();
+    kmsPorts.close();
     await runtime.close();
   }
   const { byResult } = summary;

@@ -11,6 +11,7 @@ import {
 import type { Command } from "commander";
 import { verifyEvidencePack } from "../../assurance/evidence/index.js";
 import { createKmsClient } from "../../shared/kms/index.js";
+import { deleteCampaignKeys } from "../../shared/ledger/index.js";
 import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
@@ -34,14 +35,7 @@ const EXPECTED_FAILURE = { label: "sample-ec-p256-nonextractable", code: "SOURCE
 async function wipe(prefix: string): Promise<void> {
   const runtime = await openRuntime(configFrom({ prefix }), "sandbox");
   try {
-    for (const pattern of [`${prefix}:*`, `{${prefix}.ledger}:*`]) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await runtime.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        if (keys.length > 0) await runtime.redis.unlink(...keys);
-      } while (cursor !== "0");
-    }
+    await deleteCampaignKeys(runtime.redis, prefix);
   } finally {
     await runtime.close();
   }

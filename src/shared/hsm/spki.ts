@@ -1,21 +1,11 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
+import { DER_TAG, derElement } from "../der.js";
 
 /**
  * DER SubjectPublicKeyInfo from the attributes a PKCS#11 token gives (RSA modulus/exponent, EC params/point),
  * normalised through node:crypto so that it is byte-for-byte what KMS GetPublicKey returns for the same key:
  * minimal integers, uncompressed EC point, named curve.
  */
-
-function derLength(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes: number[] = [];
-  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function der(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), derLength(content.length), content]);
-}
 
 /** Reads one DER TLV at `offset`: tag, content bounds, and where the next element starts. */
 export function readDer(buffer: Buffer, offset = 0): { tag: number; start: number; end: number } {
@@ -92,10 +82,10 @@ const EC_PUBLIC_KEY_OID = Buffer.from("06072a8648ce3d0201", "hex");
 
 /** DER SPKI of an EC public key from CKA_EC_PARAMS (named-curve OID DER) and the point (see ecPointFromAttribute). */
 export function ecSpki(ecParams: Buffer, point: Buffer): Buffer {
-  const algorithm = der(0x30, Buffer.concat([EC_PUBLIC_KEY_OID, ecParams]));
-  const bitString = der(0x03, Buffer.concat([Buffer.from([0]), point]));
+  const algorithm = derElement(DER_TAG.SEQUENCE, EC_PUBLIC_KEY_OID, ecParams);
+  const bitString = derElement(DER_TAG.BIT_STRING, Buffer.from([0]), point);
   const parsed = createPublicKey({
-    key: der(0x30, Buffer.concat([algorithm, bitString])),
+    key: derElement(DER_TAG.SEQUENCE, algorithm, bitString),
     format: "der",
     type: "spki",
   });

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { RedisConnection } from "../redis.js";
+import { ledgerKey } from "./keys.js";
 
 /**
  * The campaign marker: one key beside the ledger (same hash tag), written once by the first enqueue of a
@@ -17,7 +18,7 @@ export interface CampaignMarker {
 
 /** The Redis key of a prefix's campaign marker (under the ledger's hash tag). */
 export function campaignKey(prefix: string): string {
-  return `{${prefix}.ledger}:campaign`;
+  return ledgerKey(prefix, "campaign");
 }
 
 /** The marker of `prefix`, undefined when there is none (never enqueued, or lost). */

@@ -1,6 +1,7 @@
 import type { MigrationRecord } from "../migration.js";
 import type { RedisConnection } from "../redis.js";
 import { type CampaignMarker, ensureCampaign, readCampaign } from "./campaign.js";
+import { ledgerKey } from "./keys.js";
 import { CREATE_RECORD, SAVE_RECORD } from "./scripts.js";
 
 /** Another worker saved the record since we read it: our view is stale and we must not hand over. */
@@ -35,19 +36,16 @@ export interface LedgerCounts {
  * overwrite newer state. All keys share the hash tag `{<prefix>.ledger}` (Redis Cluster: one slot).
  */
 export class Ledger {
-  private readonly base: string;
-
   constructor(
     private readonly redis: RedisConnection,
     readonly prefix: string,
   ) {
-    this.base = `{${prefix}.ledger}`;
     redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
     redis.defineCommand("h2kSaveRecord", { numberOfKeys: 4, lua: SAVE_RECORD });
   }
 
   private key(suffix: string): string {
-    return `${this.base}:${suffix}`;
+    return ledgerKey(this.prefix, suffix);
   }
 
   recordKey(id: string): string {

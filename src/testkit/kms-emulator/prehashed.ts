@@ -7,6 +7,8 @@ import {
   publicDecrypt,
   randomBytes,
 } from "node:crypto";
+import { mod, modInverse } from "../../shared/crypto/modular.js";
+import { DER_TAG, derElement, derUnsignedInteger } from "../../shared/der.js";
 
 /**
  * Signatures over a digest the caller computed (KMS MessageType DIGEST). node:crypto only signs messages,
@@ -93,16 +95,6 @@ const ORDERS: Record<string, bigint> = {
 };
 
 const toBig = (bytes: Buffer) => BigInt(`0x${bytes.toString("hex") || "0"}`);
-const mod = (a: bigint, n: bigint) => ((a % n) + n) % n;
-
-function modInverse(a: bigint, n: bigint): bigint {
-  let [r0, r1, s0, s1] = [mod(a, n), n, 1n, 0n];
-  while (r1 !== 0n) {
-    const q = r0 / r1;
-    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
-  }
-  return mod(s0, n);
-}
 
 /** x coordinate of scalar × G, via ECDH (which derives a public point from a private scalar). */
 function baseMultiplyX(curve: string, scalar: bigint, fieldBytes: number): bigint {
@@ -118,18 +110,6 @@ function ecParams(key: KeyObject) {
   return { curve, n, fieldBytes };
 }
 
-function derInteger(value: bigint): Buffer {
-  let hex = value.toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  if (Number.parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
-  const bytes = Buffer.from(hex, "hex");
-  return Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
-}
-
-function derLength(length: number): Buffer {
-  return length < 0x80 ? Buffer.from([length]) : Buffer.from([0x81, length]);
-}
-
 /** ECDSA over a digest (the digest is no longer than the group order here), DER-encoded as KMS returns. */
 export function signEcdsaDigest(key: KeyObject, digest: Buffer): Buffer {
   const { curve, n, fieldBytes } = ecParams(key);
@@ -140,8 +120,7 @@ export function signEcdsaDigest(key: KeyObject, digest: Buffer): Buffer {
     const r = mod(baseMultiplyX(curve, k, fieldBytes), n);
     const s = mod(modInverse(k, n) * (z + r * d), n);
     if (r === 0n || s === 0n) continue;
-    const body = Buffer.concat([derInteger(r), derInteger(s)]);
-    return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+    return derElement(DER_TAG.SEQUENCE, derUnsignedInteger(r), derUnsignedInteger(s));
   }
 }
 

@@ -8,7 +8,7 @@ import { PhaseQueues } from "../../../src/shared/queues.js";
 import { startKmsEmulator } from "../../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../../src/testkit/sample-keys.js";
 import { cliEnvironment, manifestFor } from "../fleet.js";
-import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../redis.js";
+import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../redis.js";
 import type { TestToken } from "../softhsm.js";
 import type { Figures } from "./figures.js";
 import { addToFigures, checkInvariants, type InvariantReport, pendingJobs } from "./invariants.js";
@@ -134,7 +134,6 @@ export async function runKillTrial(options: KillTrialOptions): Promise<Invariant
     await queues.close();
     redis.disconnect();
     await emulator.close();
-    await deletePrefix(prefix);
-    await deletePrefix(`{${prefix}.ledger}`);
+    await wipeCampaign(prefix);
   }
 }

@@ -1,5 +1,5 @@
-import { migrationId } from "../manifest/migration-id.js";
 import { formatProblem } from "../manifest/read.js";
+import { migrationRecordsOf } from "../manifest/records.js";
 import type { ManifestEntry } from "../manifest/types.js";
 import { isMigrationError } from "../shared/errors.js";
 import type { HsmPort, SourceKeyRef } from "../shared/hsm/types.js";
@@ -61,7 +61,7 @@ export interface ManifestExpectations {
   rejected: AuditLine[];
 }
 
-/** Reads what a manifest asks for, as `enqueue` would (rows, replica Regions, the same migration ids). */
+/** Reads what a manifest asks for: the records `enqueue` would make of it (src/manifest/records.ts). */
 export async function manifestExpectations(
   entries: AsyncIterable<ManifestEntry>,
 ): Promise<ManifestExpectations> {
@@ -80,13 +80,12 @@ export async function manifestExpectations(
       });
       continue;
     }
-    const { row } = entry;
-    for (const region of [row.region, ...row.replicaRegions])
-      expected.set(migrationId({ ...row, region }), {
-        line: row.line,
-        label: row.sourceLabel,
-        idHex: row.sourceIdHex,
-        region,
+    for (const record of migrationRecordsOf(entry.row, { now: new Date() }))
+      expected.set(record.id, {
+        line: entry.row.line,
+        label: record.source.label,
+        idHex: record.source.idHex,
+        region: record.region,
       });
   }
   return { expected, rejected };

@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
 import { readKeyPolicy } from "../manifest/key-policy.js";
-import { type ManifestRow, migrationId, type RowProblem, readManifest } from "../manifest/read.js";
+import { type ManifestRow, type RowProblem, readManifest } from "../manifest/read.js";
+import { migrationRecordsOf } from "../manifest/records.js";
 import type { Ledger } from "../shared/ledger/index.js";
-import { type MigrationRecord, newMigrationRecord } from "../shared/migration.js";
+import type { MigrationRecord } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
 
 export interface EnqueueSummary {
@@ -33,45 +34,6 @@ export interface EnqueueOptions {
   baseDir?: string;
   onValidRow?: (row: ManifestRow, id: string) => void;
   onProgress?: (summary: EnqueueSummary) => void;
-}
-
-function recordOf(row: ManifestRow, now: Date, policy: string | undefined): MigrationRecord {
-  return newMigrationRecord(
-    migrationId(row),
-    row.region,
-    { label: row.sourceLabel, idHex: row.sourceIdHex },
-    {
-      keySpec: row.keySpec,
-      keyUsage: row.keyUsage,
-      alias: row.alias,
-      description: row.description,
-      tags: row.tags,
-      multiRegion: row.multiRegion,
-      expiresAt: row.expiresAt?.toISOString(),
-      replicaRegions: row.replicaRegions.length > 0 ? row.replicaRegions : undefined,
-      policy,
-    },
-    now,
-    row.line,
-  );
-}
-
-/**
- * One record per replica Region of a multi-Region row: each is migrated on its own (ReplicateKey, then its
- * own params, wrap, import and verify in its Region) once the primary is, and has its own report row.
- */
-function replicasOf(row: ManifestRow, primary: MigrationRecord, now: Date): MigrationRecord[] {
-  return row.replicaRegions.map((region) => ({
-    ...newMigrationRecord(
-      migrationId({ ...row, region }),
-      region,
-      primary.source,
-      { ...primary.request, replicaRegions: undefined },
-      now,
-      row.line,
-    ),
-    replicaOf: primary.id,
-  }));
 }
 
 /**
@@ -136,9 +98,9 @@ export async function enqueueManifest(
       continue;
     }
     summary.accepted++;
-    const record = recordOf(entry.row, now(), policy);
-    options.onValidRow?.(entry.row, record.id);
-    chunk.push(record, ...replicasOf(entry.row, record, now()));
+    const records = migrationRecordsOf(entry.row, { now: now(), policy });
+    options.onValidRow?.(entry.row, records[0]!.id);
+    chunk.push(...records);
     if (chunk.length >= chunkSize) await flush();
   }
   await flush();

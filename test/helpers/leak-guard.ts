@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, inject } from "vitest";
-import { deleteKeysMatching } from "../../src/shared/redis-scan.js";
 import { leakRegistry, OWNER_VARIABLE } from "./leak-registry.js";
 import { type FoundProcess, findProcesses, killAll } from "./leaked-processes.js";
 
@@ -45,6 +43,11 @@ async function leftProcesses(): Promise<FoundProcess[]> {
 async function leftRedisKeys(): Promise<Array<{ prefix: string; count: number; example: string }>> {
   const prefixes = [...leakRegistry().redisPrefixes];
   if (prefixes.length === 0) return [];
+  // Loaded only here: unit files that never touch Redis do not pay for the client.
+  const [{ Redis }, { deleteKeysMatching }] = await Promise.all([
+    import("ioredis"),
+    import("../../src/shared/redis-scan.js"),
+  ]);
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   const left: Array<{ prefix: string; count: number; example: string }> = [];
   try {

@@ -1,17 +1,14 @@
 import { writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/manifest/read.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import type { KmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { checkInvariants, listCampaignKmsKeys } from "../helpers/chaos/invariants.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
 /**
  * Issue #14's "done when": `hsm2kms migrate` of the sandbox keys against a KMS as unforgiving as AWS documents
@@ -25,17 +22,12 @@ const NAMES = SAMPLE_KEY_NAMES.filter((name) => SAMPLE_KEYS[name].extractable);
 const SEEDED = 300;
 const REGION = "us-east-1";
 
-let token: TestToken;
+const bench = reliabilityBench({ keys: { sample: NAMES }, tempDir: "aws-like" });
+const prefix = bench.prefix("aws-like");
 let emulator: KmsEmulator;
-let dir: string;
-let objectsBefore: number;
-const prefix = randomPrefix("aws-like");
 
 beforeAll(async () => {
-  token = await createTestToken({ keys: NAMES });
-  objectsBefore = (await listTokenObjects(token.env)).length;
-  dir = await mkdtemp(join(tmpdir(), "hsm2kms-aws-like-"));
-  emulator = await startKmsEmulator({
+  emulator = await bench.emulator({
     acceptKwpZeroPadding: true,
     consistencyDelayMs: 2000,
     seedKeys: SEEDED,
@@ -46,16 +38,9 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await emulator?.close();
-  await wipeCampaign(prefix);
-  if (dir) await rm(dir, { recursive: true, force: true });
-  await token?.cleanup();
-});
-
 describe("a KMS as strict as AWS documents it", () => {
   it("migrate of every sandbox key type ends with each key migrated once: 0 failed, 0 duplicate, 0 orphan", async () => {
-    const manifest = join(dir, "keys.csv");
+    const manifest = join(bench.dir, "keys.csv");
     // Half the keys with an alias, half without: keys without one are found again only by their tag.
     writeFileSync(
       manifest,
@@ -68,7 +53,7 @@ describe("a KMS as strict as AWS documents it", () => {
     );
     const run = await runCli(
       ["migrate", manifest],
-      cliEnvironment(token.env, emulator.url, prefix, {
+      cliEnvironment(bench.token.env, emulator.url, prefix, {
         // The workers pace above what the emulator grants, so KMS itself throttles them.
         HSM2KMS_KMS_QUOTAS: "GetParametersForImport=6,CreateKey=20,ImportKeyMaterial=20",
         HSM2KMS_MAX_ATTEMPTS: "10",
@@ -88,8 +73,8 @@ describe("a KMS as strict as AWS documents it", () => {
     const report = await checkInvariants({
       prefix,
       emulatorUrl: emulator.url,
-      tokenEnv: token.env,
-      hsmObjectsBefore: objectsBefore,
+      tokenEnv: bench.token.env,
+      hsmObjectsBefore: bench.objectsBefore,
       expectedKeys: NAMES.length,
       kmsKeys,
     });

@@ -1,49 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/manifest/read.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
-import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
-import { addMixedKeys } from "../helpers/fleet.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
 // AWS KMS Developer Guide, "AWS KMS eventual consistency": usually seconds, sometimes minutes. 30 s per change
 // is far past what the phases' own SDK retries absorb; the 5-minute window must carry every key through.
 const DELAY_MS = 30_000;
 
-let token: TestToken;
-let keys: SampleKey[];
-let objectsBefore: number;
-let emulator: KmsEmulator | undefined;
-const prefix = randomPrefix("consist");
 const figures = new Figures("eventual consistency (in-process fleet, KMS emulator with 30 s delays)");
-
-beforeAll(async () => {
-  token = await createTestToken();
-  // EC, HMAC and AES: a sign, a MAC and a round-trip check meet a fresh import's PendingImport in verify.
-  keys = await addMixedKeys(token.env, "consist", 5);
-  keys = [keys[0]!, keys[3]!, keys[4]!];
-  objectsBefore = (await listTokenObjects(token.env)).length;
-});
-
-afterAll(async () => {
-  figures.print();
-  await emulator?.close();
-  await wipeCampaign(prefix);
-  await token?.cleanup();
-});
+// EC, HMAC and AES: a sign, a MAC and a round-trip check meet a fresh import's PendingImport in verify.
+const bench = reliabilityBench({ keys: { mixed: { label: "consist", count: 5, pick: [0, 3, 4] } }, figures });
+const prefix = bench.prefix("consist");
 
 describe("eventual consistency: every change unseen by other calls for up to 30 s", () => {
   it("every key migrates exactly once: 0 failed, 0 duplicate or orphan KMS keys, no material deleted", async () => {
-    emulator = await startKmsEmulator({
+    const emulator = await bench.emulator({
       acceptKwpZeroPadding: true,
       quotas: false,
       consistencyDelayMs: DELAY_MS,
     });
     const manifest = formatManifestCsv(
-      keys.map((key) => ({
+      bench.keys.map((key) => ({
         source_label: key.label,
         source_id: key.idHex,
         region: "us-east-1",
@@ -51,7 +30,7 @@ describe("eventual consistency: every change unseen by other calls for up to 30 
       })),
     );
     const result = await runInProcessFleet({
-      token,
+      token: bench.token,
       emulatorUrl: emulator.url,
       prefix,
       keys: manifest,
@@ -63,18 +42,18 @@ describe("eventual consistency: every change unseen by other calls for up to 30 
     const report = await checkInvariants({
       prefix,
       emulatorUrl: emulator.url,
-      tokenEnv: token.env,
-      hsmObjectsBefore: objectsBefore,
-      expectedKeys: keys.length,
+      tokenEnv: bench.token.env,
+      hsmObjectsBefore: bench.objectsBefore,
+      expectedKeys: bench.keys.length,
     });
     figures.trials++;
     addToFigures(figures, report);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
     // Counted in the emulator itself, keys callers cannot see yet included: one KMS key per source key.
-    expect(emulator.allKeyIds("us-east-1")).toHaveLength(keys.length);
+    expect(emulator.allKeyIds("us-east-1")).toHaveLength(bench.keys.length);
     const stats = emulator.stats().regions["us-east-1"] ?? {};
-    expect(stats["CreateKey"]?.calls).toBe(keys.length);
+    expect(stats["CreateKey"]?.calls).toBe(bench.keys.length);
     expect(stats["DeleteImportedKeyMaterial"]?.calls ?? 0).toBe(0);
     const waits = metricValue(result.metricsText, "hsm2kms_kms_not_yet_visible_total");
     figures.fault("kms:not-yet-visible", waits);

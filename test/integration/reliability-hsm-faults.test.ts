@@ -1,34 +1,13 @@
 import { PassThrough } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type FaultyHsm, faultyHsm, type HsmFault } from "../../src/testkit/faulty-hsm.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
-import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet, sessionInvalidator } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
-import { addMixedKeys } from "../helpers/fleet.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
-let token: TestToken;
-let keys: SampleKey[];
-let objectsBefore: number;
-const emulators: KmsEmulator[] = [];
-const prefixes: string[] = [];
 const figures = new Figures("HSM faults (in-process fleet, faulty-hsm over SoftHSM2)");
-
-beforeAll(async () => {
-  token = await createTestToken();
-  keys = await addMixedKeys(token.env, "hsmfault", 5);
-  objectsBefore = (await listTokenObjects(token.env)).length;
-});
-
-afterAll(async () => {
-  figures.print();
-  await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await wipeCampaign(prefix);
-  await token?.cleanup();
-});
+const bench = reliabilityBench({ keys: { mixed: { label: "hsmfault", count: 5 } }, figures });
 
 /** One fleet run with a fault plan over the real HSM; returns the invariant report and what was injected. */
 async function runWith(
@@ -36,33 +15,31 @@ async function runWith(
   env: Record<string, string> = {},
   allowedFailures: string[] = [],
 ) {
-  const emulator = await startKmsEmulator({ quotas: false, acceptKwpZeroPadding: true });
-  emulators.push(emulator);
-  const prefix = randomPrefix("hsmfault");
-  prefixes.push(prefix);
+  const emulator = await bench.emulator({ quotas: false, acceptKwpZeroPadding: true });
+  const prefix = bench.prefix("hsmfault");
   let wrapped: FaultyHsm | undefined;
   const log = new PassThrough();
   const lines: string[] = [];
   log.on("data", (chunk) => lines.push(String(chunk)));
   const started = Date.now();
   const result = await runInProcessFleet({
-    token,
+    token: bench.token,
     emulatorUrl: emulator.url,
     prefix,
-    keys,
+    keys: bench.keys,
     env: { HSM2KMS_LOG_LEVEL: "info", ...env },
     logSink: log,
     wrapHsm: (hsm) => {
-      wrapped = faultyHsm(hsm, { faultFor: plan, invalidateSessions: sessionInvalidator(token.env) });
+      wrapped = faultyHsm(hsm, { faultFor: plan, invalidateSessions: sessionInvalidator(bench.token.env) });
       return wrapped;
     },
   });
   const report = await checkInvariants({
     prefix,
     emulatorUrl: emulator.url,
-    tokenEnv: token.env,
-    hsmObjectsBefore: objectsBefore,
-    expectedKeys: keys.length,
+    tokenEnv: bench.token.env,
+    hsmObjectsBefore: bench.objectsBefore,
+    expectedKeys: bench.keys.length,
     allowedFailures,
   });
   figures.trials++;
@@ -86,7 +63,7 @@ describe("HSM faults", () => {
     );
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
     expect(injected["session-invalidated"]).toBeGreaterThanOrEqual(3);
     // The pool, not a retry of the phase, absorbed it: it logged the reconnect.
     expect(log).toContain("HSM session lost; reconnecting");
@@ -100,7 +77,7 @@ describe("HSM faults", () => {
     });
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
     expect(injected["token-unavailable"]).toBeGreaterThan(0);
     // The wrap of at least one key was retried, and no key spent more than the limit.
     const wrapRetries = report.records.map((record) => record.attempts - 6);
@@ -121,14 +98,14 @@ describe("HSM faults", () => {
     );
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.failed).toBe(keys.length);
+    expect(report.failed).toBe(bench.keys.length);
     for (const record of report.records) {
       expect(record.error).toMatchObject({ code: "HSM_UNAVAILABLE", phase: "wrap" });
       expect(record.error?.message).toContain("gave up after 3 attempts in wrap");
       // The KMS key made for it is known to the ledger (PendingImport), so an operator can retry or delete it.
       expect(record.kmsKeyId).toBeDefined();
     }
-    expect(wraps).toBe(keys.length * 3);
+    expect(wraps).toBe(bench.keys.length * 3);
     expect(elapsedMs).toBeLessThan(30_000);
   });
 });

@@ -1,50 +1,22 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/testkit/kms-emulator/index.js";
-import type { SampleKey } from "../../src/testkit/sample-keys.js";
+import { describe, expect, it } from "vitest";
+import type { KmsEmulator, KmsEmulatorOptions } from "../../src/testkit/kms-emulator/index.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants, readLedger } from "../helpers/chaos/invariants.js";
-import { addMixedKeys } from "../helpers/fleet.js";
 import { emulatorKms } from "../helpers/pipeline.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
-let token: TestToken;
-let keys: SampleKey[];
-let objectsBefore: number;
-let stateDir: string;
-const emulators: KmsEmulator[] = [];
-const prefixes: string[] = [];
 const figures = new Figures("KMS faults (in-process fleet, KMS emulator through the SDK)");
-
-beforeAll(async () => {
-  token = await createTestToken();
-  keys = await addMixedKeys(token.env, "kmsfault", 6);
-  objectsBefore = (await listTokenObjects(token.env)).length;
-  stateDir = await mkdtemp(join(tmpdir(), "hsm2kms-kms-state-"));
+const bench = reliabilityBench({
+  keys: { mixed: { label: "kmsfault", count: 6 } },
+  figures,
+  tempDir: "kms-state",
 });
 
-afterAll(async () => {
-  figures.print();
-  await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await wipeCampaign(prefix);
-  await token?.cleanup();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
-});
-
-async function emulatorWith(options: KmsEmulatorOptions): Promise<KmsEmulator> {
-  const emulator = await startKmsEmulator({ acceptKwpZeroPadding: true, quotas: false, ...options });
-  emulators.push(emulator);
-  return emulator;
-}
+const emulatorWith = (options: KmsEmulatorOptions) =>
+  bench.emulator({ acceptKwpZeroPadding: true, quotas: false, ...options });
 
 function countFaults(emulator: KmsEmulator): void {
   for (const operations of Object.values(emulator.stats().regions))
@@ -58,15 +30,21 @@ function countFaults(emulator: KmsEmulator): void {
 
 /** Runs the fleet against `emulator` (or whatever `url` points at) and checks every invariant. */
 async function migrateThrough(url: string, env: Record<string, string> = {}) {
-  const prefix = randomPrefix("kmsfault");
-  prefixes.push(prefix);
-  const result = await runInProcessFleet({ token, emulatorUrl: url, prefix, keys, env, timeoutMs: 90_000 });
+  const prefix = bench.prefix("kmsfault");
+  const result = await runInProcessFleet({
+    token: bench.token,
+    emulatorUrl: url,
+    prefix,
+    keys: bench.keys,
+    env,
+    timeoutMs: 90_000,
+  });
   const report = await checkInvariants({
     prefix,
     emulatorUrl: url,
-    tokenEnv: token.env,
-    hsmObjectsBefore: objectsBefore,
-    expectedKeys: keys.length,
+    tokenEnv: bench.token.env,
+    hsmObjectsBefore: bench.objectsBefore,
+    expectedKeys: bench.keys.length,
   });
   figures.trials++;
   addToFigures(figures, report);
@@ -80,7 +58,7 @@ describe("KMS faults", () => {
     countFaults(emulator);
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
     const total = emulator.stats().total;
     expect(total.faults).toBeGreaterThan(0);
   });
@@ -93,7 +71,7 @@ describe("KMS faults", () => {
     countFaults(emulator);
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
     expect(emulator.stats().total.throttled).toBeGreaterThan(0);
     // A throttle spends no attempt: every key ran its six phases once, give or take a repeat.
     expect(report.records.every((record) => record.phaseAttempts === 0)).toBe(true);
@@ -112,16 +90,21 @@ describe("KMS faults", () => {
     countFaults(emulator);
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
   });
 
   it("the emulator stopped mid-run (in-flight connections dropped) and restarted on its state file: the run completes without failed keys", async () => {
-    const stateFile = join(stateDir, "kms-state.json");
+    const stateFile = join(bench.dir, "kms-state.json");
     const first = await emulatorWith({ stateFile, latencyMs: [5, 30] });
     const port = first.port;
-    const prefix = randomPrefix("kmsrestart");
-    prefixes.push(prefix);
-    const run = runInProcessFleet({ token, emulatorUrl: first.url, prefix, keys, timeoutMs: 90_000 });
+    const prefix = bench.prefix("kmsrestart");
+    const run = runInProcessFleet({
+      token: bench.token,
+      emulatorUrl: first.url,
+      prefix,
+      keys: bench.keys,
+      timeoutMs: 90_000,
+    });
     // Restart once some keys are past create but before the run is over.
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
@@ -137,15 +120,15 @@ describe("KMS faults", () => {
     const report = await checkInvariants({
       prefix,
       emulatorUrl: second.url,
-      tokenEnv: token.env,
-      hsmObjectsBefore: objectsBefore,
-      expectedKeys: keys.length,
+      tokenEnv: bench.token.env,
+      hsmObjectsBefore: bench.objectsBefore,
+      expectedKeys: bench.keys.length,
     });
     figures.trials++;
     addToFigures(figures, report);
     expect(result.timedOut).toBe(false);
     expect(report.problems).toEqual([]);
-    expect(report.migrated).toBe(keys.length);
+    expect(report.migrated).toBe(bench.keys.length);
   });
 });
 

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/manifest/read.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
+import type { KmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { checkInvariants, listKmsKeys } from "../helpers/chaos/invariants.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { wipeCampaign } from "../helpers/redis.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
 /**
  * Issue #20.1: a key migrated once must survive the manifest being run again, by a second campaign (another
@@ -16,35 +16,29 @@ import { createTestToken, listTokenObjects, type TestToken } from "../helpers/so
 const NAMES = SAMPLE_KEY_NAMES.filter((name) => SAMPLE_KEYS[name].extractable);
 const KEYS = NAMES.map((name) => SAMPLE_KEYS[name]);
 
-let token: TestToken;
+const bench = reliabilityBench({ keys: { sample: NAMES } });
 let emulator: KmsEmulator;
-let objectsBefore: number;
-const prefixes: string[] = [];
 const manifest = formatManifestCsv(
   KEYS.map((key) => ({ source_label: key.label, alias: `alias/rerun/${key.label}` })),
 );
 
 beforeAll(async () => {
-  token = await createTestToken({ keys: NAMES });
-  objectsBefore = (await listTokenObjects(token.env)).length;
-  emulator = await startKmsEmulator({ quotas: false, acceptKwpZeroPadding: true });
-});
-
-afterAll(async () => {
-  await emulator?.close();
-  for (const prefix of prefixes) await wipeCampaign(prefix);
-  await token?.cleanup();
+  emulator = await bench.emulator({ quotas: false, acceptKwpZeroPadding: true });
 });
 
 async function campaign(prefix: string) {
-  if (!prefixes.includes(prefix)) prefixes.push(prefix);
-  const result = await runInProcessFleet({ token, emulatorUrl: emulator.url, prefix, keys: manifest });
+  const result = await runInProcessFleet({
+    token: bench.token,
+    emulatorUrl: emulator.url,
+    prefix,
+    keys: manifest,
+  });
   expect(result.timedOut).toBe(false);
   return checkInvariants({
     prefix,
     emulatorUrl: emulator.url,
-    tokenEnv: token.env,
-    hsmObjectsBefore: objectsBefore,
+    tokenEnv: bench.token.env,
+    hsmObjectsBefore: bench.objectsBefore,
     expectedKeys: KEYS.length,
   });
 }
@@ -65,7 +59,7 @@ async function expectKmsUntouched(migrated: Map<string, string>) {
 
 describe("the same manifest run again, every sandbox key type", () => {
   const migrated = new Map<string, string>();
-  const first = randomPrefix("rerun-a");
+  const first = bench.prefix("rerun-a");
 
   it("campaign A migrates and proves every key", async () => {
     const report = await campaign(first);
@@ -78,7 +72,7 @@ describe("the same manifest run again, every sandbox key type", () => {
   it("campaign B (another queue prefix) adopts every KMS key through its alias and proves it, touching nothing", async () => {
     expect(migrated.size).toBe(KEYS.length);
     const paramsBefore = calls("GetParametersForImport");
-    const report = await campaign(randomPrefix("rerun-b"));
+    const report = await campaign(bench.prefix("rerun-b"));
     expect(report.problems).toEqual([]);
     expect(report.migrated).toBe(KEYS.length);
     for (const record of report.records) {

@@ -5,11 +5,7 @@ import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
 import { faultyHsm, type HsmFault } from "../../src/testkit/faulty-hsm.js";
 import { type InProcessHooks, runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/testkit/kms-emulator/index.js";
+import type { KmsEmulator, KmsEmulatorOptions } from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
@@ -17,8 +13,8 @@ import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { chaosSeed, seededRandom } from "../helpers/chaos/random.js";
 import { addMixedKeys, kmsKeysByMigration } from "../helpers/fleet.js";
 import { realContext } from "../helpers/pipeline.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
+import { listTokenObjects } from "../helpers/softhsm.js";
 
 const TTL_MS = 1500;
 const LIMITS = {
@@ -30,41 +26,23 @@ const LIMITS = {
 };
 const seed = chaosSeed("token expiry");
 const figures = new Figures(`import tokens expiring at every point (seed ${seed})`);
-let token: TestToken;
-let keys: SampleKey[];
+// EC P-256 (two-step RSA_AES_KEY_WRAP) and HMAC-256 (direct OAEP): both wrap paths.
+const bench = reliabilityBench({ keys: { mixed: { label: "expiry", count: 4, pick: [0, 3] } }, figures });
 let hsm: HsmPort;
+/** Token objects before any migration; the fleet test adds keys and counts again. */
 let objectsBefore: number;
-const emulators: KmsEmulator[] = [];
-const prefixes: string[] = [];
 
 beforeAll(async () => {
-  token = await createTestToken();
-  // EC P-256 (two-step RSA_AES_KEY_WRAP) and HMAC-256 (direct OAEP): both wrap paths.
-  keys = (await addMixedKeys(token.env, "expiry", 4)).filter((key) =>
-    ["ECC_NIST_P256", "HMAC_256"].includes(key.keySpec),
-  );
-  objectsBefore = (await listTokenObjects(token.env)).length;
-  hsm = await openPkcs11Hsm(token.hsmConfig, { sessions: 2 });
+  objectsBefore = bench.objectsBefore;
+  hsm = await openPkcs11Hsm(bench.token.hsmConfig, { sessions: 2 });
 });
 
 afterAll(async () => {
-  figures.print();
   await hsm?.close();
-  await Promise.all(emulators.map((emulator) => emulator.close()));
-  for (const prefix of prefixes) await wipeCampaign(prefix);
-  await token?.cleanup();
 });
 
-async function emulatorWith(options: KmsEmulatorOptions = {}): Promise<KmsEmulator> {
-  const emulator = await startKmsEmulator({
-    quotas: false,
-    acceptKwpZeroPadding: true,
-    tokenTtlMs: TTL_MS,
-    ...options,
-  });
-  emulators.push(emulator);
-  return emulator;
-}
+const emulatorWith = (options: KmsEmulatorOptions = {}) =>
+  bench.emulator({ quotas: false, acceptKwpZeroPadding: true, tokenTtlMs: TTL_MS, ...options });
 
 function recordFor(key: SampleKey, scenario: string): MigrationRecord {
   return newMigrationRecord(
@@ -85,7 +63,7 @@ async function migrateAll(
   const { context, close } = realContext(options.port ?? hsm, emulator.url, { tokenSafetyMarginMs: 0 });
   try {
     const results: MigrationRecord[] = [];
-    for (const key of keys)
+    for (const key of bench.keys)
       results.push(
         await runMigrationInProcess(context, recordFor(key, scenario), LIMITS, options.hooks?.(key)),
       );
@@ -129,23 +107,25 @@ describe("import tokens expiring", () => {
     const emulator = await emulatorWith();
     const results = await migrateAll("before-wrap", emulator, { hooks: sleepAfter("params") });
     for (const result of results) expect(result.tokenRefreshes).toBe(1);
-    expect(emulator.stats().regions["us-east-1"]?.["GetParametersForImport"]?.calls).toBe(2 * keys.length);
+    expect(emulator.stats().regions["us-east-1"]?.["GetParametersForImport"]?.calls).toBe(
+      2 * bench.keys.length,
+    );
     // The dead token never reached KMS.
-    expect(emulator.stats().regions["us-east-1"]?.["ImportKeyMaterial"]?.calls).toBe(keys.length);
+    expect(emulator.stats().regions["us-east-1"]?.["ImportKeyMaterial"]?.calls).toBe(bench.keys.length);
   });
 
   it("between wrap and import (caught by hsm2kms before sending): wrapped again under new parameters, migrated", async () => {
     const emulator = await emulatorWith();
     const results = await migrateAll("after-wrap", emulator, { hooks: sleepAfter("wrap") });
     for (const result of results) expect(result.tokenRefreshes).toBe(1);
-    expect(emulator.stats().regions["us-east-1"]?.["ImportKeyMaterial"]?.calls).toBe(keys.length);
+    expect(emulator.stats().regions["us-east-1"]?.["ImportKeyMaterial"]?.calls).toBe(bench.keys.length);
   });
 
   it("during import (valid when sent, expired when KMS reads it): ExpiredImportTokenException, back to params, migrated", async () => {
     const delayed = new Set<string>();
     const emulator = await emulatorWith({
       beforeOperation: async ({ operation }) => {
-        if (operation !== "ImportKeyMaterial" || delayed.size >= keys.length * 2) return;
+        if (operation !== "ImportKeyMaterial" || delayed.size >= bench.keys.length * 2) return;
         // Every key's first import waits inside KMS until its token is dead.
         delayed.add(String(delayed.size));
         if (delayed.size % 2 === 1) {
@@ -156,7 +136,7 @@ describe("import tokens expiring", () => {
     });
     const results = await migrateAll("during-import", emulator);
     for (const result of results) expect(result.tokenRefreshes).toBe(1);
-    expect(emulator.stats().regions["us-east-1"]?.["ImportKeyMaterial"]?.calls).toBe(2 * keys.length);
+    expect(emulator.stats().regions["us-east-1"]?.["ImportKeyMaterial"]?.calls).toBe(2 * bench.keys.length);
   });
 
   it("during wrap (a slow HSM answers after the token died): the late ciphertext is not imported, migrated", async () => {
@@ -189,12 +169,11 @@ describe("import tokens expiring", () => {
         }
       },
     });
-    const prefix = randomPrefix("expiry");
-    prefixes.push(prefix);
-    const allKeys = await addMixedKeys(token.env, "expiry-fleet", 8);
-    objectsBefore = (await listTokenObjects(token.env)).length;
+    const prefix = bench.prefix("expiry");
+    const allKeys = await addMixedKeys(bench.token.env, "expiry-fleet", 8);
+    objectsBefore = (await listTokenObjects(bench.token.env)).length;
     const result = await runInProcessFleet({
-      token,
+      token: bench.token,
       emulatorUrl: emulator.url,
       prefix,
       keys: allKeys,
@@ -212,7 +191,7 @@ describe("import tokens expiring", () => {
     const report = await checkInvariants({
       prefix,
       emulatorUrl: emulator.url,
-      tokenEnv: token.env,
+      tokenEnv: bench.token.env,
       hsmObjectsBefore: objectsBefore,
       expectedKeys: allKeys.length,
     });
@@ -234,6 +213,6 @@ describe("import tokens expiring", () => {
   }, 150_000);
 
   it("leaves no temporary object in the token", async () => {
-    expect((await listTokenObjects(token.env)).length).toBe(objectsBefore);
+    expect((await listTokenObjects(bench.token.env)).length).toBe(objectsBefore);
   });
 });

@@ -1,36 +1,19 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type FaultyHsm, faultyHsm } from "../../src/testkit/faulty-hsm.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
-import { addMixedKeys } from "../helpers/fleet.js";
-import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
 const figures = new Figures("verification mismatch (a wrong key of the same spec imported)");
-let token: TestToken;
-let stateDir: string;
-let emulator: KmsEmulator | undefined;
-let prefix: string | undefined;
-
-beforeAll(async () => {
-  token = await createTestToken();
-  stateDir = await mkdtemp(join(tmpdir(), "hsm2kms-verify-"));
-});
-
-afterAll(async () => {
-  figures.print();
-  await emulator?.close();
-  if (prefix) {
-    await wipeCampaign(prefix);
-  }
-  await token?.cleanup();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+// addMixedKeys cycles through key types: 0 and 6 are EC P-256, 3 and 9 are HMAC-256.
+const bench = reliabilityBench({
+  keys: { mixed: { label: "verify", count: 10, pick: [0, 6, 3, 9] } },
+  figures,
+  tempDir: "verify",
 });
 
 interface StoredKey {
@@ -42,26 +25,19 @@ interface StoredKey {
 
 describe("a wrong key imported", () => {
   it("is caught by verify: material deleted, key scheduled for deletion, evidence kept, VERIFICATION_FAILED", async () => {
-    // addMixedKeys cycles through key types: 0 and 6 are EC P-256, 3 and 9 are HMAC-256.
-    const all = await addMixedKeys(token.env, "verify", 10);
-    const pick = (index: number): SampleKey => {
-      const key = all[index];
-      if (!key) throw new Error(`no key ${index}`);
-      return key;
-    };
-    const [ecVictim, ecOther, macVictim, macOther] = [pick(0), pick(6), pick(3), pick(9)];
-    const keys = [ecVictim, ecOther, macVictim, macOther];
-    const objectsBefore = (await listTokenObjects(token.env)).length;
-    const stateFile = join(stateDir, "kms.json");
-    emulator = await startKmsEmulator({ quotas: false, acceptKwpZeroPadding: true, stateFile });
-    prefix = randomPrefix("verify");
+    const keys = bench.keys;
+    const [ecVictim, ecOther, macVictim, macOther] = keys as [SampleKey, SampleKey, SampleKey, SampleKey];
+    const objectsBefore = bench.objectsBefore;
+    const stateFile = join(bench.dir, "kms.json");
+    const emulator = await bench.emulator({ quotas: false, acceptKwpZeroPadding: true, stateFile });
+    const prefix = bench.prefix("verify");
     let wrapped: FaultyHsm | undefined;
     const substitutes = new Map([
       [ecVictim.label, ecOther],
       [macVictim.label, macOther],
     ]);
     const result = await runInProcessFleet({
-      token,
+      token: bench.token,
       emulatorUrl: emulator.url,
       prefix,
       keys,
@@ -84,7 +60,7 @@ describe("a wrong key imported", () => {
     const report = await checkInvariants({
       prefix,
       emulatorUrl: emulator.url,
-      tokenEnv: token.env,
+      tokenEnv: bench.token.env,
       hsmObjectsBefore: objectsBefore,
       expectedKeys: keys.length,
       allowedFailures: ["VERIFICATION_FAILED"],

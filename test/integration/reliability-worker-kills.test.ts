@@ -1,38 +1,24 @@
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { enqueueManifest } from "../../src/campaign/enqueue.js";
 import { Ledger, ledgerKey } from "../../src/shared/ledger/index.js";
 import { PhaseQueues, phaseJobId } from "../../src/shared/queues.js";
 import { startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
-import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { runKillTrial } from "../helpers/chaos/kill-trial.js";
 import { chaosSeed, chaosTrials, seededRandom } from "../helpers/chaos/random.js";
 import { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
-import { addMixedKeys, cliEnvironment, manifestFor } from "../helpers/fleet.js";
+import { cliEnvironment, manifestFor } from "../helpers/fleet.js";
 import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
-import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
+import { reliabilityBench } from "../helpers/reliability-bench.js";
 
 const seed = chaosSeed("worker kills");
 const trials = chaosTrials(6);
 const figures = new Figures(`worker processes SIGKILLed at random points (seed ${seed})`);
-let token: TestToken;
-let keys: SampleKey[];
-let objectsBefore: number;
-
-beforeAll(async () => {
-  token = await createTestToken();
-  keys = await addMixedKeys(token.env, "kill", 6);
-  objectsBefore = (await listTokenObjects(token.env)).length;
-});
-
-afterAll(async () => {
-  figures.print();
-  await token?.cleanup();
-});
+const bench = reliabilityBench({ keys: { mixed: { label: "kill", count: 6 } }, figures });
 
 describe("worker processes SIGKILLed in every phase", () => {
   it(`${trials} seeded trials: no key lost, none duplicated, no orphan, nothing left in the HSM`, async () => {
@@ -41,15 +27,15 @@ describe("worker processes SIGKILLed in every phase", () => {
       const report = await runKillTrial({
         rng,
         trial,
-        token,
-        keys,
-        hsmObjectsBefore: objectsBefore,
+        token: bench.token,
+        keys: bench.keys,
+        hsmObjectsBefore: bench.objectsBefore,
         figures,
         // Two kills per trial: no job can stall three times, so no key is given up (that has its own test).
         kills: 2,
       });
       expect(report.problems, `trial ${trial} (seed ${seed})`).toEqual([]);
-      expect(report.migrated).toBe(keys.length);
+      expect(report.migrated).toBe(bench.keys.length);
     }
   }, 600_000);
 
@@ -65,13 +51,13 @@ describe("worker processes SIGKILLed in every phase", () => {
     const prefix = randomPrefix("stall");
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const queues = new PhaseQueues(redis, prefix);
-    const env = cliEnvironment(token.env, emulator.url, prefix, {
+    const env = cliEnvironment(bench.token.env, emulator.url, prefix, {
       HSM2KMS_JOB_LOCK: "1s",
       HSM2KMS_LOG_LEVEL: "info",
     });
     const workers = new WorkerProcesses(env);
     const last = new WorkerProcesses(env, ["worker", "--until-idle"]);
-    const key = keys.slice(0, 1);
+    const key = bench.keys.slice(0, 1);
     try {
       await enqueueManifest(Readable.from([manifestFor(key)]), {
         defaultRegion: "us-east-1",
@@ -97,8 +83,8 @@ describe("worker processes SIGKILLed in every phase", () => {
       const report = await checkInvariants({
         prefix,
         emulatorUrl: emulator.url,
-        tokenEnv: token.env,
-        hsmObjectsBefore: objectsBefore,
+        tokenEnv: bench.token.env,
+        hsmObjectsBefore: bench.objectsBefore,
         expectedKeys: 1,
         allowedFailures: ["WORKER_LOST"],
       });

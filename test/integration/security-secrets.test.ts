@@ -16,10 +16,10 @@ import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { createKnownKeys, type KnownKey } from "../helpers/chaos/known-keys.js";
 import { dumpKeyspace } from "../helpers/chaos/redis-dump.js";
 import { byteSecretForms, findSecrets, type SecretForm, textSecretForms } from "../helpers/chaos/secrets.js";
-import { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
+import type { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
 import { runCli } from "../helpers/cli.js";
+import { withWorkerProcesses } from "../helpers/fixtures.js";
 import { cliEnvironment } from "../helpers/fleet.js";
-import { freePort } from "../helpers/ports.js";
 import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { listTokenObjects, withTokenSession } from "../helpers/softhsm.js";
 
@@ -32,7 +32,6 @@ let tokenEnv: Record<string, string>;
 let known: KnownKey[];
 let objectsBefore: number;
 let emulator: KmsEmulator | undefined;
-let workers: WorkerProcesses | undefined;
 const issuedTokens: Buffer[] = [];
 
 beforeAll(async () => {
@@ -54,27 +53,19 @@ beforeAll(async () => {
 
 afterAll(async () => {
   figures.print();
-  await workers?.killAll();
   await emulator?.close();
   await wipeCampaign(prefix);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /**
- * The worker's /metrics page. A worker restarted moments ago may not listen yet (its start-up is seconds on a
- * loaded machine): connection refused is asked again, for up to 30 s.
+ * The /metrics page of a live worker. Its port comes from the worker's own "serving /metrics" line: a worker
+ * restarted moments ago listens only once it has logged in to the token, and a port picked before it started
+ * could be taken by another process meanwhile (both made this fetch fail under load).
  */
-async function metricsText(port: number): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-      return `${response.status}\n${await response.text()}`;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(100);
-    }
-  }
+async function metricsText(workers: WorkerProcesses): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${await workers.metricsPort()}/metrics`);
+  return `${response.status}\n${await response.text()}`;
 }
 
 describe("no secret leaves the HSM, KMS or its moment in the ledger", () => {
@@ -98,6 +89,8 @@ describe("no secret leaves the HSM, KMS or its moment in the ledger", () => {
       HSM2KMS_JOB_LOCK: "3s",
       HSM2KMS_TOKEN_SAFETY_MARGIN: "0s",
       HSM2KMS_METRICS_HOST: "127.0.0.1",
+      // The OS picks a free port as each worker binds; metricsText reads it from the worker's log.
+      HSM2KMS_METRICS_PORT: "0",
     });
     const texts: Array<{ where: string; text: string }> = [];
     const keep = (where: string, text: string) => texts.push({ where, text });
@@ -135,31 +128,36 @@ describe("no secret leaves the HSM, KMS or its moment in the ledger", () => {
       }
     })();
 
-    const [portA, portB] = [await freePort(), await freePort()];
-    workers = new WorkerProcesses({ ...env, HSM2KMS_METRICS_PORT: String(portA) });
-    const workerB = new WorkerProcesses({ ...env, HSM2KMS_METRICS_PORT: String(portB) });
-    workers.start(1);
-    workerB.start(1);
     const finished = async () => {
       const counts = await ledger.counts();
       return (counts.byStatus["migrated"] ?? 0) + (counts.byStatus["failed"] ?? 0);
     };
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline && (await finished()) < 2) await sleep(50);
-    await workerB.killAll();
-    figures.fault("sigkill:one-worker");
-    workerB.start(1);
-    while (Date.now() < deadline && (await finished()) < known.length + 1) await sleep(100);
-    await sleep(500);
-    keep("metrics worker A", await metricsText(portA));
-    keep("metrics worker B", await metricsText(portB));
-    await workers.stop();
-    await workerB.stop();
-    keep("worker A stdout+stderr", workers.output());
-    keep("worker B stdout+stderr (killed, then restarted)", workerB.output());
-    sampling = false;
-    await sampler;
-    redis.disconnect();
+    try {
+      // Both workers are SIGKILLed when the test fails: none outlives it.
+      await withWorkerProcesses(env, (workerA) =>
+        withWorkerProcesses(env, async (workerB) => {
+          workerA.start(1);
+          workerB.start(1);
+          const deadline = Date.now() + 90_000;
+          while (Date.now() < deadline && (await finished()) < 2) await sleep(50);
+          await workerB.killAll();
+          figures.fault("sigkill:one-worker");
+          workerB.start(1);
+          while (Date.now() < deadline && (await finished()) < known.length + 1) await sleep(100);
+          await sleep(500);
+          keep("metrics worker A", await metricsText(workerA));
+          keep("metrics worker B", await metricsText(workerB));
+          await workerA.stop();
+          await workerB.stop();
+          keep("worker A stdout+stderr", workerA.output());
+          keep("worker B stdout+stderr (killed, then restarted)", workerB.output());
+        }),
+      );
+    } finally {
+      sampling = false;
+      await sampler;
+      redis.disconnect();
+    }
 
     keep("report csv", (await runCli(["report"], env)).output);
     keep("report json", (await runCli(["report", "--format", "json"], env)).output);

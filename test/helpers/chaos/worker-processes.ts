@@ -38,6 +38,32 @@ export class WorkerProcesses {
     }
   }
 
+  /**
+   * The port the live worker at `index` serves /metrics on, read from its own "serving /metrics" log line
+   * (HSM2KMS_LOG_LEVEL info or lower): the server listens before that line is written, so it is the readiness
+   * signal. Start the workers with HSM2KMS_METRICS_PORT=0: the OS then picks a free port as the server binds,
+   * where a port picked beforehand may be taken by another process before the worker gets to it. Throws with
+   * the worker's output when it exits first, or has not logged the line after `timeoutMs`.
+   */
+  async metricsPort(index = 0, timeoutMs = 60_000): Promise<number> {
+    const worker = [...this.live][index];
+    if (!worker) throw new Error(`no live worker at ${index}`);
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void worker.exited.then(() => {
+      exited = true;
+    });
+    for (;;) {
+      const port = /"port":(\d+)[^\n]*"msg":"serving \/metrics/.exec(worker.output())?.[1];
+      if (port) return Number(port);
+      if (exited || Date.now() > deadline)
+        throw new Error(
+          `the worker ${exited ? "exited" : "is still not serving"} before serving /metrics:\n${worker.output().slice(-2000)}`,
+        );
+      await sleep(20);
+    }
+  }
+
   get running(): number {
     return this.live.size;
   }

@@ -1,3 +1,4 @@
+import { errorCodeEntry } from "../shared/error-codes.js";
 import type { MigrationRecord } from "../shared/migration.js";
 import type { ReportRow } from "./report-csv.js";
 
@@ -42,6 +43,9 @@ export function reportJson(record: MigrationRecord) {
     token_refreshes: record.tokenRefreshes,
     checks: record.checks,
     error_code: record.error?.code,
+    // The operator's fix for a failed key, from the error-code table (README, "Error codes").
+    error_hint:
+      record.status === "failed" && record.error ? errorCodeEntry(record.error.code)?.hint : undefined,
     completed_at: record.completedAt,
   };
 }

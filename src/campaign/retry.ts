@@ -1,22 +1,20 @@
+import { errorCodeEntry } from "../shared/error-codes.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import type { PhaseQueues } from "../shared/queues.js";
 
-/** Failures no retry can cure: the key, the manifest or the KMS key must change first. */
-export const PERMANENT_FAILURES = new Set([
-  "SOURCE_KEY_NOT_EXTRACTABLE",
-  "SOURCE_KEY_WRAP_WITH_TRUSTED",
-  "UNSUPPORTED_KEY_TYPE",
-  "KEY_SPEC_MISMATCH",
-  "KEY_USAGE_INVALID",
-  "NO_WRAPPING_PATH",
-  "VERIFICATION_FAILED",
-  "ADOPTED_KEY_MISMATCH",
-  "KMS_KEY_PENDING_DELETION",
-]);
+/**
+ * Whether `retry --failed` may re-queue a key that failed with `code`: the error-code table says (curable
+ * unless the source key, the manifest row or the KMS key must change first). A code the table does not know
+ * (written by another release) is re-queued, as every phase is idempotent.
+ */
+export function curableByRetry(code: string): boolean {
+  return errorCodeEntry(code)?.curableByRetry ?? true;
+}
 
 export interface RetryResult {
   requeued: number;
-  skipped: Array<{ id: string; source: string; region: string; code: string }>;
+  /** Keys left failed: their code and the table's hint, the fix to make before `--all`. */
+  skipped: Array<{ id: string; source: string; region: string; code: string; hint: string }>;
 }
 
 /**
@@ -42,12 +40,13 @@ export async function requeueFailed(
       }
       const { record, rev } = stored;
       const code = record.error?.code ?? "";
-      if (PERMANENT_FAILURES.has(code) && !options.includePermanent) {
+      if (!curableByRetry(code) && !options.includePermanent) {
         result.skipped.push({
           id: record.id,
           source: record.source.label ?? record.source.idHex ?? "",
           region: record.region,
           code,
+          hint: errorCodeEntry(code)?.hint ?? "",
         });
         offset++;
         continue;

@@ -1,27 +1,13 @@
 /**
  * One error vocabulary for the whole pipeline. Every failure a phase can meet is a MigrationError with a
- * `kind` that says what the scheduler must do with it, and a stable `code` that scripts and reports match on.
+ * `kind` that says what the scheduler must do with it, and a stable `code` from the closed table in
+ * error-codes.ts, which scripts and reports match on.
  * Messages name the key and the fix; they never carry PINs, key material or import tokens.
  */
 
-/** What the scheduler does with a failure. */
-export type ErrorKind =
-  /** Try again later with backoff; spends an attempt. */
-  | "retryable"
-  /** A quota was hit: pause the queue for `retryAfterMs`, spend no attempt. */
-  | "throttled"
-  /** The import token is expired, invalid or about to die: go back to the params phase. */
-  | "token-expired"
-  /** Waiting for something else (e.g. a replica's primary): try later, spending no attempt (bounded). */
-  | "deferred"
-  /**
-   * KMS does not show a key, alias or key state (NotFoundException, KMSInvalidStateException): possibly a change
-   * that has not propagated yet (AWS KMS Developer Guide, "AWS KMS eventual consistency"). Within the consistency
-   * window after this campaign changed that key, wait and look again, spending no attempt; otherwise fatal.
-   */
-  | "not-visible"
-  /** Retrying cannot help: fail the key with this reason. */
-  | "fatal";
+import type { CodeOfKind, ErrorCode, ErrorKind } from "./error-codes.js";
+
+export type { CodeOfKind, ErrorCode, ErrorKind } from "./error-codes.js";
 
 export interface MigrationErrorOptions {
   /** Delay before the next try, for `retryable` and `throttled`. */
@@ -34,12 +20,12 @@ export interface MigrationErrorOptions {
 
 export class MigrationError extends Error {
   readonly kind: ErrorKind;
-  /** Stable, upper-snake-case identifier, e.g. `SOURCE_KEY_NOT_FOUND`. */
-  readonly code: string;
+  /** Stable identifier from the table (error-codes.ts), e.g. `SOURCE_KEY_NOT_FOUND`. */
+  readonly code: ErrorCode;
   readonly retryAfterMs: number | undefined;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(kind: ErrorKind, code: string, message: string, options: MigrationErrorOptions = {}) {
+  constructor(kind: ErrorKind, code: ErrorCode, message: string, options: MigrationErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = this.constructor.name;
     this.kind = kind;
@@ -49,18 +35,30 @@ export class MigrationError extends Error {
   }
 }
 
-export const fatal = (code: string, message: string, options?: MigrationErrorOptions) =>
+/** A failure no retry can cure: fail the key. */
+export const fatal = (code: CodeOfKind<"fatal">, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("fatal", code, message, options);
-export const retryable = (code: string, message: string, options?: MigrationErrorOptions) =>
+/** Try again later with backoff, spending an attempt. */
+export const retryable = (code: CodeOfKind<"retryable">, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("retryable", code, message, options);
-export const throttled = (code: string, message: string, options?: MigrationErrorOptions) =>
+/** A request quota was hit: pause the queue. */
+export const throttled = (code: CodeOfKind<"throttled">, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("throttled", code, message, options);
-export const deferred = (code: string, message: string, options?: MigrationErrorOptions) =>
+/** Waiting for something else: try later without spending an attempt. */
+export const deferred = (code: CodeOfKind<"deferred">, message: string, options?: MigrationErrorOptions) =>
   new MigrationError("deferred", code, message, options);
-export const notVisible = (code: string, message: string, options?: MigrationErrorOptions) =>
-  new MigrationError("not-visible", code, message, options);
-export const tokenExpired = (code: string, message: string, options?: MigrationErrorOptions) =>
-  new MigrationError("token-expired", code, message, options);
+/** KMS does not show a change (yet): wait within the consistency window. */
+export const notVisible = (
+  code: CodeOfKind<"not-visible">,
+  message: string,
+  options?: MigrationErrorOptions,
+) => new MigrationError("not-visible", code, message, options);
+/** The import token cannot be used: fetch new import parameters. */
+export const tokenExpired = (
+  code: CodeOfKind<"token-expired">,
+  message: string,
+  options?: MigrationErrorOptions,
+) => new MigrationError("token-expired", code, message, options);
 
 /**
  * Detects a MigrationError by shape, not instanceof, so detection survives module duplication and a

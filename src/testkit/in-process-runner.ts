@@ -3,6 +3,7 @@ import { toMigrationError } from "../shared/errors.js";
 import type { MigrationRecord } from "../shared/migration.js";
 import { decideAfterError, type RetryLimits } from "../workers/outcomes.js";
 import { PHASE_FUNCTIONS, type PhaseContext } from "../workers/phases/index.js";
+import { applyDecision, applyOutcome, giveUp, type Transition } from "../workers/transitions.js";
 
 export interface InProcessHooks {
   /** After each phase ran (success or error), with the record as it then stands. */
@@ -29,45 +30,33 @@ export async function runMigrationInProcess(
       record = { ...record, ...patch, updatedAt: baseContext.now().toISOString() };
     },
   };
-  for (let step = 0; step < MAX_STEPS && record.phase !== "done" && record.status !== "failed"; step++) {
+  for (let step = 0; step < MAX_STEPS && record.status === "in_progress"; step++) {
     const phase = record.phase;
+    if (phase === "done") break;
+    let transition: Transition;
+    let outcome = "success";
     try {
-      const outcome = await PHASE_FUNCTIONS[phase](ctx, record);
-      record = {
-        ...record,
-        ...outcome.patch,
-        phase: outcome.next,
-        phaseAttempts: 0,
-        visibilityWait: undefined,
-        attempts: record.attempts + 1,
-      };
-      await hooks.onPhase?.(record, phase, "success");
+      const phaseOutcome = await PHASE_FUNCTIONS[phase](ctx, record);
+      // After the await: the phase's checkpoints have changed `record` meanwhile.
+      transition = applyOutcome(record, phaseOutcome, ctx.now());
     } catch (thrown) {
       const decision = decideAfterError(record, phase, toMigrationError(thrown), limits, ctx.now());
-      await hooks.onPhase?.(record, phase, decision.action);
-      if (decision.action === "fail") record = { ...record, ...decision.patch };
-      else if (decision.action === "refresh")
-        record = { ...record, ...decision.outcome.patch, phase: decision.outcome.next, phaseAttempts: 0 };
-      else if (decision.action === "retry" || decision.action === "wait") {
-        record = { ...record, ...decision.patch };
-        await sleep(decision.delayMs);
-      } else await sleep(decision.delayMs);
+      transition = applyDecision(record, decision);
+      outcome = decision.action;
     }
+    record = transition.record;
+    await hooks.onPhase?.(record, phase, outcome);
+    const { schedule } = transition;
+    if (schedule.kind === "again-later" || schedule.kind === "pause-queue") await sleep(schedule.delayMs);
   }
-  const now = ctx.now().toISOString();
-  if (record.phase === "done")
-    return { ...record, status: "migrated", error: undefined, completedAt: now, updatedAt: now };
-  if (record.status !== "failed")
-    return {
-      ...record,
-      status: "failed",
-      error: {
-        code: "TOO_MANY_STEPS",
-        kind: "fatal",
-        phase: record.phase,
-        message: `gave up after ${MAX_STEPS} phase runs`,
-        at: now,
-      },
-    };
-  return record;
+  const now = ctx.now();
+  if (record.status === "in_progress" && record.phase !== "done")
+    record = giveUp(
+      record,
+      record.phase,
+      "TOO_MANY_STEPS",
+      `gave up after ${MAX_STEPS} phase runs`,
+      now,
+    ).record;
+  return { ...record, updatedAt: now.toISOString() };
 }

@@ -4,7 +4,7 @@ import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
 import { describeSource, type PhaseName } from "../shared/migration.js";
 import type { PhaseJobData } from "../shared/queues.js";
 import type { WorkerEvents } from "./events.js";
-import { DROP_IMPORT_SECRETS } from "./phases/import.js";
+import { giveUp } from "./transitions.js";
 
 /**
  * BullMQ gives a job up without running the processor when the workers running it died too often
@@ -27,19 +27,10 @@ export async function failAbandonedJob(
     const { record, rev } = stored;
     const waiting = record.status === "queued" || record.status === "in_progress";
     if (!waiting || record.phase !== phase || record.generation !== job.data.generation) return;
-    const now = new Date().toISOString();
     const message = `${describeSource(record.source)}: the queue gave up the ${phase} job (${error.message}): the workers running it stopped too many times (crash, kill or lost lock); fix the cause, then run \`hsm2kms retry --failed\``;
-    await deps.ledger.save(
-      {
-        ...record,
-        ...DROP_IMPORT_SECRETS,
-        status: "failed",
-        error: { code: "WORKER_LOST", kind: "fatal", phase, message, at: now },
-        completedAt: now,
-        updatedAt: now,
-      },
-      rev,
-    );
+    const now = new Date();
+    const failed = giveUp(record, phase, "WORKER_LOST", message, now).record;
+    await deps.ledger.save({ ...failed, updatedAt: now.toISOString() }, rev);
     deps.logger.warn({ migrationId: record.id, phase, code: "WORKER_LOST" }, message);
     deps.events.emit("key:finished", {
       status: "failed",

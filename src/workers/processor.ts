@@ -1,12 +1,13 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
-import { toMigrationError } from "../shared/errors.js";
+import { type MigrationError, toMigrationError } from "../shared/errors.js";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord, PhaseName } from "../shared/migration.js";
 import type { PhaseJobData, PhaseQueues } from "../shared/queues.js";
 import type { WorkerEvents } from "./events.js";
-import { decideAfterError, type RetryLimits } from "./outcomes.js";
+import { type AfterError, decideAfterError, type RetryLimits } from "./outcomes.js";
 import { paramsHoldMs } from "./params-gate.js";
 import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
+import { applyDecision, applyOutcome, beginRecord, type Schedule } from "./transitions.js";
 
 export interface ProcessorDeps {
   ledger: Ledger;
@@ -61,34 +62,45 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
     }
 
     const save = async (next: MigrationRecord) => {
+      if (next === record) return;
       rev = await ledger.save({ ...next, updatedAt: context.now().toISOString() }, rev);
       record = next;
     };
     const ctx: PhaseContext = { ...context, checkpoint: (patch) => save({ ...record, ...patch }) };
-    if (record.status === "queued") await save({ ...record, status: "in_progress" });
+    await save(beginRecord(record));
+
+    // What the state machine scheduled: the runner's only decisions are how to save and how to schedule.
+    const carryOut = async (schedule: Schedule, failure?: MigrationError): Promise<void> => {
+      switch (schedule.kind) {
+        case "handover":
+          await queues.addFor(record);
+          return;
+        case "finished":
+          events.emit("key:finished", {
+            status: schedule.status,
+            keySpec: record.sourceKey?.keySpec ?? "unknown",
+            region,
+          });
+          if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+          return;
+        case "again-later":
+          await job.moveToDelayed(Date.now() + schedule.delayMs, token);
+          throw new DelayedError();
+        case "pause-queue":
+          // Pause the whole queue (fleet-wide) and put the job back without spending an attempt.
+          await queues.queue(phase, region).rateLimit(schedule.delayMs);
+          throw Worker.RateLimitError();
+      }
+    };
 
     try {
       const outcome = await PHASE_FUNCTIONS[phase](ctx, record);
-      const done = outcome.next === "done";
-      const now = context.now().toISOString();
-      await save({
-        ...record,
-        ...outcome.patch,
-        phase: outcome.next,
-        status: done ? "migrated" : "in_progress",
-        attempts: record.attempts + 1,
-        phaseAttempts: 0,
-        visibilityWait: undefined,
-        ...(done ? { error: undefined, completedAt: now } : {}),
-      });
-      await queues.addFor(record);
+      const transition = applyOutcome(record, outcome, context.now());
+      await save(transition.record);
+      // Inside the try: a handover that could not be queued is retried like the phase (the repeated job
+      // finds the record moved on and adds the next phase's job).
+      await carryOut(transition.schedule);
       ended("success", started);
-      if (done)
-        events.emit("key:finished", {
-          status: "migrated",
-          keySpec: record.sourceKey?.keySpec ?? "unknown",
-          region,
-        });
     } catch (thrown) {
       if (thrown instanceof LedgerConflictError) {
         ended("conflict", started);
@@ -97,51 +109,47 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
       const error = toMigrationError(thrown);
       const decision = decideAfterError(record, phase, error, limits, context.now());
       ended(decision.action, started);
-      switch (decision.action) {
-        case "fail":
-          await save({ ...record, ...decision.patch });
-          events.emit("key:finished", {
-            status: "failed",
-            keySpec: record.sourceKey?.keySpec ?? "unknown",
-            region,
-          });
-          context.logger.warn(
-            { migrationId: record.id, phase, code: error.code, kind: error.kind },
-            error.message,
-          );
-          throw new UnrecoverableError(`${error.code}: ${error.message}`);
-        case "refresh":
-          await save({
-            ...record,
-            ...decision.outcome.patch,
-            phase: decision.outcome.next,
-            phaseAttempts: 0,
-          });
-          await queues.addFor(record);
-          events.emit("token:refreshed", { reason: decision.reason, region });
-          return;
-        case "retry":
-          await save({ ...record, ...decision.patch });
-          context.logger.info(
-            { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
-            "retrying later",
-          );
-          await job.moveToDelayed(Date.now() + decision.delayMs, token);
-          throw new DelayedError();
-        case "wait":
-          await save({ ...record, ...decision.patch });
-          events.emit("kms:not-visible", { operation: decision.operation, region });
-          context.logger.info(
-            { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
-            "KMS does not show this campaign's change yet: looking again later",
-          );
-          await job.moveToDelayed(Date.now() + decision.delayMs, token);
-          throw new DelayedError();
-        case "throttle":
-          // Pause the whole queue (fleet-wide) and put the job back without spending an attempt.
-          await queues.queue(phase, region).rateLimit(decision.delayMs);
-          throw Worker.RateLimitError();
-      }
+      const transition = applyDecision(record, decision);
+      await save(transition.record);
+      observeDecision(deps, record, phase, region, error, decision);
+      await carryOut(transition.schedule, error);
     }
   };
+}
+
+/** The events and log lines a decision after an error is seen by (the record is saved already). */
+function observeDecision(
+  { context, events }: ProcessorDeps,
+  record: MigrationRecord,
+  phase: PhaseName,
+  region: string,
+  error: MigrationError,
+  decision: AfterError,
+): void {
+  switch (decision.action) {
+    case "fail":
+      context.logger.warn(
+        { migrationId: record.id, phase, code: error.code, kind: error.kind },
+        error.message,
+      );
+      return;
+    case "refresh":
+      events.emit("token:refreshed", { reason: decision.reason, region });
+      return;
+    case "retry":
+      context.logger.info(
+        { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
+        "retrying later",
+      );
+      return;
+    case "wait":
+      events.emit("kms:not-visible", { operation: decision.operation, region });
+      context.logger.info(
+        { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
+        "KMS does not show this campaign's change yet: looking again later",
+      );
+      return;
+    case "throttle":
+      return;
+  }
 }

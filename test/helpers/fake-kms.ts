@@ -14,8 +14,9 @@ import {
 } from "node:crypto";
 import { type KeyPairObjects, newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
-import { fatal, type MigrationError, notVisible, throttled, tokenExpired } from "../../src/shared/errors.js";
+import { MigrationError } from "../../src/shared/errors.js";
 import { keySpecInfo } from "../../src/shared/key-specs.js";
+import { kmsErrorCode, mapKmsError } from "../../src/shared/kms/kms-errors.js";
 import type {
   CreateImportedKeyInput,
   KmsKeyInfo,
@@ -124,10 +125,7 @@ export class FakeKms implements KmsPort {
 
   private key(keyId: string): FakeKey {
     const key = this.resolve(keyId);
-    if (!key)
-      throw notVisible("KMS_NOT_FOUND", `key ${keyId} not found`, {
-        details: { awsError: "NotFoundException", operation: this.calls.at(-1) },
-      });
+    if (!key) throw this.awsError("NotFoundException", `key ${keyId} not found`);
     return key;
   }
 
@@ -135,10 +133,7 @@ export class FakeKms implements KmsPort {
   private inState(keyId: string, allowed: string[]): FakeKey {
     const key = this.key(keyId);
     const state = this.seenState(key);
-    if (!allowed.includes(state))
-      throw notVisible("KMS_KMSINVALID_STATE", `key ${keyId} is ${state}`, {
-        details: { awsError: "KMSInvalidStateException", operation: this.calls.at(-1) },
-      });
+    if (!allowed.includes(state)) throw this.awsError("KMSInvalidStateException", `key ${keyId} is ${state}`);
     return key;
   }
 
@@ -186,10 +181,7 @@ export class FakeKms implements KmsPort {
 
   async createAlias(aliasName: string, keyId: string): Promise<void> {
     this.enter("CreateAlias");
-    if (this.aliases.has(aliasName))
-      throw fatal("KMS_ALREADY_EXISTS", `${aliasName} exists`, {
-        details: { awsError: "AlreadyExistsException" },
-      });
+    if (this.aliases.has(aliasName)) throw this.awsError("AlreadyExistsException", `${aliasName} exists`);
     this.aliases.set(aliasName, this.inState(keyId, ["Enabled", "Disabled", "PendingImport"]).info.keyId);
     if (this.unseenLooks > 0) this.unseenAliases.set(aliasName, this.unseenLooks);
   }
@@ -220,8 +212,9 @@ export class FakeKms implements KmsPort {
     const before = key.info.keyState;
     const token = this.tokens.get(input.importToken.toString("hex"));
     if (!token || token.keyId !== input.keyId)
-      throw tokenExpired("IMPORT_TOKEN_INVALID", "InvalidImportTokenException");
-    if (token.validTo < this.now()) throw tokenExpired("IMPORT_TOKEN_EXPIRED", "ExpiredImportTokenException");
+      throw this.awsError("InvalidImportTokenException", "the import token was not issued for this key");
+    if (token.validTo < this.now())
+      throw this.awsError("ExpiredImportTokenException", "the import token has expired");
     const family = keySpecInfo(key.info.keySpec as never).family;
     const algorithm = family === "RSA" || family === "EC" ? "RSA_AES_KEY_WRAP_SHA_1" : "RSAES_OAEP_SHA_1";
     const material = unwrapKeyMaterial(algorithm, this.wrappingKey.privateKey, input.encryptedKeyMaterial);
@@ -253,13 +246,11 @@ export class FakeKms implements KmsPort {
   ): Promise<KmsKeyInfo> {
     this.enter("ReplicateKey");
     const primary = this.key(keyId);
-    if (!primary.info.multiRegion) throw fatal("KMS_UNSUPPORTED_OPERATION", "not a multi-Region key");
+    if (!primary.info.multiRegion)
+      throw this.awsError("UnsupportedOperationException", "not a multi-Region key");
     const peer = this.peers.get(replicaRegion);
-    if (!peer) throw fatal("KMS_VALIDATION", `no Region ${replicaRegion}`);
-    if (peer.keys.has(keyId))
-      throw fatal("KMS_ALREADY_EXISTS", "replica exists", {
-        details: { awsError: "AlreadyExistsException" },
-      });
+    if (!peer) throw this.awsError("ValidationException", `no Region ${replicaRegion}`);
+    if (peer.keys.has(keyId)) throw this.awsError("AlreadyExistsException", "replica exists");
     const info: KmsKeyInfo = {
       ...primary.info,
       arn: primary.info.arn.replace(`:${this.region}:`, `:${replicaRegion}:`),
@@ -274,10 +265,7 @@ export class FakeKms implements KmsPort {
   async getPublicKey(keyId: string): Promise<Buffer> {
     this.enter("GetPublicKey");
     const key = this.inState(keyId, ["Enabled"]);
-    if (!key.privateKey)
-      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
-        details: { awsError: "KMSInvalidStateException" },
-      });
+    if (!key.privateKey) throw this.awsError("KMSInvalidStateException", "no material");
     return createPublicKey(key.privateKey).export({ format: "der", type: "spki" });
   }
 
@@ -285,20 +273,14 @@ export class FakeKms implements KmsPort {
     this.enter("Sign");
     const key = this.inState(keyId, ["Enabled"]);
     const hash = `sha${algorithm.match(/SHA_(\d+)/)?.[1] ?? "256"}`;
-    if (!key.privateKey)
-      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
-        details: { awsError: "KMSInvalidStateException" },
-      });
+    if (!key.privateKey) throw this.awsError("KMSInvalidStateException", "no material");
     return sign(hash, message, key.privateKey);
   }
 
   async encrypt(keyId: string, plaintext: Buffer): Promise<Buffer> {
     this.enter("Encrypt");
     const secret = this.inState(keyId, ["Enabled"]).secret;
-    if (!secret)
-      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
-        details: { awsError: "KMSInvalidStateException" },
-      });
+    if (!secret) throw this.awsError("KMSInvalidStateException", "no material");
     const iv = randomBytes(12);
     const cipher = createCipheriv("aes-256-gcm", secret, iv);
     return Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
@@ -312,15 +294,10 @@ export class FakeKms implements KmsPort {
         const padding = constants.RSA_PKCS1_OAEP_PADDING;
         return privateDecrypt({ key: key.privateKey, padding, oaepHash: "sha256" }, ciphertext);
       } catch {
-        throw fatal("KMS_INVALID_CIPHERTEXT", "InvalidCiphertextException", {
-          details: { awsError: "InvalidCiphertextException" },
-        });
+        throw this.awsError("InvalidCiphertextException", "InvalidCiphertextException");
       }
     }
-    if (!key.secret)
-      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
-        details: { awsError: "KMSInvalidStateException" },
-      });
+    if (!key.secret) throw this.awsError("KMSInvalidStateException", "no material");
     const decipher = createDecipheriv("aes-256-gcm", key.secret, ciphertext.subarray(0, 12));
     decipher.setAuthTag(ciphertext.subarray(-16));
     return Buffer.concat([decipher.update(ciphertext.subarray(12, -16)), decipher.final()]);
@@ -329,10 +306,7 @@ export class FakeKms implements KmsPort {
   async generateMac(keyId: string, message: Buffer, algorithm: string): Promise<Buffer> {
     this.enter("GenerateMac");
     const secret = this.inState(keyId, ["Enabled"]).secret;
-    if (!secret)
-      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
-        details: { awsError: "KMSInvalidStateException" },
-      });
+    if (!secret) throw this.awsError("KMSInvalidStateException", "no material");
     return createHmac(`sha${algorithm.slice(-3)}`, secret)
       .update(message)
       .digest();
@@ -341,14 +315,25 @@ export class FakeKms implements KmsPort {
   async deriveSharedSecret(keyId: string, peerPublicKeyDer: Buffer): Promise<Buffer> {
     this.enter("DeriveSharedSecret");
     const key = this.inState(keyId, ["Enabled"]);
-    if (!key.privateKey)
-      throw notVisible("KMS_KMSINVALID_STATE", "no material", {
-        details: { awsError: "KMSInvalidStateException" },
-      });
+    if (!key.privateKey) throw this.awsError("KMSInvalidStateException", "no material");
     return diffieHellman({
       privateKey: key.privateKey,
       publicKey: createPublicKey({ key: peerPublicKeyDer, format: "der", type: "spki" }),
     });
+  }
+
+  /**
+   * The error the real adapter raises when AWS answers `name` (src/shared/kms/kms-errors.ts): the same code,
+   * kind and details, so that the phases meet the same vocabulary here as against KMS.
+   */
+  private awsError(name: string, awsMessage: string): MigrationError {
+    const operation = this.calls.at(-1) ?? "unknown";
+    return mapKmsError(
+      Object.assign(new Error(awsMessage), { name }),
+      operation,
+      `${operation} (fake KMS)`,
+      this.region,
+    );
   }
 
   close(): void {}
@@ -356,7 +341,15 @@ export class FakeKms implements KmsPort {
   throttleNext(operation: string): void {
     this.failNext(
       operation,
-      throttled("KMS_THROTTLED", "ThrottlingException: Rate exceeded", { retryAfterMs: 5 }),
+      // The adapter's code for AWS's name, with a short pause so that tests stay fast.
+      new MigrationError(
+        "throttled",
+        kmsErrorCode("ThrottlingException"),
+        "ThrottlingException: Rate exceeded",
+        {
+          retryAfterMs: 5,
+        },
+      ),
     );
   }
 }

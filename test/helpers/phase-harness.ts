@@ -6,8 +6,10 @@ import {
   type MigrationRecord,
   type MigrationRequest,
   newMigrationRecord,
+  type PhaseName,
 } from "../../src/shared/migration.js";
-import type { PhaseContext, PhaseSettings } from "../../src/workers/phases/index.js";
+import { PHASE_FUNCTIONS, type PhaseContext, type PhaseSettings } from "../../src/workers/phases/index.js";
+import { applyOutcome } from "../../src/workers/transitions.js";
 import { FakeHsm } from "./fake-hsm.js";
 import { FakeKms } from "./fake-kms.js";
 
@@ -74,4 +76,19 @@ export async function phaseRejection(promise: Promise<unknown>): Promise<Migrati
     throw error;
   }
   throw new Error("expected the phase to fail");
+}
+
+/**
+ * Runs one phase on the harness and applies its outcome (and the checkpoints it made) to the record through
+ * the workers' own state machine (src/workers/transitions.ts), as a worker would.
+ */
+export async function runPhase(
+  h: ReturnType<typeof harness>,
+  record: MigrationRecord,
+  phase: PhaseName,
+): Promise<MigrationRecord> {
+  const before = h.checkpoints.length;
+  const outcome = await PHASE_FUNCTIONS[phase](h.ctx, record);
+  const checkpointed: MigrationRecord = Object.assign({ ...record }, ...h.checkpoints.slice(before));
+  return applyOutcome(checkpointed, outcome, h.clock.now()).record;
 }

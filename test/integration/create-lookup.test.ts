@@ -13,6 +13,7 @@ import {
 } from "../../src/testkit/kms-emulator/index.js";
 import { decideAfterError } from "../../src/workers/outcomes.js";
 import { PHASE_FUNCTIONS, type PhaseContext, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
+import { applyDecision, applyOutcome } from "../../src/workers/transitions.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { readLedger } from "../helpers/chaos/invariants.js";
 import { addMixedKeys, kmsKeysByMigration } from "../helpers/fleet.js";
@@ -96,16 +97,15 @@ async function runCreate(base: Omit<PhaseContext, "checkpoint">, initial: Migrat
   for (let step = 0; step < 60; step++) {
     try {
       const outcome = await PHASE_FUNCTIONS.create(ctx, record);
-      return { record: { ...record, ...outcome.patch, phase: outcome.next }, actions };
+      return { record: applyOutcome(record, outcome, new Date()).record, actions };
     } catch (thrown) {
       const error = toMigrationError(thrown);
       const decision = decideAfterError(record, "create", error, LIMITS, new Date());
       actions.push(`${decision.action}:${error.code}`);
-      if (decision.action === "fail") return { record: { ...record, ...decision.patch }, actions };
-      if (decision.action === "retry") {
-        record = { ...record, ...decision.patch };
-        await sleep(decision.delayMs);
-      } else if (decision.action === "throttle") await sleep(decision.delayMs);
+      const { record: next, schedule } = applyDecision(record, decision);
+      record = next;
+      if (schedule.kind === "finished") return { record, actions };
+      if (schedule.kind === "again-later" || schedule.kind === "pause-queue") await sleep(schedule.delayMs);
     }
   }
   throw new Error(`create did not finish: ${actions.join(", ")}`);

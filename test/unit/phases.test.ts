@@ -6,7 +6,7 @@ import { LedgerConflictError } from "../../src/shared/ledger/index.js";
 import type { MigrationRecord, PhaseName, StoredImportParameters } from "../../src/shared/migration.js";
 import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
 import { PHASE_FUNCTIONS, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
-import { harness, phaseRejection, recordFor } from "../helpers/phase-harness.js";
+import { harness, phaseRejection, recordFor, runPhase } from "../helpers/phase-harness.js";
 
 type Harness = ReturnType<typeof harness>;
 const LIMITS = {
@@ -17,13 +17,8 @@ const LIMITS = {
   maxBackoffMs: 2,
 };
 
-/** Runs one phase and merges its outcome (and checkpoints) into the record, like a worker would. */
-async function step(h: Harness, record: MigrationRecord, phase: PhaseName): Promise<MigrationRecord> {
-  const before = h.checkpoints.length;
-  const outcome = await PHASE_FUNCTIONS[phase](h.ctx, record);
-  const checkpoints = Object.assign({}, ...h.checkpoints.slice(before));
-  return { ...record, ...checkpoints, ...outcome.patch, phase: outcome.next };
-}
+/** Runs one phase and applies its outcome (and checkpoints) to the record, like a worker would. */
+const step = (h: Harness, record: MigrationRecord, phase: PhaseName) => runPhase(h, record, phase);
 
 async function stepsThrough(h: Harness, record: MigrationRecord, last: PhaseName): Promise<MigrationRecord> {
   let current = record;

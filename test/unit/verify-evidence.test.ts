@@ -6,18 +6,12 @@ import type { KeySpec, KeyUsage } from "../../src/shared/key-specs.js";
 import { mapKmsError } from "../../src/shared/kms/kms-errors.js";
 import { createLogger } from "../../src/shared/logger.js";
 import type { MigrationRecord, PhaseName } from "../../src/shared/migration.js";
-import { PHASE_FUNCTIONS } from "../../src/workers/phases/index.js";
-import { harness, phaseRejection, recordFor } from "../helpers/phase-harness.js";
+import { harness, phaseRejection, recordFor, runPhase } from "../helpers/phase-harness.js";
 
 type Harness = ReturnType<typeof harness>;
 
-/** Runs one phase and merges its outcome (and checkpoints) into the record, like a worker would. */
-async function step(h: Harness, record: MigrationRecord, phase: PhaseName): Promise<MigrationRecord> {
-  const before = h.checkpoints.length;
-  const outcome = await PHASE_FUNCTIONS[phase](h.ctx, record);
-  const checkpoints = Object.assign({}, ...h.checkpoints.slice(before));
-  return { ...record, ...checkpoints, ...outcome.patch, phase: outcome.next };
-}
+/** Runs one phase and applies its outcome (and checkpoints) to the record, like a worker would. */
+const step = (h: Harness, record: MigrationRecord, phase: PhaseName) => runPhase(h, record, phase);
 
 /** Runs phases from the record's own until `done`, as the scheduler hands them over; names them in `ran`. */
 async function run(h: Harness, record: MigrationRecord, ran: PhaseName[] = []): Promise<MigrationRecord> {

@@ -16,10 +16,13 @@ export function registerRetryCommand(program: Command): void {
     program
       .command("retry")
       .description(
-        "Re-queue failed keys whose failure a fix outside hsm2kms can cure (a KMS permission, a quota, an HSM that was down). Keys that cannot succeed as they are (not extractable, unsupported type, failed verification) are listed and left alone unless --all. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
+        "Re-queue failed keys whose failure a fix outside hsm2kms can cure (a KMS permission, a quota, an HSM that was down). Keys that cannot succeed as they are (not extractable or not wrappable, unsupported type, a bad manifest row, failed verification: README, Error codes, column retry --failed) are listed on stderr with their code and the fix, and left alone unless --all. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
       )
       .option("--failed", "re-queue failed keys (required)")
-      .option("--all", "also re-queue keys whose failure looks permanent"),
+      .option(
+        "--all",
+        "also re-queue keys whose failure a retry cannot cure (after fixing the key, row or KMS key)",
+      ),
   ).action(async (flags: RetryFlags) => {
     if (!flags.failed) throw new ConfigError("retry needs --failed (the only kind of retry there is)");
     const config = configFrom(flags);
@@ -36,7 +39,7 @@ export function registerRetryCommand(program: Command): void {
       });
       for (const skipped of result.skipped)
         process.stderr.write(
-          `left alone: ${skipped.source} (${skipped.region}): ${skipped.code} (permanent; use --all to force)\n`,
+          `left alone: ${skipped.source} (${skipped.region}): ${skipped.code}: a retry cannot cure it: ${skipped.hint} (--all re-queues it anyway)\n`,
         );
       process.stdout.write(`${result.requeued} failed keys re-queued, ${result.skipped.length} left alone\n`);
       process.exitCode = result.skipped.length > 0 ? EXIT.failed : EXIT.ok;

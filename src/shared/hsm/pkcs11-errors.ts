@@ -1,4 +1,4 @@
-import { fatal, isMigrationError, type MigrationError, retryable } from "../errors.js";
+import { type CodeOfKind, fatal, isMigrationError, type MigrationError, retryable } from "../errors.js";
 import { RECONNECT_ERRORS } from "./pkcs11-constants.js";
 
 /**
@@ -15,7 +15,7 @@ export function isCkr(error: unknown, name: string): boolean {
   return ckrName(error) === name;
 }
 
-const FATAL_BY_CKR: Record<string, { code: string; why: string }> = {
+const FATAL_BY_CKR: Record<string, { code: CodeOfKind<"fatal">; why: string }> = {
   CKR_KEY_UNEXTRACTABLE: {
     code: "SOURCE_KEY_NOT_EXTRACTABLE",
     why: "CKA_EXTRACTABLE is false, so the HSM refuses to wrap it (and PKCS#11 cannot turn it back on)",

@@ -1,59 +1,13 @@
-import { fatal, type MigrationError, notVisible, retryable, throttled, tokenExpired } from "../errors.js";
+import { codeOfAwsName, ERROR_CODES, type ErrorCode, type ErrorCodeEntry } from "../error-codes.js";
+import { fatal, MigrationError, throttled } from "../errors.js";
 import { resourceQuotaMessage, resourceQuotaOf } from "./resource-quotas.js";
 
-/**
- * AWS exception names that mean "slow down": the pipeline pauses the queue and spends no attempt.
- * ThrottledException is the Resource Groups Tagging API's name for it. LimitExceededException is not here:
- * in KMS it is a resource quota (see resource-quotas.ts), which no pause lifts.
- */
-const THROTTLING = new Set([
-  "ThrottlingException",
-  "ThrottledException",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-]);
-/** The import token is dead or not for this key: fetch new parameters and wrap again. */
-const TOKEN = new Set(["ExpiredImportTokenException", "InvalidImportTokenException"]);
-/**
- * What KMS answers while a change has not propagated (AWS KMS Developer Guide, "AWS KMS eventual
- * consistency"), as well as for a key really gone or in the wrong state: the scheduler tells them apart.
- */
-const NOT_VISIBLE = new Set(["NotFoundException", "KMSInvalidStateException"]);
-/** KMS had a problem on its side: try again later. */
-const TRANSIENT = new Set([
-  "DependencyTimeoutException",
-  "KMSInternalException",
-  "InternalFailure",
-  "ServiceUnavailable",
-  "ServiceUnavailableException",
-  "RequestTimeout",
-  "RequestTimeoutException",
-  "TimeoutError",
-  // The Tagging API's pagination token lives 15 minutes: a lookup that outlived it starts again.
-  "PaginationTokenExpiredException",
-]);
-/** Network-level failures from the HTTP handler. */
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-]);
-
-const FIX_HINTS: Record<string, string> = {
-  AccessDeniedException:
-    "grant the worker's IAM role this KMS action (see deploy/iam/), then `hsm2kms retry --failed`",
-  IncorrectKeyMaterialException:
-    "the wrapped material is not valid for this KMS key (or differs from material imported before)",
-  InvalidCiphertextException:
-    "KMS could not decrypt the wrapped material: wrapping algorithm or wrapping key mismatch",
-  NotFoundException: "the KMS key does not exist in this account and Region",
-  KMSInvalidStateException: "the KMS key is not in a state that allows this (e.g. pending deletion)",
-  UnrecognizedClientException: "the AWS credentials are not valid for this Region",
-};
+/** Network-level failures from the HTTP handler, reported by their Node error code. */
+const NETWORK_CODES = new Set(
+  ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "EHOSTUNREACH"].filter(
+    (code) => codeOfAwsName(code) === "KMS_UNAVAILABLE",
+  ),
+);
 
 /** The AWS error name of an SDK error (modelled or not), or the Node error code for network failures. */
 export function awsErrorName(error: unknown): string {
@@ -90,27 +44,20 @@ export function mapKmsError(
       details: { ...details, quota: resourceQuotaOf(operation).name, region },
       cause: error,
     });
-  if (THROTTLING.has(name))
-    return throttled("KMS_THROTTLED", message, { details, retryAfterMs: 1000, cause: error });
-  if (TOKEN.has(name))
-    return tokenExpired(
-      name === "ExpiredImportTokenException" ? "IMPORT_TOKEN_EXPIRED" : "IMPORT_TOKEN_INVALID",
-      message,
-      { details, cause: error },
-    );
-  const status = httpStatus(error) ?? 0;
-  if (TRANSIENT.has(name) || NETWORK_CODES.has(name) || status >= 500)
-    return retryable("KMS_UNAVAILABLE", message, { details, cause: error });
-  const hint = FIX_HINTS[name];
-  return (NOT_VISIBLE.has(name) ? notVisible : fatal)(
-    `KMS_${name
-      .replace(/Exception$/, "")
-      .replace(/([a-z])([A-Z])/g, "$1_$2")
-      .toUpperCase()}`,
-    hint ? `${message} (${hint})` : message,
-    {
-      details,
-      cause: error,
-    },
-  );
+  let code = codeOfAwsName(name) ?? "KMS_UNEXPECTED_ERROR";
+  const entry: ErrorCodeEntry = ERROR_CODES[code];
+  // A 5xx answer is KMS's own trouble, whatever the name says (a throttle or a dead token excepted).
+  if ((httpStatus(error) ?? 0) >= 500 && (entry.kind === "fatal" || entry.kind === "not-visible"))
+    code = "KMS_UNAVAILABLE";
+  if (code === "KMS_THROTTLED")
+    return throttled(code, message, { details, retryAfterMs: 1000, cause: error });
+  const { kind, hint } = ERROR_CODES[code];
+  // The fix goes into the message where the operator must act (KMS's own message rarely says).
+  const fix = kind === "fatal" || kind === "not-visible" ? ` (${hint})` : "";
+  return new MigrationError(kind, code, `${message}${fix}`, { details, cause: error });
+}
+
+/** The code the real adapter gives an AWS exception name: for fakes that must speak the same vocabulary. */
+export function kmsErrorCode(awsName: string): ErrorCode {
+  return codeOfAwsName(awsName) ?? "KMS_UNEXPECTED_ERROR";
 }

@@ -8,7 +8,6 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { BenchEnv } from "./lib/bench-env.js";
 import { type Figure, formatTable } from "./lib/report.js";
-import { reuseEmulatorWrappingKeys } from "./lib/wrapping-keys.js";
 import { accountScenario } from "./scenarios/account.js";
 import { enqueueScenario } from "./scenarios/enqueue.js";
 import { hostsScenario } from "./scenarios/hosts.js";
@@ -67,7 +66,6 @@ async function main(): Promise<void> {
     `bench: ${quick ? "quick" : "full"} run of ${scenarios.map((s) => s.name).join(", ")}; ` +
       `${before.cpus} CPUs, load ${before.loadAverage.join(" ")}\n`,
   );
-  const restoreWrappingKeys = await reuseEmulatorWrappingKeys();
   // Keys are made as scenarios ask for them, smallest first: SoftHSM2's file store slows down every object
   // search as the token grows, so a scenario must not run on a token larger than it needs.
   const env = await BenchEnv.open();
@@ -97,7 +95,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await env.close();
-    restoreWrappingKeys();
   }
   const table = formatTable(figures);
   process.stdout.write(`\n${table}\n`);

@@ -17,7 +17,7 @@ import { PHASES } from "../../src/shared/migration.js";
 import { PhaseQueues } from "../../src/shared/queues.js";
 import { WorkerEvents } from "../../src/workers/events.js";
 import { startFleet } from "../../src/workers/fleet.js";
-import { BENCH_CREDENTIALS, type BenchEnv, REDIS_URL } from "./bench-env.js";
+import { BENCH_CREDENTIALS, BENCH_WRAPPING_KEYS, type BenchEnv, REDIS_URL } from "./bench-env.js";
 import { ClientCommandCounter, serverCommandCalls } from "./redis-stats.js";
 
 export interface FleetRunOptions {
@@ -77,7 +77,7 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
   const prefix = env.prefix(options.label);
   const emulator = await startKmsEmulator({
     acceptKwpZeroPadding: true,
-    wrappingKeyPoolSize: 0,
+    ...BENCH_WRAPPING_KEYS,
     ...options.emulator,
   });
   const config = loadConfig({

@@ -21,6 +21,8 @@ export interface KmsEmulatorFlags {
   state?: string;
   acceptKwpZeroPadding?: boolean;
   wrappingKeyPool: string;
+  wrappingKeyReuse: string;
+  wrappingKeyPrepare?: string;
   accountId: string;
   logLevel: string;
   seedKeys: string;
@@ -67,6 +69,19 @@ function parseLatency(text: string, flag = "--latency-ms"): number | [number, nu
   return range;
 }
 
+const RSA_WRAPPING_KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096"] as const;
+
+function parseWrappingKeySpecs(text: string | undefined): (typeof RSA_WRAPPING_KEY_SPECS)[number][] {
+  if (text === undefined) return [];
+  const specs = text.split(",").map((spec) => spec.trim());
+  for (const spec of specs)
+    if (!(RSA_WRAPPING_KEY_SPECS as readonly string[]).includes(spec))
+      throw new ConfigError(
+        `--wrapping-key-prepare: "${spec}" is not one of ${RSA_WRAPPING_KEY_SPECS.join(", ")} (comma-separated)`,
+      );
+  return specs as (typeof RSA_WRAPPING_KEY_SPECS)[number][];
+}
+
 function integerFlag(name: string, text: string, min: number, max: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max)
@@ -105,6 +120,8 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     stateFile: flags.state,
     acceptKwpZeroPadding: flags.acceptKwpZeroPadding ?? false,
     wrappingKeyPoolSize: integerFlag("--wrapping-key-pool", flags.wrappingKeyPool, 0, 64),
+    wrappingKeyReuse: integerFlag("--wrapping-key-reuse", flags.wrappingKeyReuse, 1, 1_000_000),
+    wrappingKeyPrepare: parseWrappingKeySpecs(flags.wrappingKeyPrepare),
     accountId: flags.accountId,
     seedKeys: integerFlag("--seed-keys", flags.seedKeys, 0, 1_000_000),
     maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
@@ -168,7 +185,22 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "--accept-kwp-zero-padding",
       "accept PKCS#8 material followed by < 8 zero bytes (SoftHSM2 2.6.1 KWP padding), with a warning; AWS KMS rejects it (default: off)",
     )
-    .option("--wrapping-key-pool <n>", "RSA wrapping keys kept ready per size, once a size is used", "2")
+    .option(
+      "--wrapping-key-pool <n>",
+      "RSA wrapping keys generated ahead per size (in the background, once a size is used or prepared)",
+      "2",
+    )
+    .option(
+      "--wrapping-key-reuse <n>",
+      "GetParametersForImport answers one wrapping key serves before the next takes over; 1 is a fresh key per " +
+        "call, as AWS KMS. The default keeps RSA key generation under a tenth of a core at 10 calls/s, so a " +
+        "rehearsal at raised quotas measures hsm2kms, not the emulator. Import tokens stay one per call, bound to their key",
+      "100",
+    )
+    .option(
+      "--wrapping-key-prepare <specs>",
+      "wrapping key sizes (RSA_2048,RSA_3072,RSA_4096) generated before the URL is printed (default: none; each size on first use)",
+    )
     .option("--account-id <id>", "AWS account ID in ARNs", "111122223333")
     .option(
       "--seed-keys <n>",

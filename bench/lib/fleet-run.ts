@@ -50,7 +50,7 @@ export interface FleetRunResult {
   firstEndedMs: Record<string, number>;
   kms: KmsEmulatorStats;
   /** What this process sent to Redis during the run (enqueue excluded). */
-  client: { commands: number; roundTrips: number };
+  client: { commands: number; roundTrips: number; roundTripsBy: Record<string, number> };
   /** INFO commandstats delta over the run: every client of the shared Redis, in-script calls included. */
   serverCommands: number;
   /** First few failure reasons. */

@@ -15,9 +15,10 @@ import { hsmSearchScenario } from "./scenarios/hsm-search.js";
 import { latencyScenario } from "./scenarios/latency.js";
 import { longQueueScenario } from "./scenarios/long-queue.js";
 import { overheadScenario } from "./scenarios/overhead.js";
-import { quotaScenario } from "./scenarios/quota.js";
+import { quotaDefaultScenario, quotaScenario } from "./scenarios/quota.js";
 import { regionsScenario } from "./scenarios/regions.js";
 import type { Scenario } from "./scenarios/types.js";
+import { userRunScenario } from "./scenarios/user-run.js";
 
 process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
 
@@ -31,6 +32,8 @@ const SCENARIOS: Scenario[] = [
   longQueueScenario,
   hsmSearchScenario,
   accountScenario,
+  userRunScenario,
+  quotaDefaultScenario,
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; scenarios: Scenario[] } {

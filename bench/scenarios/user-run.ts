@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -18,6 +18,13 @@ const CACHED_TOKEN = join(import.meta.dirname, "../lib/cached-token.ts");
 const USER_TOKEN_KEYS = 300;
 const FACTOR = 10;
 const REGION = BENCH_REGIONS[0]!;
+
+/** CPU time (user + system) a live process has used, from /proc/PID/stat (clock ticks of 10 ms). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 /** Runs a command to its end; its stdout, or a rejection with the end of its stderr. */
 async function output(child: ChildProcess, what: string): Promise<string> {
@@ -90,7 +97,11 @@ export const userRunScenario: Scenario = {
       const manifest = join(dir, "manifest.csv");
       await writeFile(manifest, benchManifest(token.keys, [REGION]));
       const started = performance.now();
-      const migrate = spawn(process.execPath, [BIN, "migrate", manifest, "--out", join(dir, "report.csv")], {
+      const cpuFile = join(dir, "migrate.cpu");
+      const emulatorCpuBefore = await cpuSeconds(emulator.child.pid);
+      // /usr/bin/time reports the CLI's own CPU (user + system): load-independent, unlike its wall time.
+      const command = [process.execPath, BIN, "migrate", manifest, "--out", join(dir, "report.csv")];
+      const migrate = spawn("/usr/bin/time", ["-f", "%U %S", "-o", cpuFile, ...command], {
         env: {
           PATH: process.env["PATH"] ?? "",
           NODE_NO_WARNINGS: "1",
@@ -110,6 +121,9 @@ export const userRunScenario: Scenario = {
       let failure = "";
       await output(migrate, "hsm2kms migrate").catch((error: Error) => (failure = error.message));
       const seconds = (performance.now() - started) / 1000;
+      const emulatorCpu = (await cpuSeconds(emulator.child.pid)) - emulatorCpuBefore;
+      const [user, system] = (await readFile(cpuFile, "utf8")).trim().split(/\s+/).slice(-2).map(Number);
+      const migrateCpu = (user ?? Number.NaN) + (system ?? Number.NaN);
       const counts = await new Ledger(redis, prefix).counts();
       const migrated = counts.byStatus["migrated"] ?? 0;
       const failed = counts.byStatus["failed"] ?? 0;
@@ -123,12 +137,20 @@ export const userRunScenario: Scenario = {
         migrated,
         failed,
         efficiency,
+        migrateCpuSeconds: migrateCpu,
+        emulatorCpuSeconds: emulatorCpu,
         failure: failure.slice(-500),
       });
       const scenario = "10 user run";
       return [
         info(scenario, "token keys / migrated / failed", `${token.keys.length} / ${migrated} / ${failed}`),
         info(scenario, "seconds, migrate spawn to exit", seconds),
+        info(
+          scenario,
+          "CPU ms per key: migrate / emulator",
+          `${((1000 * migrateCpu) / token.keys.length).toFixed(0)} / ${((1000 * emulatorCpu) / token.keys.length).toFixed(0)}`,
+          "user + system",
+        ),
         atLeast(scenario, "efficiency incl. start-up", efficiency, 0.9, `of ${quota}/s`),
         atMost(scenario, "failed keys", failed, 0),
       ];

@@ -8,7 +8,6 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { BenchEnv } from "./lib/bench-env.js";
 import { type Figure, formatTable } from "./lib/report.js";
-import { reuseEmulatorWrappingKeys } from "./lib/wrapping-keys.js";
 import { accountScenario } from "./scenarios/account.js";
 import { enqueueScenario } from "./scenarios/enqueue.js";
 import { hostsScenario } from "./scenarios/hosts.js";
@@ -16,9 +15,10 @@ import { hsmSearchScenario } from "./scenarios/hsm-search.js";
 import { latencyScenario } from "./scenarios/latency.js";
 import { longQueueScenario } from "./scenarios/long-queue.js";
 import { overheadScenario } from "./scenarios/overhead.js";
-import { quotaScenario } from "./scenarios/quota.js";
+import { quotaDefaultScenario, quotaScenario } from "./scenarios/quota.js";
 import { regionsScenario } from "./scenarios/regions.js";
 import type { Scenario } from "./scenarios/types.js";
+import { userRunScenario } from "./scenarios/user-run.js";
 
 process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
 
@@ -32,6 +32,8 @@ const SCENARIOS: Scenario[] = [
   longQueueScenario,
   hsmSearchScenario,
   accountScenario,
+  userRunScenario,
+  quotaDefaultScenario,
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; scenarios: Scenario[] } {
@@ -67,7 +69,6 @@ async function main(): Promise<void> {
     `bench: ${quick ? "quick" : "full"} run of ${scenarios.map((s) => s.name).join(", ")}; ` +
       `${before.cpus} CPUs, load ${before.loadAverage.join(" ")}\n`,
   );
-  const restoreWrappingKeys = await reuseEmulatorWrappingKeys();
   // Keys are made as scenarios ask for them, smallest first: SoftHSM2's file store slows down every object
   // search as the token grows, so a scenario must not run on a token larger than it needs.
   const env = await BenchEnv.open();
@@ -97,7 +98,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await env.close();
-    restoreWrappingKeys();
   }
   const table = formatTable(figures);
   process.stdout.write(`\n${table}\n`);

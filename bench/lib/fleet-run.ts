@@ -17,7 +17,7 @@ import {
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { WorkerEvents } from "../../src/workers/events.js";
 import { startFleet } from "../../src/workers/fleet.js";
-import { BENCH_CREDENTIALS, type BenchEnv, REDIS_URL } from "./bench-env.js";
+import { BENCH_CREDENTIALS, BENCH_WRAPPING_KEYS, type BenchEnv, REDIS_URL } from "./bench-env.js";
 import { ClientCommandCounter, serverCommandCalls } from "./redis-stats.js";
 
 export interface FleetRunOptions {
@@ -50,7 +50,7 @@ export interface FleetRunResult {
   firstEndedMs: Record<string, number>;
   kms: KmsEmulatorStats;
   /** What this process sent to Redis during the run (enqueue excluded). */
-  client: { commands: number; roundTrips: number };
+  client: { commands: number; roundTrips: number; roundTripsBy: Record<string, number> };
   /** INFO commandstats delta over the run: every client of the shared Redis, in-script calls included. */
   serverCommands: number;
   /** First few failure reasons. */
@@ -77,7 +77,7 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
   const prefix = env.prefix(options.label);
   const emulator = await startKmsEmulator({
     acceptKwpZeroPadding: true,
-    wrappingKeyPoolSize: 0,
+    ...BENCH_WRAPPING_KEYS,
     ...options.emulator,
   });
   const config = loadConfig({

@@ -4,7 +4,7 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { TestToken } from "../../test/helpers/softhsm.js";
+import type { CachedToken } from "./cached-token.js";
 
 const WORKER_HOST = join(import.meta.dirname, "worker-host.ts");
 /** How long a worker host may take to start (tsx compiles the sources on first load). */
@@ -16,7 +16,7 @@ const READY_TIMEOUT_MS = 60_000;
  * Copy once the keys are made: the copies do not follow the original.
  */
 export async function copyTokenForHosts(
-  token: TestToken,
+  token: Pick<CachedToken, "dir" | "env">,
   hosts: number,
 ): Promise<{ envs: Array<Record<string, string>>; cleanup(): Promise<void> }> {
   const dirs: string[] = [];

@@ -8,7 +8,7 @@ import { Ledger } from "../../src/shared/ledger/index.js";
 import { PhaseQueues } from "../../src/shared/queues.js";
 import { type KmsEmulatorStats, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
-import { BENCH_CREDENTIALS, type BenchEnv, REDIS_URL } from "./bench-env.js";
+import { BENCH_CREDENTIALS, BENCH_WRAPPING_KEYS, type BenchEnv, REDIS_URL } from "./bench-env.js";
 import { benchManifest, operationTotals, scaledQuotas } from "./fleet-run.js";
 import { startWorkerHost, stopWorkerHosts, type WorkerHost } from "./host-fleet.js";
 
@@ -73,7 +73,7 @@ export async function runProcessFleet(
   const prefix = env.prefix(options.label);
   const emulator = await startKmsEmulator({
     acceptKwpZeroPadding: true,
-    wrappingKeyPoolSize: 0,
+    ...BENCH_WRAPPING_KEYS,
     quotas: options.quotas?.table ?? false,
   });
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });

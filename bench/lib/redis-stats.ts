@@ -8,6 +8,8 @@ import { Redis } from "ioredis";
 export class ClientCommandCounter {
   commands = 0;
   roundTrips = 0;
+  /** Round trips by what started them: a command's name, a script's first key's last part, or "pipeline". */
+  readonly roundTripsBy = new Map<string, number>();
   private readonly batches = new WeakSet<object>();
   private restore: (() => void) | undefined;
 
@@ -20,10 +22,10 @@ export class ClientCommandCounter {
     ) {
       counter.commands++;
       const stream = args[1] as object | undefined;
-      if (!stream) counter.roundTrips++;
+      if (!stream) counter.count(describe(args[0]));
       else if (!counter.batches.has(stream)) {
         counter.batches.add(stream);
-        counter.roundTrips++;
+        counter.count(`pipeline from ${describe(args[0])}`);
       }
       return original.apply(this, args);
     } as Redis["sendCommand"];
@@ -33,11 +35,26 @@ export class ClientCommandCounter {
     return this;
   }
 
-  stop(): { commands: number; roundTrips: number } {
+  private count(what: string): void {
+    this.roundTrips++;
+    this.roundTripsBy.set(what, (this.roundTripsBy.get(what) ?? 0) + 1);
+  }
+
+  stop(): { commands: number; roundTrips: number; roundTripsBy: Record<string, number> } {
     this.restore?.();
     this.restore = undefined;
-    return { commands: this.commands, roundTrips: this.roundTrips };
+    const by = [...this.roundTripsBy].sort((a, b) => b[1] - a[1]);
+    return { commands: this.commands, roundTrips: this.roundTrips, roundTripsBy: Object.fromEntries(by) };
   }
+}
+
+/** A command as a breakdown shows it: EVALSHA by its script's first key with ids and prefixes cut off. */
+function describe(command: unknown): string {
+  const { name, args } = command as { name?: string; args?: unknown[] };
+  if (name !== "evalsha" && name !== "eval") return String(name);
+  const firstKey = String(args?.[2] ?? "");
+  if (firstKey.includes(":rec:")) return "script on a ledger record";
+  return `script on ${firstKey.split(":").at(-1) ?? "?"}`;
 }
 
 /** Total calls over every command in `INFO commandstats` (server-wide: other clients included). */

@@ -9,7 +9,7 @@ import { newMigrationRecord } from "../../src/shared/migration.js";
 import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
 import { startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
-import { BENCH_CREDENTIALS, type BenchEnv } from "../lib/bench-env.js";
+import { BENCH_CREDENTIALS, BENCH_WRAPPING_KEYS, type BenchEnv } from "../lib/bench-env.js";
 import { runFleetMigration, scaledQuotas } from "../lib/fleet-run.js";
 import { info } from "../lib/report.js";
 import type { Scenario } from "./types.js";
@@ -29,7 +29,7 @@ async function baseline(
   const config = loadConfig({});
   const emulator = await startKmsEmulator({
     acceptKwpZeroPadding: true,
-    wrappingKeyPoolSize: 0,
+    ...BENCH_WRAPPING_KEYS,
     quotas: false,
   });
   const hsm = await openPkcs11Hsm(env.token.hsmConfig, { sessions: config.hsmConcurrency });

@@ -63,46 +63,62 @@ export async function enqueueManifest(
   };
 
   let marked = false;
-  const flush = async () => {
-    if (chunk.length === 0 || options.dryRun) return;
+  const write = async (batch: MigrationRecord[]) => {
     const { ledger, queues } = options;
     if (!ledger || !queues) throw new Error("enqueueManifest needs a ledger and queues unless dryRun");
     // The marker goes first: a record never exists without it, so its absence beside records means loss.
     if (!marked) await ledger.ensureCampaign(now());
     marked = true;
-    const created = await ledger.createMany(chunk);
-    const known = chunk.filter((_, index) => !created[index]);
+    const created = await ledger.createMany(batch);
+    const known = batch.filter((_, index) => !created[index]);
     // A known key still waiting for preflight may have lost its job in a crash between the two writes:
     // adding it again is a no-op when it exists.
-    const stored = await ledger.getMany(known.map((record) => record.id));
+    const stored = known.length > 0 ? await ledger.getMany(known.map((record) => record.id)) : [];
     const waiting = stored.flatMap((entry) =>
       entry?.record.status === "queued" && entry.record.phase === "preflight" ? [entry.record] : [],
     );
-    await queues.addManyFor([...chunk.filter((_, index) => created[index]), ...waiting]);
-    summary.queued += chunk.length - known.length;
+    await queues.addManyFor([...batch.filter((_, index) => created[index]), ...waiting]);
+    summary.queued += batch.length - known.length;
     summary.alreadyKnown += known.length;
-    chunk = [];
     options.onProgress?.(summary);
   };
+  // One chunk is written while the next is parsed (never more: memory stays two chunks), so parsing does not
+  // wait on Redis round trips. Chunks are written in file order; the first failure stops the run.
+  let writing: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    if (chunk.length === 0 || options.dryRun) return;
+    const batch = chunk;
+    chunk = [];
+    await writing;
+    writing = write(batch);
+    // Awaited by the next flush or at the end; this only keeps a failure from counting as unhandled meanwhile.
+    writing.catch(() => undefined);
+  };
 
-  for await (const entry of readManifest(input, { defaultRegion: options.defaultRegion, now: now() })) {
-    if (entry.kind === "rejected") {
-      summary.rejected++;
-      for (const problem of entry.problems) options.onProblem?.(problem);
-      continue;
+  try {
+    for await (const entry of readManifest(input, { defaultRegion: options.defaultRegion, now: now() })) {
+      if (entry.kind === "rejected") {
+        summary.rejected++;
+        for (const problem of entry.problems) options.onProblem?.(problem);
+        continue;
+      }
+      const policy = await policyOf(entry.row);
+      if (typeof policy === "object") {
+        summary.rejected++;
+        options.onProblem?.(policy);
+        continue;
+      }
+      summary.accepted++;
+      const records = migrationRecordsOf(entry.row, { now: now(), policy });
+      options.onValidRow?.(entry.row, records[0]!.id);
+      chunk.push(...records);
+      if (chunk.length >= chunkSize) await flush();
     }
-    const policy = await policyOf(entry.row);
-    if (typeof policy === "object") {
-      summary.rejected++;
-      options.onProblem?.(policy);
-      continue;
-    }
-    summary.accepted++;
-    const records = migrationRecordsOf(entry.row, { now: now(), policy });
-    options.onValidRow?.(entry.row, records[0]!.id);
-    chunk.push(...records);
-    if (chunk.length >= chunkSize) await flush();
+    await flush();
+  } finally {
+    // A manifest that turns out broken mid-way still leaves every chunk before it wholly written.
+    await writing.catch(() => undefined);
   }
-  await flush();
+  await writing;
   return summary;
 }

@@ -9,6 +9,14 @@ const MAX_HOLD_MS = 5000;
 const MIN_BACKLOG = 8;
 /** Recent wrap completions the wrap rate is estimated from. */
 const RATE_SAMPLE = 10;
+/**
+ * How long one reading of the wrap backlog answers for every params job of a Region in this process. Reading
+ * it costs up to four Redis round trips; at 10 params jobs/s, once per job would be most of params' own Redis
+ * traffic, for a decision that changes on the scale of a token's life (minutes), not milliseconds.
+ */
+const READING_REUSE_MS = 250;
+
+const readings = new WeakMap<PhaseQueues, Map<string, { at: number; holdMs: Promise<number> }>>();
 
 /**
  * Just-in-time import tokens. GetParametersForImport is the scarcest quota and a token dies unused if the
@@ -17,11 +25,31 @@ const RATE_SAMPLE = 10;
  * job recently) but the keys already waiting for it would take more than half a token's usable life to
  * drain at its recent rate, or the oldest of them has already spent half its token's usable life waiting
  * (a backlog of fewer than MIN_BACKLOG keys is always allowed).
- * Fleet-wide: it reads the queue, whatever the number and speed of the HSM hosts. When no wrap worker runs
+ * Fleet-wide: it reads the queue, whatever the number and speed of the HSM hosts; one reading serves a Region's
+ * params jobs in this process for READING_REUSE_MS. When no wrap worker runs
  * at all, params is not held (a KMS-only `worker --until-idle` still finishes); tokens that expire meanwhile
  * are refreshed as before.
  */
-export async function paramsHoldMs(
+export function paramsHoldMs(
+  queues: PhaseQueues,
+  ledger: Ledger,
+  region: string,
+  now: Date,
+  tokenSafetyMarginMs: number,
+): Promise<number> {
+  const perRegion = readings.get(queues) ?? new Map<string, { at: number; holdMs: Promise<number> }>();
+  readings.set(queues, perRegion);
+  const reading = perRegion.get(region);
+  const at = performance.now();
+  if (reading && at - reading.at < READING_REUSE_MS) return reading.holdMs;
+  const holdMs = readHoldMs(queues, ledger, region, now, tokenSafetyMarginMs);
+  perRegion.set(region, { at, holdMs });
+  // A failed reading is not reused: the next job reads again (and sees the error itself).
+  holdMs.catch(() => perRegion.get(region)?.holdMs === holdMs && perRegion.delete(region));
+  return holdMs;
+}
+
+async function readHoldMs(
   queues: PhaseQueues,
   ledger: Ledger,
   region: string,

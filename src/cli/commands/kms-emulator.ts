@@ -60,7 +60,22 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "--accept-kwp-zero-padding",
       "accept PKCS#8 material followed by < 8 zero bytes (SoftHSM2 2.6.1 KWP padding), with a warning; AWS KMS rejects it (default: off)",
     )
-    .option("--wrapping-key-pool <n>", "RSA wrapping keys kept ready per size, once a size is used", "2")
+    .option(
+      "--wrapping-key-pool <n>",
+      "RSA wrapping keys generated ahead per size (in the background, once a size is used or prepared)",
+      "2",
+    )
+    .option(
+      "--wrapping-key-reuse <n>",
+      "GetParametersForImport answers one wrapping key serves before the next takes over; 1 is a fresh key per " +
+        "call, as AWS KMS. The default keeps RSA key generation under a tenth of a core at 10 calls/s, so a " +
+        "rehearsal at raised quotas measures hsm2kms, not the emulator. Import tokens stay one per call, bound to their key",
+      "100",
+    )
+    .option(
+      "--wrapping-key-prepare <specs>",
+      "wrapping key sizes (RSA_2048,RSA_3072,RSA_4096) generated before the URL is printed (default: none; each size on first use)",
+    )
     .option("--account-id <id>", "AWS account ID in ARNs", "111122223333")
     .option(
       "--seed-keys <n>",

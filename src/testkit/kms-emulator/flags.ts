@@ -19,6 +19,8 @@ export interface KmsEmulatorFlags {
   state?: string;
   acceptKwpZeroPadding?: boolean;
   wrappingKeyPool: string;
+  wrappingKeyReuse: string;
+  wrappingKeyPrepare?: string;
   accountId: string;
   logLevel: string;
   seedKeys: string;
@@ -65,6 +67,19 @@ function parseLatency(text: string, flag = "--latency-ms"): number | [number, nu
   return range;
 }
 
+const RSA_WRAPPING_KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096"] as const;
+
+function parseWrappingKeySpecs(text: string | undefined): (typeof RSA_WRAPPING_KEY_SPECS)[number][] {
+  if (text === undefined) return [];
+  const specs = text.split(",").map((spec) => spec.trim());
+  for (const spec of specs)
+    if (!(RSA_WRAPPING_KEY_SPECS as readonly string[]).includes(spec))
+      throw new ConfigError(
+        `--wrapping-key-prepare: "${spec}" is not one of ${RSA_WRAPPING_KEY_SPECS.join(", ")} (comma-separated)`,
+      );
+  return specs as (typeof RSA_WRAPPING_KEY_SPECS)[number][];
+}
+
 function integerFlag(name: string, text: string, min: number, max: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max)
@@ -103,6 +118,8 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     stateFile: flags.state,
     acceptKwpZeroPadding: flags.acceptKwpZeroPadding ?? false,
     wrappingKeyPoolSize: integerFlag("--wrapping-key-pool", flags.wrappingKeyPool, 0, 64),
+    wrappingKeyReuse: integerFlag("--wrapping-key-reuse", flags.wrappingKeyReuse, 1, 1_000_000),
+    wrappingKeyPrepare: parseWrappingKeySpecs(flags.wrappingKeyPrepare),
     accountId: flags.accountId,
     seedKeys: integerFlag("--seed-keys", flags.seedKeys, 0, 1_000_000),
     maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),

@@ -3,6 +3,7 @@ import { type Logger, silentLogger } from "../../shared/logger.js";
 import { AWS_DEFAULT_MAX_KEYS } from "./limits.js";
 import { TAGGING_QUOTAS } from "./operations/tagging.js";
 import { DEFAULT_EMULATOR_CREDENTIALS, type EmulatorCredential } from "./sigv4.js";
+import type { RsaWrappingKeySpec } from "./spec-table.js";
 import type { TagIndexDelay } from "./tag-index.js";
 
 /** How to run the KMS emulator. */
@@ -50,8 +51,16 @@ export interface KmsEmulatorOptions {
    * stripping them with a warning. AWS KMS rejects such material. @defaultValue false
    */
   acceptKwpZeroPadding?: boolean;
-  /** RSA wrapping keys kept ready per size, once a size has been asked for. @defaultValue 2 */
+  /** RSA wrapping keys kept generated ahead per size, once a size has been asked for. @defaultValue 2 */
   wrappingKeyPoolSize?: number;
+  /**
+   * GetParametersForImport answers one wrapping key serves before it is retired: 1 is a fresh key per call,
+   * as AWS KMS does; more keeps the emulator's RSA key generation from competing with the pipeline it serves
+   * at raised quotas. Every answer still carries its own import token, bound to its key. @defaultValue 1
+   */
+  wrappingKeyReuse?: number;
+  /** Wrapping key sizes generated before the emulator listens (the others on first use). @defaultValue [] */
+  wrappingKeyPrepare?: readonly RsaWrappingKeySpec[];
   /** The AWS account in ARNs. @defaultValue "111122223333" */
   accountId?: string;
   /** Where the emulator logs (never key material, tokens or plaintext). @defaultValue silent */
@@ -93,6 +102,8 @@ export interface ResolvedOptions {
   stateFile: string | undefined;
   acceptKwpZeroPadding: boolean;
   wrappingKeyPoolSize: number;
+  wrappingKeyReuse: number;
+  wrappingKeyPrepare: readonly RsaWrappingKeySpec[];
   accountId: string;
   logger: Logger;
   tagIndexDelayMs: TagIndexDelay;
@@ -124,6 +135,8 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     stateFile: options.stateFile,
     acceptKwpZeroPadding: options.acceptKwpZeroPadding ?? false,
     wrappingKeyPoolSize: options.wrappingKeyPoolSize ?? 2,
+    wrappingKeyReuse: options.wrappingKeyReuse ?? 1,
+    wrappingKeyPrepare: options.wrappingKeyPrepare ?? [],
     accountId: options.accountId ?? "111122223333",
     logger: options.logger ?? silentLogger(),
     tagIndexDelayMs: options.tagIndexDelayMs ?? [50, 500],
@@ -166,6 +179,10 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
   check(
     Number.isInteger(resolved.wrappingKeyPoolSize) && resolved.wrappingKeyPoolSize >= 0,
     "wrappingKeyPoolSize must be >= 0",
+  );
+  check(
+    Number.isInteger(resolved.wrappingKeyReuse) && resolved.wrappingKeyReuse >= 1,
+    "wrappingKeyReuse must be an integer >= 1",
   );
   for (const [operation, rate] of Object.entries(resolved.quotas))
     check(rate > 0, `quota for ${operation} must be positive`);

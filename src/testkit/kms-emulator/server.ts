@@ -137,7 +137,13 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
   store.consistencyDelayMs = resolved.consistencyDelayMs;
   store.random = resolved.consistencyRandom;
   const tokenCodec = new ImportTokenCodec(loaded?.tokenSecret);
-  const wrappingKeys = new WrappingKeyPool(resolved.wrappingKeyPoolSize);
+  const wrappingKeyPolicy = {
+    size: resolved.wrappingKeyPoolSize,
+    reuse: resolved.wrappingKeyReuse,
+    prepare: resolved.wrappingKeyPrepare,
+  };
+  const wrappingKeys = new WrappingKeyPool(wrappingKeyPolicy);
+  await wrappingKeys.prepare();
   const stateFile = resolved.stateFile;
   const pipeline: Pipeline = {
     options: resolved,
@@ -173,8 +179,15 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
       stateFile,
       quotas: Object.keys(resolved.quotas).length > 0,
       consistencyDelayMs: resolved.consistencyDelayMs,
+      wrappingKeys: wrappingKeyPolicy,
     },
     "kms-emulator: listening",
+  );
+  resolved.logger.info(
+    { wrappingKeys: wrappingKeyPolicy },
+    `kms-emulator: wrapping keys: ${wrappingKeyPolicy.size} generated ahead per size, each serving ` +
+      `${wrappingKeyPolicy.reuse} GetParametersForImport answer(s) (1 = a fresh key per call, as AWS KMS); ` +
+      "every answer has its own import token, bound to its key",
   );
   let closing: Promise<void> | undefined;
   return {

@@ -23,9 +23,23 @@ export interface FleetMetrics {
  * from the queues, all read when Prometheus scrapes (the ledger is the truth; a worker restart loses nothing).
  * The worker metrics of the same registry stay empty here: nothing emits worker events in this process.
  */
-export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueues }): FleetMetrics {
+export function createFleetMetrics(sources: {
+  ledger: Ledger;
+  queues: PhaseQueues;
+  /** The default Region (AWS_REGION): its series exist at 0 before anything is enqueued. */
+  defaultRegion?: string | undefined;
+}): FleetMetrics {
   const metrics = createMetrics();
-  collectAtScrape(metrics, { queues: sources.queues, regions: () => sources.ledger.regions() });
+  // Every series at 0 from the exporter's start, before the first key is enqueued or fails: a gauge whose
+  // first sample is already 3 failures gives delta() nothing, and Hsm2kmsFailureRatioHigh missed 3 of 55.
+  const regions = async () =>
+    [
+      ...new Set([
+        ...(sources.defaultRegion ? [sources.defaultRegion] : []),
+        ...(await sources.ledger.regions()),
+      ]),
+    ].sort();
+  collectAtScrape(metrics, { queues: sources.queues, regions });
 
   const fleetKeys: Gauge<"status" | "region"> = new Gauge({
     name: "hsm2kms_fleet_keys",
@@ -33,9 +47,9 @@ export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueue
     labelNames: ["status", "region"],
     registers: [metrics.registry],
     async collect() {
-      const [counts, regions] = await Promise.all([sources.ledger.counts(), sources.ledger.regions()]);
+      const [counts, known] = await Promise.all([sources.ledger.counts(), regions()]);
       fleetKeys.reset();
-      for (const region of regions)
+      for (const region of known)
         for (const status of FLEET_STATUSES)
           fleetKeys.set({ status, region }, counts.byRegion[`${region}|${status}`] ?? 0);
     },
@@ -58,6 +72,7 @@ export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueue
 
 /** What serving the fleet's metrics needs (a command's runtime has all of it). */
 export interface FleetMetricsSources {
+  config: { region: string | undefined };
   ledger: Ledger;
   queues: PhaseQueues;
   redis: { ping(): Promise<unknown> };
@@ -69,7 +84,7 @@ export async function serveFleetMetrics(
   sources: FleetMetricsSources,
   address: { port: number; host: string },
 ): Promise<MetricsServer> {
-  const { metrics } = createFleetMetrics(sources);
+  const { metrics } = createFleetMetrics({ ...sources, defaultRegion: sources.config.region });
   const server = await startMetricsServer({
     ...address,
     registry: metrics.registry,

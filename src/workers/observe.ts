@@ -42,9 +42,20 @@ const REFRESH_REASONS = [
 /**
  * Creates a Region's counter series at zero when the worker starts serving it. A series that first appears
  * at 1 has no earlier sample, so increase() and rate() would miss a worker's first failure, throttle or
- * refresh: the alerts and the dashboard's failure panels count from here.
+ * refresh: the alerts and the dashboard's failure panels count from here. The duration histogram starts at
+ * zero for each phase served (outcome `success`), so Hsm2kmsJobsStalled sees a fresh worker's first runs end.
  */
-function startSeriesAtZero(metrics: Metrics, region: string): void {
+function startSeriesAtZero(
+  metrics: Metrics,
+  region: string,
+  phases: readonly string[],
+  zeroed: Set<string>,
+): void {
+  // Histogram.zero() overwrites what a series holds: zero each phase and Region once only.
+  for (const phase of phases.filter((name) => !zeroed.has(`${name}|${region}`))) {
+    zeroed.add(`${phase}|${region}`);
+    metrics.phaseDuration.zero({ phase, outcome: "success", region });
+  }
   for (const keySpec of KEY_SPECS)
     for (const status of ["migrated", "failed"]) metrics.keys.inc({ status, key_spec: keySpec, region }, 0);
   for (const operation of PACED_OPERATIONS) metrics.kmsThrottled.inc({ operation, region }, 0);
@@ -54,7 +65,8 @@ function startSeriesAtZero(metrics: Metrics, region: string): void {
 
 /** Feeds the worker's events into the metrics (observers: they cannot break a job). */
 export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
-  events.on("region:served", ({ region }) => startSeriesAtZero(metrics, region));
+  const zeroed = new Set<string>();
+  events.on("region:served", ({ region, phases }) => startSeriesAtZero(metrics, region, phases, zeroed));
   events.on("phase:ended", ({ phase, outcome, region, durationMs }) =>
     metrics.phaseDuration.observe({ phase, outcome, region }, durationMs / 1000),
   );

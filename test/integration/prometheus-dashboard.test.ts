@@ -72,6 +72,14 @@ beforeAll(async () => {
     `Prometheus scraping the worker and the status exporter\n${processes.map((p) => p.output()).join("\n")}`,
   );
 
+  // The status exporter's series exist at 0 before anything is enqueued (AWS_REGION is the default Region):
+  // a failure then shows as a rise, which delta() and Hsm2kmsFailureRatioHigh can see.
+  await waitFor(
+    async () => (await value(`hsm2kms_fleet_keys{status="failed",region="${REGION}"}`)) === 0,
+    10_000,
+    `the status exporter's failed-keys gauge at 0 before the enqueue\n${processes.map((p) => p.output()).join("\n")}`,
+  );
+
   const manifest = join(token.dir, "manifest.csv");
   await writeFile(
     manifest,
@@ -182,6 +190,13 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
       );
       expect(values, name).toContain(expected[name]);
     }
+  });
+
+  it("sees the first failure rise from a series that existed at 0 (what Hsm2kmsFailureRatioHigh counts)", async () => {
+    const rise = `sum by (region) (delta(hsm2kms_fleet_keys{status="failed",region="${REGION}"}[5m]))`;
+    expect(await value(rise)).toBeGreaterThan(0);
+    const lowest = `min_over_time(hsm2kms_fleet_keys{status="failed",region="${REGION}"}[5m])`;
+    expect(await value(lowest)).toBe(0);
   });
 
   it("loads every alert rule of deploy/prometheus, healthy, none firing", async () => {

@@ -31,12 +31,25 @@ describe("worker metrics", () => {
       ),
     ).toMatch(/ 0$/);
 
+    // The phase's duration histogram too: Hsm2kmsJobsStalled must see a fresh worker's first run end.
+    const paramsRuns =
+      'hsm2kms_phase_duration_seconds_count{phase="params",outcome="success",region="eu-west-1"}';
+    expect(sample(served, paramsRuns)).toMatch(/ 0$/);
+    expect(
+      sample(
+        served,
+        'hsm2kms_phase_duration_seconds_count{phase="wrap",outcome="success",region="eu-west-1"}',
+      ),
+    ).toBe(undefined);
+
     events.emit("key:finished", { status: "failed", keySpec: "RSA_2048", region: "eu-west-1" });
-    events.emit("region:served", { region: "eu-west-1", phases: ["verify"] });
+    events.emit("phase:ended", { phase: "params", outcome: "success", region: "eu-west-1", durationMs: 5 });
+    events.emit("region:served", { region: "eu-west-1", phases: ["params", "verify"] });
     const counted = await metrics.registry.metrics();
     expect(
       sample(counted, 'hsm2kms_keys_total{status="failed",key_spec="RSA_2048",region="eu-west-1"}'),
     ).toMatch(/ 1$/);
+    expect(sample(counted, paramsRuns), "a second region:served keeps the count").toMatch(/ 1$/);
   });
 
   it("a Region's full key quota shows as 1 on hsm2kms_kms_resource_quota_exceeded until a key is created there", async () => {

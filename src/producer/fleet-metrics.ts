@@ -14,12 +14,12 @@ export const FLEET_STATUSES = ["queued", "in_progress", "migrated", "failed"] as
 export interface FleetMetrics {
   metrics: Metrics;
   fleetKeys: Gauge<"status" | "region">;
-  fleetFailures: Gauge<"code">;
+  fleetFailures: Gauge<"code" | "region">;
 }
 
 /**
  * The fleet's progress for a non-worker host: `hsm2kms_fleet_keys{status,region}` and
- * `hsm2kms_fleet_failures{code}` from the ledger's counters, and `hsm2kms_queue_jobs{phase,state,region}`
+ * `hsm2kms_fleet_failures{code,region}` from the ledger's counters, and `hsm2kms_queue_jobs{phase,state,region}`
  * from the queues, all read when Prometheus scrapes (the ledger is the truth; a worker restart loses nothing).
  * The worker metrics of the same registry stay empty here: nothing emits worker events in this process.
  */
@@ -28,8 +28,10 @@ export function createFleetMetrics(sources: {
   queues: PhaseQueues;
   /** The default Region (AWS_REGION): its series exist at 0 before anything is enqueued. */
   defaultRegion?: string | undefined;
+  /** The queue prefix, the `campaign` label of every series. */
+  campaign?: string;
 }): FleetMetrics {
-  const metrics = createMetrics();
+  const metrics = createMetrics(sources.campaign === undefined ? {} : { campaign: sources.campaign });
   // Every series at 0 from the exporter's start, before the first key is enqueued or fails: a gauge whose
   // first sample is already 3 failures gives delta() nothing, and Hsm2kmsFailureRatioHigh missed 3 of 55.
   const regions = async () =>
@@ -55,15 +57,19 @@ export function createFleetMetrics(sources: {
     },
   });
 
-  const fleetFailures: Gauge<"code"> = new Gauge({
+  const fleetFailures: Gauge<"code" | "region"> = new Gauge({
     name: "hsm2kms_fleet_failures",
-    help: "Failed keys in the ledger by error code, read at scrape time",
-    labelNames: ["code"],
+    help: "Failed keys in the ledger by error code and target Region, read at scrape time",
+    labelNames: ["code", "region"],
     registers: [metrics.registry],
     async collect() {
       const counts = await sources.ledger.counts();
       fleetFailures.reset();
-      for (const [code, count] of Object.entries(counts.byError)) fleetFailures.set({ code }, count);
+      for (const [field, count] of Object.entries(counts.byRegionError)) {
+        const [region = "", code = ""] = field.split("|");
+        // A key failed before this counter existed and retried since counts below 0: never export that.
+        if (count > 0) fleetFailures.set({ code, region }, count);
+      }
     },
   });
 
@@ -72,7 +78,7 @@ export function createFleetMetrics(sources: {
 
 /** What serving the fleet's metrics needs (a command's runtime has all of it). */
 export interface FleetMetricsSources {
-  config: { region: string | undefined };
+  config: { region: string | undefined; queuePrefix: string };
   ledger: Ledger;
   queues: PhaseQueues;
   redis: { ping(): Promise<unknown> };
@@ -84,7 +90,11 @@ export async function serveFleetMetrics(
   sources: FleetMetricsSources,
   address: { port: number; host: string },
 ): Promise<MetricsServer> {
-  const { metrics } = createFleetMetrics({ ...sources, defaultRegion: sources.config.region });
+  const { metrics } = createFleetMetrics({
+    ...sources,
+    defaultRegion: sources.config.region,
+    campaign: sources.config.queuePrefix,
+  });
   const server = await startMetricsServer({
     ...address,
     registry: metrics.registry,

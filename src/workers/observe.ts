@@ -63,10 +63,22 @@ function startSeriesAtZero(
   for (const reason of REFRESH_REASONS) metrics.tokenRefreshes.inc({ reason, region }, 0);
 }
 
-/** Feeds the worker's events into the metrics (observers: they cannot break a job). */
-export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
+/**
+ * Feeds the worker's events into the metrics (observers: they cannot break a job). `kmsQuotas`, the
+ * effective request quotas this worker paces at, become `hsm2kms_kms_quota_requests_per_second` for each
+ * Region it serves.
+ */
+export function observeWorkers(
+  events: WorkerEvents,
+  metrics: Metrics,
+  kmsQuotas: Readonly<Record<string, number>> = {},
+): void {
   const zeroed = new Set<string>();
-  events.on("region:served", ({ region, phases }) => startSeriesAtZero(metrics, region, phases, zeroed));
+  events.on("region:served", ({ region, phases }) => {
+    startSeriesAtZero(metrics, region, phases, zeroed);
+    for (const [operation, rate] of Object.entries(kmsQuotas))
+      metrics.kmsQuota.set({ operation, region }, rate);
+  });
   events.on("phase:ended", ({ phase, outcome, region, durationMs }) =>
     metrics.phaseDuration.observe({ phase, outcome, region }, durationMs / 1000),
   );
@@ -81,8 +93,9 @@ export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
   events.on("kms:not-visible", ({ operation, region }) =>
     metrics.kmsNotYetVisible.inc({ operation, region }),
   );
-  events.on("kms:request", ({ operation, outcome, region }) => {
+  events.on("kms:request", ({ operation, outcome, region, durationMs }) => {
     metrics.kmsRequests.inc({ operation, outcome, region });
+    metrics.kmsRequestDuration.observe({ operation, region }, durationMs / 1000);
     if (outcome === "throttled") metrics.kmsThrottled.inc({ operation, region });
   });
 }

@@ -63,4 +63,32 @@ describe("worker metrics", () => {
     events.emit("kms:resource-quota", { ...event, state: "cleared" });
     expect(sample(await metrics.registry.metrics(), series)).toMatch(/ 0$/);
   });
+
+  it("draw the quota a worker paces at and time each KMS call, with the campaign on every series", async () => {
+    const metrics = createMetrics({ defaultMetrics: false, campaign: "payments-2026" });
+    const events = new WorkerEvents();
+    observeWorkers(events, metrics, { GetParametersForImport: 10, CreateKey: 5 });
+    events.emit("region:served", { region: "eu-west-1", phases: ["params"] });
+    events.emit("kms:request", {
+      region: "eu-west-1",
+      operation: "GetParametersForImport",
+      outcome: "success",
+      durationMs: 40,
+    });
+    const text = await metrics.registry.metrics();
+    expect(
+      sample(
+        text,
+        'hsm2kms_kms_quota_requests_per_second{operation="GetParametersForImport",region="eu-west-1",campaign="payments-2026"}',
+      ),
+    ).toMatch(/ 10$/);
+    const duration =
+      'hsm2kms_kms_request_duration_seconds_bucket{le="0.05",campaign="payments-2026",operation="GetParametersForImport",region="eu-west-1"}';
+    expect(sample(text, duration)).toMatch(/ 1$/);
+    expect(sample(text, duration.replace('le="0.05"', 'le="0.025"'))).toMatch(/ 0$/);
+    const series = text.split("\n").filter((line) => line.startsWith("hsm2kms_"));
+    expect(series.length).toBeGreaterThan(10);
+    for (const line of series)
+      expect(line, "every series names its campaign").toContain('campaign="payments-2026"');
+  });
 });

@@ -27,6 +27,8 @@ export interface LedgerCounts {
   byRegion: Record<string, number>;
   /** error code -> failed keys */
   byError: Record<string, number>;
+  /** `region|code` -> failed keys */
+  byRegionError: Record<string, number>;
 }
 
 /**
@@ -136,12 +138,13 @@ export class Ledger {
 
   async counts(): Promise<LedgerCounts> {
     const raw = await this.redis.hgetall(this.key("counts"));
-    const counts: LedgerCounts = { byStatus: {}, byPhase: {}, byRegion: {}, byError: {} };
+    const counts: LedgerCounts = { byStatus: {}, byPhase: {}, byRegion: {}, byError: {}, byRegionError: {} };
     const into: Record<string, Record<string, number>> = {
       status: counts.byStatus,
       phase: counts.byPhase,
       region: counts.byRegion,
       error: counts.byError,
+      failure: counts.byRegionError,
     };
     for (const [field, value] of Object.entries(raw)) {
       const separator = field.indexOf(":");

@@ -167,6 +167,18 @@ export class Ledger {
     return this.redis.zcount(this.key("finished"), String(sinceMs), "+inf");
   }
 
+  /** When the first and the last key finished (epoch ms), undefined before any did. */
+  async finishedSpan(): Promise<{ firstMs?: number; lastMs?: number }> {
+    const [first, last] = await Promise.all([
+      this.redis.zrange(this.key("finished"), "0", "0", "WITHSCORES"),
+      this.redis.zrange(this.key("finished"), "-1", "-1", "WITHSCORES"),
+    ]);
+    return {
+      ...(first[1] === undefined ? {} : { firstMs: Number(first[1]) }),
+      ...(last[1] === undefined ? {} : { lastMs: Number(last[1]) }),
+    };
+  }
+
   /** Ids of failed keys, oldest failure first. */
   async failedIds(start = 0, count = 100): Promise<string[]> {
     return this.redis.zrange(this.key("failed"), String(start), String(start + count - 1));

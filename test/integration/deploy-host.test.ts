@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../..");
 const UNIT = join(ROOT, "deploy/systemd/hsm2kms-worker.service");
+const STATUS_UNIT = join(ROOT, "deploy/systemd/hsm2kms-status.service");
 
 /** `Key=value` lines of a unit's [Service] section (repeated keys keep the last value). */
 function serviceSection(text: string): Record<string, string> {
@@ -64,6 +65,60 @@ describe("deploy/systemd", () => {
     });
     const exposure = /Overall exposure level for \S+: ([\d.]+)/.exec(`${security.stdout}${security.stderr}`);
     if (exposure) expect(Number(exposure[1])).toBeLessThan(3);
+  });
+
+  describe("the status exporter's unit, beside the worker's", () => {
+    const status = serviceSection(readFileSync(STATUS_UNIT, "utf8"));
+
+    it("serves the fleet's progress on the port Prometheus's hsm2kms-status job scrapes, from status.env", () => {
+      expect(status["ExecStart"]).toMatch(/\bbin\/hsm2kms\.js status --metrics-port 9465$/);
+      const prometheus = readFileSync(join(ROOT, "deploy/prometheus/prometheus.yml"), "utf8");
+      expect(prometheus).toMatch(
+        /job_name: hsm2kms-status\n\s+static_configs:\n\s+- targets: \["[\w-]+:9465"\]/,
+      );
+      expect(status["EnvironmentFile"]).toBe("/etc/hsm2kms/status.env");
+      expect(status["User"]).toBe("hsm2kms");
+      expect(status["Restart"]).toBe("on-failure");
+      expect(status["KillSignal"]).toBe("SIGTERM");
+    });
+
+    it("is hardened like the worker's, and writes nowhere", () => {
+      for (const key of Object.keys(unit).filter((key) =>
+        /^(Protect|Restrict|Private|NoNew|Capability|SystemCall|Lock|RemoveIPC)/.test(key),
+      ))
+        expect(status[key], key).toBe(unit[key]);
+      expect(status["ReadWritePaths"]).toBeUndefined();
+      expect(status["MemoryDenyWriteExecute"]).toBeUndefined();
+    });
+
+    it("passes systemd-analyze verify and scores well in systemd-analyze security, where systemd is installed", () => {
+      const verify = spawnSync("systemd-analyze", ["verify", STATUS_UNIT], { encoding: "utf8" });
+      if ((verify.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return; // the checks above suffice
+      expect(verify.status, verify.stderr).toBe(0);
+      expect(`${verify.stdout}${verify.stderr}`).not.toMatch(/Unknown (key|lvalue)|Failed to parse|Invalid/i);
+      const security = spawnSync(
+        "systemd-analyze",
+        ["security", "--offline=true", "--no-pager", STATUS_UNIT],
+        {
+          encoding: "utf8",
+        },
+      );
+      const exposure = /Overall exposure level for \S+: ([\d.]+)/.exec(
+        `${security.stdout}${security.stderr}`,
+      );
+      if (exposure) expect(Number(exposure[1])).toBeLessThan(3);
+    });
+
+    it("has an example status.env with only variables hsm2kms reads, and nothing of the HSM", () => {
+      const config = readFileSync(join(ROOT, "src/shared/config.ts"), "utf8");
+      const names = readFileSync(join(ROOT, "deploy/systemd/status.env.example"), "utf8")
+        .split("\n")
+        .filter((line) => line && !line.startsWith("#"))
+        .map((line) => line.slice(0, line.indexOf("=")));
+      for (const name of names) expect(config, name).toContain(`"${name}"`);
+      expect(names).toEqual(expect.arrayContaining(["REDIS_URL", "HSM2KMS_QUEUE_PREFIX", "AWS_REGION"]));
+      expect(names.filter((name) => name.includes("PKCS11") || name.includes("PIN"))).toEqual([]);
+    });
   });
 
   it("has an example worker.env with only variables hsm2kms reads and no inline PIN", () => {

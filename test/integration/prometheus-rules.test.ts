@@ -6,7 +6,7 @@ import { DEPLOY, runPromTool } from "../helpers/prometheus.js";
 
 const PROMETHEUS_DIR = join(DEPLOY, "prometheus");
 const ALERTMANAGER_DIR = join(DEPLOY, "alertmanager");
-const README = readFileSync(join(DEPLOY, "../README.md"), "utf8");
+const README = readFileSync(join(import.meta.dirname, "../..", "README.md"), "utf8");
 
 /** GitHub's anchor of each Markdown heading of README.md. */
 const README_ANCHORS = new Set(

@@ -12,12 +12,16 @@ if [ "$node_major" -lt 20 ]; then
   exit 2
 fi
 
-# Debian packages: redis-server (queues), softhsm2 + opensc (the sandbox HSM), prometheus (promtool, metric tests).
+# Debian packages: redis-server (queues), softhsm2 + opensc (the sandbox HSM), prometheus (promtool, metric tests),
+# prometheus-alertmanager (amtool checks deploy/alertmanager), docker-compose (checks docker-compose.yml; without
+# Docker itself: --no-install-recommends).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v softhsm2-util >/dev/null || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null || missing+=(opensc)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} (apt-get)"

@@ -14,18 +14,34 @@ export const FLEET_STATUSES = ["queued", "in_progress", "migrated", "failed"] as
 export interface FleetMetrics {
   metrics: Metrics;
   fleetKeys: Gauge<"status" | "region">;
-  fleetFailures: Gauge<"code">;
+  fleetFailures: Gauge<"code" | "region">;
 }
 
 /**
  * The fleet's progress for a non-worker host: `hsm2kms_fleet_keys{status,region}` and
- * `hsm2kms_fleet_failures{code}` from the ledger's counters, and `hsm2kms_queue_jobs{phase,state,region}`
+ * `hsm2kms_fleet_failures{code,region}` from the ledger's counters, and `hsm2kms_queue_jobs{phase,state,region}`
  * from the queues, all read when Prometheus scrapes (the ledger is the truth; a worker restart loses nothing).
  * The worker metrics of the same registry stay empty here: nothing emits worker events in this process.
  */
-export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueues }): FleetMetrics {
-  const metrics = createMetrics();
-  collectAtScrape(metrics, { queues: sources.queues, regions: () => sources.ledger.regions() });
+export function createFleetMetrics(sources: {
+  ledger: Ledger;
+  queues: PhaseQueues;
+  /** The default Region (AWS_REGION): its series exist at 0 before anything is enqueued. */
+  defaultRegion?: string | undefined;
+  /** The queue prefix, the `campaign` label of every series. */
+  campaign?: string;
+}): FleetMetrics {
+  const metrics = createMetrics(sources.campaign === undefined ? {} : { campaign: sources.campaign });
+  // Every series at 0 from the exporter's start, before the first key is enqueued or fails: a gauge whose
+  // first sample is already 3 failures gives delta() nothing, and Hsm2kmsFailureRatioHigh missed 3 of 55.
+  const regions = async () =>
+    [
+      ...new Set([
+        ...(sources.defaultRegion ? [sources.defaultRegion] : []),
+        ...(await sources.ledger.regions()),
+      ]),
+    ].sort();
+  collectAtScrape(metrics, { queues: sources.queues, regions });
 
   const fleetKeys: Gauge<"status" | "region"> = new Gauge({
     name: "hsm2kms_fleet_keys",
@@ -33,23 +49,27 @@ export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueue
     labelNames: ["status", "region"],
     registers: [metrics.registry],
     async collect() {
-      const [counts, regions] = await Promise.all([sources.ledger.counts(), sources.ledger.regions()]);
+      const [counts, known] = await Promise.all([sources.ledger.counts(), regions()]);
       fleetKeys.reset();
-      for (const region of regions)
+      for (const region of known)
         for (const status of FLEET_STATUSES)
           fleetKeys.set({ status, region }, counts.byRegion[`${region}|${status}`] ?? 0);
     },
   });
 
-  const fleetFailures: Gauge<"code"> = new Gauge({
+  const fleetFailures: Gauge<"code" | "region"> = new Gauge({
     name: "hsm2kms_fleet_failures",
-    help: "Failed keys in the ledger by error code, read at scrape time",
-    labelNames: ["code"],
+    help: "Failed keys in the ledger by error code and target Region, read at scrape time",
+    labelNames: ["code", "region"],
     registers: [metrics.registry],
     async collect() {
       const counts = await sources.ledger.counts();
       fleetFailures.reset();
-      for (const [code, count] of Object.entries(counts.byError)) fleetFailures.set({ code }, count);
+      for (const [field, count] of Object.entries(counts.byRegionError)) {
+        const [region = "", code = ""] = field.split("|");
+        // A key failed before this counter existed and retried since counts below 0: never export that.
+        if (count > 0) fleetFailures.set({ code, region }, count);
+      }
     },
   });
 
@@ -58,6 +78,7 @@ export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueue
 
 /** What serving the fleet's metrics needs (a command's runtime has all of it). */
 export interface FleetMetricsSources {
+  config: { region: string | undefined; queuePrefix: string };
   ledger: Ledger;
   queues: PhaseQueues;
   redis: { ping(): Promise<unknown> };
@@ -69,7 +90,11 @@ export async function serveFleetMetrics(
   sources: FleetMetricsSources,
   address: { port: number; host: string },
 ): Promise<MetricsServer> {
-  const { metrics } = createFleetMetrics(sources);
+  const { metrics } = createFleetMetrics({
+    ...sources,
+    defaultRegion: sources.config.region,
+    campaign: sources.config.queuePrefix,
+  });
   const server = await startMetricsServer({
     ...address,
     registry: metrics.registry,

@@ -2,17 +2,56 @@ import type { Ledger } from "../shared/ledger/index.js";
 import { PHASES } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
 
+/** One target Region's share of the campaign. */
+export interface RegionStatus {
+  region: string;
+  total: number;
+  migrated: number;
+  failed: number;
+  /** Queued or in progress. */
+  remaining: number;
+  /** Migrated or failed, out of `total`, in percent. */
+  percentFinished: number;
+  /** This Region's remaining keys at its GetParametersForImport quota. */
+  quotaFloorSeconds: number;
+}
+
+/** One phase's jobs over all Regions, from the queues, and the keys that failed in it, from the ledger. */
+export interface PhaseStatus {
+  /** Waiting for a worker (waiting or prioritized). */
+  waiting: number;
+  /** A worker runs them now (active). */
+  running: number;
+  /** Waiting out a retry backoff, or for KMS to show a change (delayed). */
+  retrying: number;
+  failed: number;
+}
+
 export interface StatusReport {
   total: number;
   byStatus: Record<string, number>;
   /** phase -> state -> count, from the ledger. */
   byPhase: Record<string, Record<string, number>>;
+  /** phase -> waiting, running, retrying (the queues) and failed (the ledger). */
+  phases: Record<string, PhaseStatus>;
   /** queue name -> BullMQ job counts. */
   queues: Record<string, Record<string, number>>;
   regions: string[];
-  /** Keys finished per minute over the last `windowMinutes`. */
+  byRegion: RegionStatus[];
+  /** When the campaign was first enqueued (ISO-8601), undefined when its marker is gone. */
+  startedAt: string | undefined;
+  /** From the first enqueue to now, or to the last key's end once none remain. */
+  elapsedSeconds: number | undefined;
+  /** Migrated or failed, out of all keys, in percent. */
+  percentFinished: number;
+  percentMigrated: number;
+  /** Keys finished per minute over the last `windowMinutes`, or since the first key finished if later. */
   keysPerMinute: number;
   windowMinutes: number;
+  /** `window`: over the last `windowMinutes`; `since-first-completion`: the run is younger than the window. */
+  rateBasis: "window" | "since-first-completion";
+  /** How many seconds the rate is measured over. */
+  rateSeconds: number;
   remaining: number;
   /** At the current rate; undefined when nothing finished lately. */
   etaSeconds: number | undefined;
@@ -20,6 +59,47 @@ export interface StatusReport {
   quotaFloorSeconds: number;
   failures: Array<{ code: string; count: number }>;
   recentFailures: Array<{ id: string; source: string; region: string; code: string; message: string }>;
+}
+
+const percent = (part: number, whole: number) => (whole > 0 ? (part / whole) * 100 : 0);
+
+/**
+ * The finishing rate. Over a fixed window a young run looks slow (33 keys that finished in 40 s read as
+ * "ETA 7m30s" over 5 minutes), so while the first key finished inside the window the rate runs from that
+ * first completion: the keys finished after it, over the time since.
+ */
+function finishingRate(finished: number, firstMs: number | undefined, now: number, windowMs: number) {
+  if (firstMs !== undefined && firstMs > now - windowMs) {
+    const sinceFirstMs = now - firstMs;
+    const keysPerMinute =
+      finished >= 2 && sinceFirstMs >= 1000 ? (finished - 1) / (sinceFirstMs / 60_000) : 0;
+    return { keysPerMinute, basis: "since-first-completion" as const, seconds: sinceFirstMs / 1000 };
+  }
+  return {
+    keysPerMinute: finished / (windowMs / 60_000),
+    basis: "window" as const,
+    seconds: windowMs / 1000,
+  };
+}
+
+/** Sums each phase's queue counts over the Regions, with the ledger's failed keys per phase. */
+function phaseTable(
+  queueCounts: Record<string, Record<string, number>>,
+  byPhase: Record<string, Record<string, number>>,
+  regions: string[],
+): Record<string, PhaseStatus> {
+  const phases: Record<string, PhaseStatus> = {};
+  for (const phase of PHASES) {
+    const row: PhaseStatus = { waiting: 0, running: 0, retrying: 0, failed: byPhase[phase]?.["failed"] ?? 0 };
+    for (const region of regions) {
+      const counts = queueCounts[`${phase}-${region}`] ?? {};
+      row.waiting += (counts["waiting"] ?? 0) + (counts["prioritized"] ?? 0);
+      row.running += counts["active"] ?? 0;
+      row.retrying += counts["delayed"] ?? 0;
+    }
+    phases[phase] = row;
+  }
+  return phases;
 }
 
 /** Reads the fleet's progress from the ledger and the queues. */
@@ -30,11 +110,13 @@ export async function collectStatus(
 ): Promise<StatusReport> {
   const now = options.now ?? Date.now();
   const windowMinutes = options.windowMinutes ?? 5;
-  const [counts, total, regions, finished] = await Promise.all([
+  const [counts, total, regions, finished, span, campaign] = await Promise.all([
     ledger.counts(),
     ledger.size(),
     ledger.regions(),
     ledger.finishedSince(now - windowMinutes * 60_000),
+    ledger.finishedSpan(),
+    ledger.campaign(),
   ]);
   const byPhase: Record<string, Record<string, number>> = {};
   for (const [key, count] of Object.entries(counts.byPhase)) {
@@ -49,23 +131,46 @@ export async function collectStatus(
         .getJobCounts("waiting", "active", "delayed", "prioritized", "completed", "failed");
 
   const remaining = (counts.byStatus["queued"] ?? 0) + (counts.byStatus["in_progress"] ?? 0);
-  const keysPerMinute = finished / windowMinutes;
-  const remainingByRegion = regions.map(
-    (region) => (counts.byRegion[`${region}|queued`] ?? 0) + (counts.byRegion[`${region}|in_progress`] ?? 0),
-  );
+  const migrated = counts.byStatus["migrated"] ?? 0;
+  const failed = counts.byStatus["failed"] ?? 0;
+  const rate = finishingRate(finished, span.firstMs, now, windowMinutes * 60_000);
+  const byRegion = regions.map((region): RegionStatus => {
+    const count = (status: string) => counts.byRegion[`${region}|${status}`] ?? 0;
+    const left = count("queued") + count("in_progress");
+    const regionTotal = left + count("migrated") + count("failed");
+    return {
+      region,
+      total: regionTotal,
+      migrated: count("migrated"),
+      failed: count("failed"),
+      remaining: left,
+      percentFinished: percent(count("migrated") + count("failed"), regionTotal),
+      quotaFloorSeconds: left / options.paramsQuota,
+    };
+  });
+  const startedMs = campaign ? Date.parse(campaign.createdAt) : Number.NaN;
+  const endMs = remaining === 0 && span.lastMs !== undefined ? span.lastMs : now;
   const failedIds = await ledger.failedIds(0, 20);
   const failedRecords = await ledger.getMany(failedIds);
   return {
     total,
     byStatus: counts.byStatus,
     byPhase,
+    phases: phaseTable(queueCounts, byPhase, regions),
     queues: queueCounts,
     regions,
-    keysPerMinute,
+    byRegion,
+    startedAt: campaign?.createdAt,
+    elapsedSeconds: Number.isNaN(startedMs) ? undefined : Math.max(0, (endMs - startedMs) / 1000),
+    percentFinished: percent(migrated + failed, total),
+    percentMigrated: percent(migrated, total),
+    keysPerMinute: rate.keysPerMinute,
     windowMinutes,
+    rateBasis: rate.basis,
+    rateSeconds: rate.seconds,
     remaining,
-    etaSeconds: keysPerMinute > 0 ? (remaining / keysPerMinute) * 60 : undefined,
-    quotaFloorSeconds: Math.max(0, ...remainingByRegion) / options.paramsQuota,
+    etaSeconds: rate.keysPerMinute > 0 ? (remaining / rate.keysPerMinute) * 60 : undefined,
+    quotaFloorSeconds: Math.max(0, ...byRegion.map((region) => region.quotaFloorSeconds)),
     failures: Object.entries(counts.byError)
       .map(([code, count]) => ({ code, count }))
       .sort((a, b) => b.count - a.count),

@@ -2,7 +2,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 
 /**
  * The contract's metrics (docs/architecture.md#observability), on their own registry. Labels are bounded:
- * phase, outcome, operation, status, key_spec, reason, state, region. Never a per-key label.
+ * phase, outcome, operation, status, key_spec, reason, state, region, and `campaign` (the queue prefix) on
+ * every series of the process. Never a per-key label.
  */
 export interface Metrics {
   registry: Registry;
@@ -10,6 +11,9 @@ export interface Metrics {
   keys: Counter<"status" | "key_spec" | "region">;
   kmsRequests: Counter<"operation" | "outcome" | "region">;
   kmsThrottled: Counter<"operation" | "region">;
+  /** The KMS request quota this process paces an operation at in a Region (HSM2KMS_KMS_QUOTAS over AWS's defaults). */
+  kmsQuota: Gauge<"operation" | "region">;
+  kmsRequestDuration: Histogram<"operation" | "region">;
   kmsResourceQuotaExceeded: Gauge<"region" | "quota">;
   kmsNotYetVisible: Counter<"operation" | "region">;
   tokenRefreshes: Counter<"reason" | "region">;
@@ -20,8 +24,23 @@ export interface Metrics {
 /** Phase latencies span sub-millisecond HSM wraps to multi-second KMS calls under quota. */
 const PHASE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+/** KMS calls: tens of milliseconds in-Region, seconds when the network or KMS is slow. */
+const KMS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Node.js process metrics (memory, event loop lag). @defaultValue true */
+  defaultMetrics?: boolean;
+  /**
+   * The campaign (HSM2KMS_QUEUE_PREFIX), a label on every series, so that two campaigns on one Prometheus
+   * are never summed together. One value per process: the cardinality does not grow. @defaultValue none
+   */
+  campaign?: string;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
+  if (options.campaign !== undefined) registry.setDefaultLabels({ campaign: options.campaign });
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   return {
     registry,
@@ -48,6 +67,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: "hsm2kms_kms_throttled_total",
       help: "KMS requests answered with ThrottlingException, by operation",
       labelNames: ["operation", "region"],
+      registers: [registry],
+    }),
+    kmsQuota: new Gauge({
+      name: "hsm2kms_kms_quota_requests_per_second",
+      help: "The request quota this worker paces a KMS operation at in a Region, fleet-wide (HSM2KMS_KMS_QUOTAS over AWS's defaults): the line throughput is drawn against",
+      labelNames: ["operation", "region"],
+      registers: [registry],
+    }),
+    kmsRequestDuration: new Histogram({
+      name: "hsm2kms_kms_request_duration_seconds",
+      help: "Duration of one KMS request (any outcome), by operation and Region",
+      labelNames: ["operation", "region"],
+      buckets: KMS_BUCKETS,
       registers: [registry],
     }),
     kmsResourceQuotaExceeded: new Gauge({

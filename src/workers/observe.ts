@@ -42,9 +42,20 @@ const REFRESH_REASONS = [
 /**
  * Creates a Region's counter series at zero when the worker starts serving it. A series that first appears
  * at 1 has no earlier sample, so increase() and rate() would miss a worker's first failure, throttle or
- * refresh: the alerts and the dashboard's failure panels count from here.
+ * refresh: the alerts and the dashboard's failure panels count from here. The duration histogram starts at
+ * zero for each phase served (outcome `success`), so Hsm2kmsJobsStalled sees a fresh worker's first runs end.
  */
-function startSeriesAtZero(metrics: Metrics, region: string): void {
+function startSeriesAtZero(
+  metrics: Metrics,
+  region: string,
+  phases: readonly string[],
+  zeroed: Set<string>,
+): void {
+  // Histogram.zero() overwrites what a series holds: zero each phase and Region once only.
+  for (const phase of phases.filter((name) => !zeroed.has(`${name}|${region}`))) {
+    zeroed.add(`${phase}|${region}`);
+    metrics.phaseDuration.zero({ phase, outcome: "success", region });
+  }
   for (const keySpec of KEY_SPECS)
     for (const status of ["migrated", "failed"]) metrics.keys.inc({ status, key_spec: keySpec, region }, 0);
   for (const operation of PACED_OPERATIONS) metrics.kmsThrottled.inc({ operation, region }, 0);
@@ -52,9 +63,22 @@ function startSeriesAtZero(metrics: Metrics, region: string): void {
   for (const reason of REFRESH_REASONS) metrics.tokenRefreshes.inc({ reason, region }, 0);
 }
 
-/** Feeds the worker's events into the metrics (observers: they cannot break a job). */
-export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
-  events.on("region:served", ({ region }) => startSeriesAtZero(metrics, region));
+/**
+ * Feeds the worker's events into the metrics (observers: they cannot break a job). `kmsQuotas`, the
+ * effective request quotas this worker paces at, become `hsm2kms_kms_quota_requests_per_second` for each
+ * Region it serves.
+ */
+export function observeWorkers(
+  events: WorkerEvents,
+  metrics: Metrics,
+  kmsQuotas: Readonly<Record<string, number>> = {},
+): void {
+  const zeroed = new Set<string>();
+  events.on("region:served", ({ region, phases }) => {
+    startSeriesAtZero(metrics, region, phases, zeroed);
+    for (const [operation, rate] of Object.entries(kmsQuotas))
+      metrics.kmsQuota.set({ operation, region }, rate);
+  });
   events.on("phase:ended", ({ phase, outcome, region, durationMs }) =>
     metrics.phaseDuration.observe({ phase, outcome, region }, durationMs / 1000),
   );
@@ -69,8 +93,9 @@ export function observeWorkers(events: WorkerEvents, metrics: Metrics): void {
   events.on("kms:not-visible", ({ operation, region }) =>
     metrics.kmsNotYetVisible.inc({ operation, region }),
   );
-  events.on("kms:request", ({ operation, outcome, region }) => {
+  events.on("kms:request", ({ operation, outcome, region, durationMs }) => {
     metrics.kmsRequests.inc({ operation, outcome, region });
+    metrics.kmsRequestDuration.observe({ operation, region }, durationMs / 1000);
     if (outcome === "throttled") metrics.kmsThrottled.inc({ operation, region });
   });
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { BIN } from "../helpers/cli.js";
+import { CLI_ENTRY } from "../helpers/cli.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const run = promisify(execFile);
@@ -12,6 +12,10 @@ const run = promisify(execFile);
 interface ComposeService {
   image?: string;
   build?: string | { context: string };
+  pull_policy?: string;
+  restart?: string;
+  healthcheck?: { test: string[] };
+  ports?: string[];
   command?: string[];
   environment?: Record<string, string>;
   volumes?: string[];
@@ -19,12 +23,18 @@ interface ComposeService {
 }
 
 const compose = parse(readFileSync(join(ROOT, "docker-compose.yml"), "utf8"), { merge: true }) as {
+  name?: string;
   services: Record<string, ComposeService>;
   volumes: Record<string, unknown>;
 };
 const services = Object.entries(compose.services);
-/** The services that run our image (built from ./Dockerfile). */
-const ours = services.filter(([, service]) => service.build !== undefined);
+/** The service that builds our image from ./Dockerfile. */
+const builders = services.filter(([, service]) => service.build !== undefined);
+const IMAGE = builders[0]?.[1].image;
+/** The services that run our image's commands (the builder only checks that it runs). */
+const ours = services.filter(([, service]) => service.image === IMAGE && service.build === undefined);
+/** Services that run once and exit. */
+const ONE_SHOTS = ["image", "sandbox-init", "inventory", "enqueue"];
 
 /** The variables src/shared/config.ts reads (every quoted REDIS_URL, AWS_ or HSM2KMS_ name in it). */
 const CONFIG_VARIABLES = new Set(
@@ -39,7 +49,7 @@ const CONFIG_VARIABLES = new Set(
 async function helpOf(command: string[]): Promise<{ path: string[]; help: string }> {
   const path = [command[0]!];
   for (;;) {
-    const { stdout } = await run(process.execPath, [BIN, ...path, "--help"], {
+    const { stdout } = await run(process.execPath, [CLI_ENTRY, ...path, "--help"], {
       env: { PATH: process.env["PATH"] ?? "", NODE_NO_WARNINGS: "1" },
     });
     const next = command[path.length];
@@ -55,12 +65,64 @@ function option(command: string[], name: string): string | undefined {
 }
 
 describe("docker-compose.yml", () => {
-  it("gives every service an image or a build, and builds ours from ./Dockerfile", () => {
+  it("builds our image once, from ./Dockerfile; every other hsm2kms service runs it after, never pulling it", () => {
     for (const [name, service] of services) expect(service.image ?? service.build, name).toBeDefined();
+    expect(builders.map(([name]) => name)).toEqual(["image"]);
+    expect(builders[0]![1].build).toBe(".");
+    expect(IMAGE).toBe("hsm2kms:local");
+    expect(builders[0]![1].command).toEqual(["--version"]);
     expect(ours.map(([name]) => name).sort()).toEqual(
       ["enqueue", "inventory", "kms-emulator", "sandbox-init", "status-exporter", "worker"].sort(),
     );
-    for (const [, service] of ours) expect(service.build).toBe(".");
+    for (const [name, service] of ours) {
+      expect(service.pull_policy, name).toBe("never");
+      expect(service.depends_on?.["image"]?.condition, name).toBe("service_completed_successfully");
+    }
+  });
+
+  it("has no top-level name (docker-compose 1.29 refuses it); restarts and health-checks what runs long", () => {
+    expect(compose.name).toBeUndefined();
+    expect(readFileSync(join(ROOT, "docker-compose.yml"), "utf8")).not.toMatch(/^name:/m);
+    for (const [name, service] of services) {
+      if (ONE_SHOTS.includes(name)) {
+        expect(service.restart, name).toBe("no");
+        continue;
+      }
+      expect(service.restart, name).toBe("unless-stopped");
+      const test = service.healthcheck?.test ?? [];
+      expect(test[0], `${name} healthcheck`).toBe("CMD");
+      // The probe asks the port the service listens on.
+      const port =
+        option(service.command ?? [], "--port") ??
+        option(service.command ?? [], "--metrics-port") ??
+        service.environment?.["HSM2KMS_METRICS_PORT"] ??
+        service.ports?.[0]?.split(":").at(-1) ??
+        "6379";
+      expect(test.join(" "), name).toMatch(
+        port === "6379" ? /redis-cli ping/ : new RegExp(`127\\.0\\.0\\.1:${port}/`),
+      );
+    }
+    // enqueue starts once the status exporter is healthy: its series exist at 0 before any key fails.
+    expect(compose.services["enqueue"]?.depends_on?.["status-exporter"]?.condition).toBe("service_healthy");
+  });
+
+  it("is a valid compose file for the compose tool Debian ships (docker-compose config -q)", async () => {
+    const result = await run(
+      "docker-compose",
+      ["--project-directory", ROOT, "-f", join(ROOT, "docker-compose.yml"), "config", "-q"],
+      {
+        cwd: ROOT,
+      },
+    ).catch((error: NodeJS.ErrnoException & { stderr?: string }) => {
+      if (error.code === "ENOENT")
+        throw new Error(
+          "docker-compose is not installed: `bash scripts/ensure-system.sh` (as root) or `sudo apt-get install --no-install-recommends docker-compose`",
+        );
+      throw new Error(
+        `docker-compose config -q refused docker-compose.yml:\n${error.stderr ?? error.message}`,
+      );
+    });
+    expect(result.stderr).toBe("");
   });
 
   it("runs real hsm2kms subcommands with flags they have", async () => {
@@ -142,6 +204,13 @@ describe("docker-compose.yml", () => {
         else expect(compose.volumes, `${name}: named volume ${source}`).toHaveProperty(source);
       }
     expect(service("prometheus").volumes).toContain("./deploy/prometheus:/etc/prometheus:ro");
+    // Prometheus sends alerts to the alertmanager service, which reads deploy/alertmanager.
+    expect(readFileSync(join(ROOT, "deploy/prometheus/prometheus.yml"), "utf8")).toContain(
+      'targets: ["alertmanager:9093"]',
+    );
+    const alertmanager = service("alertmanager");
+    expect(alertmanager.volumes).toContain("./deploy/alertmanager:/etc/alertmanager:ro");
+    expect(alertmanager.command).toContain("--config.file=/etc/alertmanager/alertmanager.yml");
     const provider = parse(
       readFileSync(join(ROOT, "deploy/grafana/provisioning/dashboards/hsm2kms.yml"), "utf8"),
     ) as { providers: Array<{ options: { path: string } }> };

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../..");
 const UNIT = join(ROOT, "deploy/systemd/hsm2kms-worker.service");
+const STATUS_UNIT = join(ROOT, "deploy/systemd/hsm2kms-status.service");
 
 /** `Key=value` lines of a unit's [Service] section (repeated keys keep the last value). */
 function serviceSection(text: string): Record<string, string> {
@@ -66,6 +67,60 @@ describe("deploy/systemd", () => {
     if (exposure) expect(Number(exposure[1])).toBeLessThan(3);
   });
 
+  describe("the status exporter's unit, beside the worker's", () => {
+    const status = serviceSection(readFileSync(STATUS_UNIT, "utf8"));
+
+    it("serves the fleet's progress on the port Prometheus's hsm2kms-status job scrapes, from status.env", () => {
+      expect(status["ExecStart"]).toMatch(/\bbin\/hsm2kms\.js status --metrics-port 9465$/);
+      const prometheus = readFileSync(join(ROOT, "deploy/prometheus/prometheus.yml"), "utf8");
+      expect(prometheus).toMatch(
+        /job_name: hsm2kms-status\n\s+static_configs:\n\s+- targets: \["[\w-]+:9465"\]/,
+      );
+      expect(status["EnvironmentFile"]).toBe("/etc/hsm2kms/status.env");
+      expect(status["User"]).toBe("hsm2kms");
+      expect(status["Restart"]).toBe("on-failure");
+      expect(status["KillSignal"]).toBe("SIGTERM");
+    });
+
+    it("is hardened like the worker's, and writes nowhere", () => {
+      for (const key of Object.keys(unit).filter((key) =>
+        /^(Protect|Restrict|Private|NoNew|Capability|SystemCall|Lock|RemoveIPC)/.test(key),
+      ))
+        expect(status[key], key).toBe(unit[key]);
+      expect(status["ReadWritePaths"]).toBeUndefined();
+      expect(status["MemoryDenyWriteExecute"]).toBeUndefined();
+    });
+
+    it("passes systemd-analyze verify and scores well in systemd-analyze security, where systemd is installed", () => {
+      const verify = spawnSync("systemd-analyze", ["verify", STATUS_UNIT], { encoding: "utf8" });
+      if ((verify.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return; // the checks above suffice
+      expect(verify.status, verify.stderr).toBe(0);
+      expect(`${verify.stdout}${verify.stderr}`).not.toMatch(/Unknown (key|lvalue)|Failed to parse|Invalid/i);
+      const security = spawnSync(
+        "systemd-analyze",
+        ["security", "--offline=true", "--no-pager", STATUS_UNIT],
+        {
+          encoding: "utf8",
+        },
+      );
+      const exposure = /Overall exposure level for \S+: ([\d.]+)/.exec(
+        `${security.stdout}${security.stderr}`,
+      );
+      if (exposure) expect(Number(exposure[1])).toBeLessThan(3);
+    });
+
+    it("has an example status.env with only variables hsm2kms reads, and nothing of the HSM", () => {
+      const config = readFileSync(join(ROOT, "src/shared/config.ts"), "utf8");
+      const names = readFileSync(join(ROOT, "deploy/systemd/status.env.example"), "utf8")
+        .split("\n")
+        .filter((line) => line && !line.startsWith("#"))
+        .map((line) => line.slice(0, line.indexOf("=")));
+      for (const name of names) expect(config, name).toContain(`"${name}"`);
+      expect(names).toEqual(expect.arrayContaining(["REDIS_URL", "HSM2KMS_QUEUE_PREFIX", "AWS_REGION"]));
+      expect(names.filter((name) => name.includes("PKCS11") || name.includes("PIN"))).toEqual([]);
+    });
+  });
+
   it("has an example worker.env with only variables hsm2kms reads and no inline PIN", () => {
     const config = readFileSync(join(ROOT, "src/shared/config.ts"), "utf8");
     const lines = readFileSync(join(ROOT, "deploy/systemd/worker.env.example"), "utf8")
@@ -85,7 +140,7 @@ interface PolicyStatement {
   Effect: "Allow" | "Deny";
   Action: string | string[];
   Resource: string | string[];
-  Condition?: Record<string, Record<string, string>>;
+  Condition?: Record<string, Record<string, string | string[]>>;
 }
 
 function policy(name: string): PolicyStatement[] {
@@ -145,14 +200,44 @@ describe("deploy/iam", () => {
     // CreateKey with Tags needs TagResource too.
     if (/CreateKeyCommand\(\{[^}]*Tags:/s.test(adapter)) called.add("kms:TagResource");
     const statements = policy("kms-worker.json");
-    expect(statements.every((statement) => statement.Effect === "Allow")).toBe(true);
-    const allowed = new Set(statements.flatMap(actions));
+    const allowed = new Set(statements.filter((s) => s.Effect === "Allow").flatMap(actions));
     expect([...allowed].sort()).toEqual([...called].sort());
     expect([...allowed].some((action) => action.includes("*"))).toBe(false);
+    // A Deny only takes away: it may name a call the code never makes (UntagResource).
+    for (const statement of statements.filter((s) => s.Effect === "Deny"))
+      for (const action of actions(statement))
+        expect(["kms:TagResource", "kms:UntagResource"]).toContain(action);
   });
 
-  it("lets workers create only imported keys and roll back only keys hsm2kms made", () => {
+  it("accounts for every AWS SDK command the product sends, in a policy or as needing no permission", () => {
+    const sources = readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" })
+      .filter((file) => file.endsWith(".ts") && !file.startsWith("sandbox"))
+      .map((file) => readFileSync(join(ROOT, "src", file), "utf8"));
+    const commands = new Set(
+      sources.flatMap((text) => [...text.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]!)),
+    );
+    const everyPolicy = readdirSync(join(ROOT, "deploy/iam"))
+      .filter((file) => file.endsWith(".json"))
+      .flatMap((file) =>
+        policy(file)
+          .filter((s) => s.Effect === "Allow")
+          .flatMap(actions),
+      );
+    // STS GetCallerIdentity needs no permission (AWS STS API Reference, GetCallerIdentity).
+    const noPermission = new Set(["GetCallerIdentity"]);
+    for (const command of commands)
+      if (!noPermission.has(command))
+        expect(
+          everyPolicy.some((action) => action.endsWith(`:${command}`)),
+          `${command} in deploy/iam`,
+        ).toBe(true);
+    expect(commands.size).toBeGreaterThanOrEqual(15);
+  });
+
+  it("lets workers create only imported keys, tag them only at creation, and roll back or use only keys hsm2kms made", () => {
     const statements = policy("kms-worker.json");
+    const allowing = (action: string) =>
+      statements.filter((s) => s.Effect === "Allow" && actions(s).includes(action));
     const create = statements.find((statement) => actions(statement).includes("kms:CreateKey"));
     expect(create?.Condition?.["StringEquals"]?.["kms:KeyOrigin"]).toBe("EXTERNAL");
     for (const action of [
@@ -163,10 +248,40 @@ describe("deploy/iam", () => {
       const statement = statements.find((s) => actions(s).includes(action));
       expect(statement?.Condition?.["StringEquals"]?.["kms:KeyOrigin"], action).toBe("EXTERNAL");
     }
-    const rollback = statements.find((s) => actions(s).includes("kms:ScheduleKeyDeletion"));
-    expect(rollback?.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"]).toBe("false");
-    // tag:GetResources has no resource-level permissions: it needs "*".
-    for (const statement of statements)
+    // Rollback and every call that uses a key's material: only on keys carrying the provenance tag.
+    for (const action of [
+      "kms:ScheduleKeyDeletion",
+      "kms:DeleteImportedKeyMaterial",
+      "kms:Sign",
+      "kms:Encrypt",
+      "kms:Decrypt",
+      "kms:GenerateMac",
+      "kms:GetPublicKey",
+      "kms:DeriveSharedSecret",
+    ])
+      for (const statement of allowing(action))
+        expect(statement.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"], action).toBe("false");
+
+    // TagResource: only a request that carries the provenance tag, on a key that does not carry it yet (creation).
+    const tagging = allowing("kms:TagResource");
+    expect(tagging).toHaveLength(1);
+    expect(actions(tagging[0]!)).toEqual(["kms:TagResource"]);
+    expect(tagging[0]!.Condition?.["Null"]).toEqual({
+      "aws:RequestTag/hsm2kms:migration-id": "false",
+      "aws:ResourceTag/hsm2kms:migration-id": "true",
+    });
+    expect(allowing("kms:UntagResource")).toEqual([]);
+    // Deny changing or removing hsm2kms's tags on a key that has them, whatever else allows it.
+    const denies = statements.filter((s) => s.Effect === "Deny");
+    const retag = denies.find((s) => actions(s).includes("kms:TagResource"));
+    expect(retag?.Condition?.["ForAnyValue:StringLike"]?.["aws:TagKeys"]).toEqual(["hsm2kms:*"]);
+    expect(retag?.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:migration-id"]).toBe("false");
+    const untag = denies.find((s) => actions(s).includes("kms:UntagResource"));
+    expect(untag?.Condition?.["ForAnyValue:StringLike"]?.["aws:TagKeys"]).toEqual(["hsm2kms:*"]);
+    expect(untag?.Resource).toBe("*");
+
+    // tag:GetResources has no resource-level permissions: it needs "*"; Denies may cover every key.
+    for (const statement of statements.filter((s) => s.Effect === "Allow"))
       if (!actions(statement).some((action) => ["kms:CreateKey", "tag:GetResources"].includes(action)))
         expect(statement.Resource, actions(statement).join()).not.toBe("*");
   });

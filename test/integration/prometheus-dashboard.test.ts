@@ -72,6 +72,14 @@ beforeAll(async () => {
     `Prometheus scraping the worker and the status exporter\n${processes.map((p) => p.output()).join("\n")}`,
   );
 
+  // The status exporter's series exist at 0 before anything is enqueued (AWS_REGION is the default Region):
+  // a failure then shows as a rise, which delta() and Hsm2kmsFailureRatioHigh can see.
+  await waitFor(
+    async () => (await value(`hsm2kms_fleet_keys{status="failed",region="${REGION}"}`)) === 0,
+    10_000,
+    `the status exporter's failed-keys gauge at 0 before the enqueue\n${processes.map((p) => p.output()).join("\n")}`,
+  );
+
   const manifest = join(token.dir, "manifest.csv");
   await writeFile(
     manifest,
@@ -108,10 +116,16 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
   const dashboard = readDashboard();
   const queries = dashboardQueries(dashboard);
   // Grafana's variables: all values (`.*`), then the concrete Region and worker of this run.
-  const substitutions = () => [
-    { region: ".*", instance: ".*", __rate_interval: "1m", datasource: "prometheus" },
-    { region: REGION, instance: workerAddress, __rate_interval: "1m", datasource: "prometheus" },
-  ];
+  const all = { campaign: ".*", region: ".*", job: "hsm2kms-workers.*", instance: ".*" };
+  // The worker's address is known once beforeAll ran.
+  const chosen = () => ({
+    campaign: prefix,
+    region: REGION,
+    job: "hsm2kms-workers",
+    instance: workerAddress,
+  });
+  const substitutions = () =>
+    [all, chosen()].map((values) => ({ ...values, __rate_interval: "1m", datasource: "prometheus" }));
 
   /** What "data" means for the queries whose answer is known from this run. */
   const expectations: Record<string, (samples: PromSample[]) => void> = {
@@ -125,6 +139,17 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
       }),
     "ETA [A]": (s) => expect(s[0]?.value).toBe(0),
     "Workers up [A]": (s) => expect(s[0]?.value).toBe(1),
+    // The quota line: GetParametersForImport's 1/s (AWS's default: the test sets no HSM2KMS_KMS_QUOTAS) as
+    // keys per minute, the most this Region can finish.
+    "Keys finished per minute [B]": (s) => expect(s.map((x) => x.value)).toEqual([60]),
+    "KMS requests by operation and outcome, against the quota [B]": (s) => {
+      const quota = Object.fromEntries(s.map((x) => [x.metric["operation"], x.value]));
+      expect(quota).toMatchObject({ GetParametersForImport: 1, CreateKey: 5, ImportKeyMaterial: 15 });
+    },
+    "KMS request latency p95 by operation [A]": (s) => {
+      expect(s.map((x) => x.metric["operation"])).toContain("ImportKeyMaterial");
+      expect(s.some((x) => Number.isFinite(x.value) && x.value > 0)).toBe(true);
+    },
     "Failed keys by reason [A]": (s) =>
       expect(s.map((x) => [x.metric["code"], x.value])).toEqual([["SOURCE_KEY_NOT_EXTRACTABLE", 1]]),
     // The emulator runs without quotas: a zero per operation called, not "no data".
@@ -144,9 +169,12 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
       ),
     "Phase latency p95 [A]": (s) => expect(s.some((x) => Number.isFinite(x.value) && x.value > 0)).toBe(true),
     "HSM sessions [B]": (s) => expect(s[0]?.value).toBeGreaterThan(0),
-    "Queue depth by phase and state [A]": (s) => {
+    "Queue depth by Region, phase and state [A]": (s) => {
       expect(s.length).toBeGreaterThanOrEqual(6 * 5);
-      for (const sample of s) if (sample.metric["state"] !== "failed") expect(sample.value).toBe(0);
+      for (const sample of s) {
+        expect(sample.metric["region"]).toBe(REGION);
+        if (sample.metric["state"] !== "failed") expect(sample.value).toBe(0);
+      }
     },
   };
 
@@ -154,6 +182,32 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
     const titles = dashboard.panels.map((panel) => panel.title);
     for (const title of Object.keys(expectations)) expect(titles).toContain(title.replace(/ \[\w\]$/, ""));
     expect(queries.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it("gives every panel a unit and thresholds", () => {
+    const panels = dashboard.panels as Array<{
+      title: string;
+      type: string;
+      fieldConfig?: { defaults?: { unit?: string; thresholds?: { steps?: unknown[] } } };
+    }>;
+    for (const panel of panels.filter((p) => p.type !== "row")) {
+      expect(panel.fieldConfig?.defaults?.unit, `${panel.title}: unit`).toBeTruthy();
+      expect(
+        panel.fieldConfig?.defaults?.thresholds?.steps?.length,
+        `${panel.title}: thresholds`,
+      ).toBeGreaterThan(0);
+    }
+  });
+
+  it("puts the campaign on every series hsm2kms exports, and selects it in every hsm2kms query", async () => {
+    const unlabelled = `{__name__=~"hsm2kms_.+|process_.+|nodejs_.+",job=~"hsm2kms-.+",campaign!="${prefix}"}`;
+    expect(await prometheus!.query(unlabelled)).toEqual([]);
+    expect(
+      (await prometheus!.query(`count({__name__=~"hsm2kms_.+",campaign="${prefix}"})`))[0]?.value,
+    ).toBeGreaterThan(50);
+    for (const { where, expr } of queries)
+      for (const selector of expr.matchAll(/\b(?:hsm2kms|process|nodejs)_\w+\{([^}]*)\}/g))
+        expect(selector[1], `${where}: ${selector[0]}`).toContain('campaign=~"$campaign"');
   });
 
   it("evaluates every query: valid, and with data", async () => {
@@ -174,13 +228,22 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
   });
 
   it("resolves the template variables through the label values API", async () => {
-    const expected: Record<string, string> = { region: REGION, instance: workerAddress };
-    for (const { name, selector, label } of dashboardVariables(dashboard)) {
-      const values = await prometheus!.api<string[]>(
-        `/api/v1/label/${label}/values?match[]=${encodeURIComponent(selector)}`,
-      );
+    const expected: Record<string, string> = chosen();
+    const variables = dashboardVariables(dashboard);
+    expect(variables.map((variable) => variable.name)).toEqual(["campaign", "region", "job", "instance"]);
+    for (const { name, selector, label } of variables) {
+      // A variable's selector may use the ones before it (Region within the campaign, worker within the job).
+      const query = encodeURIComponent(substitute(selector, expected));
+      const values = await prometheus!.api<string[]>(`/api/v1/label/${label}/values?match[]=${query}`);
       expect(values, name).toContain(expected[name]);
     }
+  });
+
+  it("sees the first failure rise from a series that existed at 0 (what Hsm2kmsFailureRatioHigh counts)", async () => {
+    const rise = `sum by (region) (delta(hsm2kms_fleet_keys{status="failed",region="${REGION}"}[5m]))`;
+    expect(await value(rise)).toBeGreaterThan(0);
+    const lowest = `min_over_time(hsm2kms_fleet_keys{status="failed",region="${REGION}"}[5m])`;
+    expect(await value(lowest)).toBe(0);
   });
 
   it("loads every alert rule of deploy/prometheus, healthy, none firing", async () => {

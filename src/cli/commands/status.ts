@@ -25,28 +25,53 @@ interface StatusFlags extends CommonFlags {
 
 const pad = (text: string | number, width: number) => String(text).padStart(width);
 
+const seconds = (value: number) => formatDuration(value * 1000);
+const percentText = (value: number) => `${Math.floor(value)}%`;
+
+/** The per-Region lines (only with more than one Region: the first line already says it all for one). */
+function regionLines(status: StatusReport): string[] {
+  if (status.byRegion.length < 2) return [];
+  const width = Math.max(6, ...status.byRegion.map((region) => region.region.length)) + 2;
+  return [
+    "",
+    `${"Region".padEnd(width)}${pad("keys", 7)}${pad("migrated", 10)}${pad("failed", 8)}${pad("remaining", 11)}${pad("done", 6)}  at best`,
+    ...status.byRegion.map(
+      (region) =>
+        `${region.region.padEnd(width)}${pad(region.total, 7)}${pad(region.migrated, 10)}${pad(region.failed, 8)}${pad(region.remaining, 11)}${pad(percentText(region.percentFinished), 6)}  ${seconds(region.quotaFloorSeconds)}`,
+    ),
+  ];
+}
+
 /** The status as people read it. */
 export function formatStatus(status: StatusReport, paramsQuota: number): string {
   const s = status.byStatus;
+  const elapsed =
+    status.elapsedSeconds === undefined
+      ? ""
+      : `; started ${status.startedAt}, ${status.remaining === 0 ? "took" : "elapsed"} ${seconds(status.elapsedSeconds)}`;
   const lines = [
     `${status.total} keys in ${status.regions.join(", ") || "no Region yet"}: ${s["migrated"] ?? 0} migrated, ${s["failed"] ?? 0} failed, ${s["in_progress"] ?? 0} in progress, ${s["queued"] ?? 0} queued`,
+    `${percentText(status.percentFinished)} finished (${percentText(status.percentMigrated)} migrated)${elapsed}`,
+    ...regionLines(status),
     "",
-    `${"phase".padEnd(10)}${pad("queued", 9)}${pad("running", 9)}${pad("failed", 9)}`,
+    `${"phase".padEnd(10)}${pad("waiting", 9)}${pad("running", 9)}${pad("retrying", 10)}${pad("failed", 9)}`,
   ];
   for (const phase of PHASES) {
-    const row = status.byPhase[phase] ?? {};
+    const row = status.phases[phase] ?? { waiting: 0, running: 0, retrying: 0, failed: 0 };
     lines.push(
-      `${phase.padEnd(10)}${pad(row["queued"] ?? 0, 9)}${pad(row["in_progress"] ?? 0, 9)}${pad(row["failed"] ?? 0, 9)}`,
+      `${phase.padEnd(10)}${pad(row.waiting, 9)}${pad(row.running, 9)}${pad(row.retrying, 10)}${pad(row.failed, 9)}`,
     );
   }
   const eta =
-    status.etaSeconds === undefined
-      ? "unknown (nothing finished lately)"
-      : formatDuration(status.etaSeconds * 1000);
+    status.etaSeconds === undefined ? "unknown (nothing finished lately)" : seconds(status.etaSeconds);
+  const basis =
+    status.rateBasis === "window"
+      ? `over the last ${status.windowMinutes} min`
+      : `since the first key finished ${seconds(status.rateSeconds)} ago`;
   lines.push(
     "",
-    `rate ${status.keysPerMinute.toFixed(1)} keys/min over the last ${status.windowMinutes} min; ${status.remaining} remaining; ETA ${eta}` +
-      ` (at best ${formatDuration(status.quotaFloorSeconds * 1000)} at ${paramsQuota} GetParametersForImport/s per Region)`,
+    `rate ${status.keysPerMinute.toFixed(1)} keys/min ${basis}; ${status.remaining} remaining; ETA ${eta}` +
+      ` (at best ${seconds(status.quotaFloorSeconds)} at ${paramsQuota} GetParametersForImport/s per Region)`,
   );
   if (status.failures.length > 0) {
     lines.push("", "failures by reason:");
@@ -63,7 +88,7 @@ export function registerStatusCommand(program: Command): void {
     program
       .command("status")
       .description(
-        "Show counts per phase and state, the rate, the ETA (from the current rate and from the GetParametersForImport quota) and failures with reasons. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
+        "Show progress (percent finished, elapsed time, per Region), jobs per phase (waiting, running, retrying), the rate, the ETA (from the current rate, measured since the first key finished while the run is younger than 5 minutes, and from the GetParametersForImport quota) and failures with reasons. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
       )
       .option("--json", "print JSON (for scripts)")
       .option("--watch", "refresh until interrupted")

@@ -57,8 +57,8 @@ async function serveMetrics(
   hsm: HsmPort | undefined,
 ): Promise<MetricsServer | undefined> {
   if (config.metricsPort === undefined) return undefined;
-  const metrics = createMetrics();
-  observeWorkers(events, metrics);
+  const metrics = createMetrics({ campaign: config.queuePrefix });
+  observeWorkers(events, metrics, config.kmsQuotas);
   collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.regions(), hsm });
   const server = await startMetricsServer({
     port: config.metricsPort,

@@ -28,6 +28,8 @@ export interface LedgerCounts {
   byRegion: Record<string, number>;
   /** error code -> failed keys */
   byError: Record<string, number>;
+  /** `region|code` -> failed keys */
+  byRegionError: Record<string, number>;
 }
 
 /**
@@ -134,12 +136,13 @@ export class Ledger {
 
   async counts(): Promise<LedgerCounts> {
     const raw = await this.redis.hgetall(this.key("counts"));
-    const counts: LedgerCounts = { byStatus: {}, byPhase: {}, byRegion: {}, byError: {} };
+    const counts: LedgerCounts = { byStatus: {}, byPhase: {}, byRegion: {}, byError: {}, byRegionError: {} };
     const into: Record<string, Record<string, number>> = {
       status: counts.byStatus,
       phase: counts.byPhase,
       region: counts.byRegion,
       error: counts.byError,
+      failure: counts.byRegionError,
     };
     for (const [field, value] of Object.entries(raw)) {
       const separator = field.indexOf(":");
@@ -160,6 +163,18 @@ export class Ledger {
   /** Keys that finished (migrated or failed) since `sinceMs`. */
   async finishedSince(sinceMs: number): Promise<number> {
     return this.redis.zcount(this.key("finished"), String(sinceMs), "+inf");
+  }
+
+  /** When the first and the last key finished (epoch ms), undefined before any did. */
+  async finishedSpan(): Promise<{ firstMs?: number; lastMs?: number }> {
+    const [first, last] = await Promise.all([
+      this.redis.zrange(this.key("finished"), "0", "0", "WITHSCORES"),
+      this.redis.zrange(this.key("finished"), "-1", "-1", "WITHSCORES"),
+    ]);
+    return {
+      ...(first[1] === undefined ? {} : { firstMs: Number(first[1]) }),
+      ...(last[1] === undefined ? {} : { lastMs: Number(last[1]) }),
+    };
   }
 
   /** Ids of failed keys, oldest failure first. */

@@ -2,7 +2,8 @@
  * Lua scripts that keep a record and the ledger's counters in step, atomically. All keys of one ledger
  * share one hash tag, so the scripts run on Redis Cluster too.
  *
- * Counters (hash `counts`): `status:<s>`, `phase:<p>|<s>`, `error:<code>`, `region:<r>|<s>`.
+ * Counters (hash `counts`): `status:<s>`, `phase:<p>|<s>`, `error:<code>`, `region:<r>|<s>`,
+ * `failure:<r>|<code>` (failed keys by Region and code; ledgers written before it have none).
  */
 
 const SHIFT_COUNTERS = `
@@ -11,7 +12,10 @@ local function shift(counts, status, phase, region, code, by)
   redis.call('HINCRBY', counts, 'status:' .. status, by)
   redis.call('HINCRBY', counts, 'phase:' .. phase .. '|' .. status, by)
   redis.call('HINCRBY', counts, 'region:' .. region .. '|' .. status, by)
-  if code and code ~= '' and status == 'failed' then redis.call('HINCRBY', counts, 'error:' .. code, by) end
+  if code and code ~= '' and status == 'failed' then
+    redis.call('HINCRBY', counts, 'error:' .. code, by)
+    redis.call('HINCRBY', counts, 'failure:' .. region .. '|' .. code, by)
+  end
 end
 `;
 

@@ -18,6 +18,7 @@ import { longQueueScenario } from "./scenarios/long-queue.js";
 import { overheadScenario } from "./scenarios/overhead.js";
 import { quotaScenario } from "./scenarios/quota.js";
 import { regionsScenario } from "./scenarios/regions.js";
+import { startupScenario } from "./scenarios/startup.js";
 import type { Scenario } from "./scenarios/types.js";
 
 process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
@@ -32,6 +33,7 @@ const SCENARIOS: Scenario[] = [
   longQueueScenario,
   hsmSearchScenario,
   accountScenario,
+  startupScenario,
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; scenarios: Scenario[] } {

@@ -19,7 +19,7 @@ program
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
 
-registerCommands(program);
+await registerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

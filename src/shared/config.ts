@@ -5,7 +5,7 @@ import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
 import { WRAPPING_KEY_SPECS, type WrappingKeySpec } from "./key-specs.js";
 import { DEFAULT_KMS_QUOTAS, type KmsQuotas, parseQuotaList } from "./kms-quotas.js";
-import { parseRedisTarget } from "./redis.js";
+import { parseRedisTarget } from "./redis-target.js";
 import { Secret } from "./secret.js";
 
 /**

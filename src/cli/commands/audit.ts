@@ -13,7 +13,6 @@ import { ManifestFileError, readManifest } from "../../producer/manifest.js";
 import { openManifestFile } from "../../producer/manifest-source.js";
 import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { neutraliseFormula } from "../../shared/report-csv.js";
 import { EXIT } from "../exit-codes.js";
@@ -60,6 +59,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     await file?.close();
     throw error;
   });
+  const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const kmsPorts = new Map<string, KmsPort>();
   const kms = (region: string): KmsPort => {
     let port = kmsPorts.get(region);

@@ -1,12 +1,11 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
-import { type EnqueueSummary, enqueueManifest } from "../../producer/enqueue.js";
+import type { EnqueueSummary } from "../../producer/enqueue.js";
 import { readKeyPolicy } from "../../producer/key-policy.js";
 import { formatProblem, ManifestFileError } from "../../producer/manifest.js";
 import { openManifestFile } from "../../producer/manifest-source.js";
-import { previewPreflight } from "../../producer/preview.js";
+import type { previewPreflight } from "../../producer/preview.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 
@@ -38,6 +37,7 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
   const keyPolicy = await keyPolicyFlag(flags.keyPolicy);
   const dryRun = Boolean(flags.dryRun || flags.preflight);
   const runtime = dryRun ? undefined : await openRuntime(config, "producer", { checkDurability: true });
+  const { enqueueManifest } = await import("../../producer/enqueue.js");
   const progress = process.stderr.isTTY
     ? (summary: EnqueueSummary) =>
         process.stderr.write(`\r${summary.accepted} rows accepted, ${summary.rejected} rejected...`)
@@ -77,6 +77,10 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
     process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
     let failedPreflight = 0;
     if (flags.preflight) {
+      const [{ createLogger }, { previewPreflight }] = await Promise.all([
+        import("../../shared/logger.js"),
+        import("../../producer/preview.js"),
+      ]);
       const logger = createLogger({ level: config.logLevel, base: { component: "preflight-preview" } });
       const hsm = await openHsm(config, logger);
       try {

@@ -1,8 +1,6 @@
 import type { Command } from "commander";
-import { type Inventory, inventoryManifest } from "../../producer/inventory.js";
+import type { Inventory } from "../../producer/inventory.js";
 import { show } from "../../producer/manifest-text.js";
-import { loadMapping } from "../../producer/mapping.js";
-import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm } from "../runtime.js";
@@ -29,6 +27,11 @@ export function registerInventoryCommand(program: Command): void {
     )
     .action(async (flags: InventoryFlags) => {
       const config = configFrom(flags);
+      const [{ inventoryManifest }, { loadMapping }, { createLogger }] = await Promise.all([
+        import("../../producer/inventory.js"),
+        import("../../producer/mapping.js"),
+        import("../../shared/logger.js"),
+      ]);
       const mapping = flags.mapping ? loadMapping(flags.mapping) : undefined;
       const logger = createLogger({ level: config.logLevel, base: { component: "inventory" } });
       const file = flags.out ? await openOutFile(flags.out) : undefined;

@@ -1,13 +1,11 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { KmsEmulatorOptions } from "../../sandbox/kms-emulator/index.js";
-import { startKmsEmulator } from "../../sandbox/kms-emulator/index.js";
 import { OPERATIONS } from "../../sandbox/kms-emulator/operations/index.js";
 import { TAGGING_OPERATIONS } from "../../sandbox/kms-emulator/operations/tagging.js";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError } from "../../shared/errors.js";
 import { DEFAULT_KMS_QUOTAS, parseQuotaList } from "../../shared/kms-quotas.js";
-import { createLogger } from "../../shared/logger.js";
 
 export interface KmsEmulatorFlags {
   port: string;
@@ -192,6 +190,10 @@ export function registerKmsEmulatorCommand(program: Command): void {
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {
       const options = kmsEmulatorOptionsFromFlags(flags);
+      const [{ createLogger }, { startKmsEmulator }] = await Promise.all([
+        import("../../shared/logger.js"),
+        import("../../sandbox/kms-emulator/index.js"),
+      ]);
       const logger = createLogger({ level: flags.logLevel, base: { component: "kms-emulator" } });
       const emulator = await startKmsEmulator({ ...options, logger });
       process.stdout.write(`${emulator.url}\n`);

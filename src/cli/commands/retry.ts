@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { campaignKmsLookup, checkCampaign } from "../../producer/campaign.js";
-import { requeueFailed } from "../../producer/retry.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import { EXIT } from "../exit-codes.js";
@@ -24,6 +22,10 @@ export function registerRetryCommand(program: Command): void {
     if (!flags.failed) throw new ConfigError("retry needs --failed (the only kind of retry there is)");
     const config = configFrom(flags);
     const runtime = await openRuntime(config, "retry");
+    const [{ campaignKmsLookup, checkCampaign }, { requeueFailed }] = await Promise.all([
+      import("../../producer/campaign.js"),
+      import("../../producer/retry.js"),
+    ]);
     try {
       // "0 failed keys re-queued" on a lost ledger would read as nothing left to do.
       const campaign = await checkCampaign(runtime.ledger, {

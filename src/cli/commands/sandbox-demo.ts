@@ -2,17 +2,7 @@ import { createWriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  CreateAliasCommand,
-  CreateKeyCommand,
-  DescribeKeyCommand,
-  GetPublicKeyCommand,
-} from "@aws-sdk/client-kms";
 import type { Command } from "commander";
-import { verifyEvidencePack } from "../../producer/evidence/index.js";
-import { runSandboxDemo } from "../../sandbox/demo.js";
-import { createKmsClient } from "../../shared/kms/index.js";
-import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
 import { runAudit } from "./audit.js";
@@ -72,6 +62,15 @@ async function onceVisible<T>(call: () => Promise<T>): Promise<T> {
  */
 async function writeAndCheckEvidence(dir: string): Promise<boolean> {
   const config = configFrom({});
+  const [
+    { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand },
+    { createKmsClient },
+    { verifyEvidencePack },
+  ] = await Promise.all([
+    import("@aws-sdk/client-kms"),
+    import("../../shared/kms/index.js"),
+    import("../../producer/evidence/index.js"),
+  ]);
   const kms = createKmsClient({ region: config.region ?? "us-east-1", endpoint: config.kmsEndpoint });
   try {
     const { KeyMetadata } = await kms.send(
@@ -147,6 +146,10 @@ export function registerSandboxDemoCommand(sandbox: Command): void {
     .option("--prefix <prefix>", "Redis key prefix for the demo (wiped first)", "hsm2kms-sandbox")
     .action(async (flags: DemoFlags) => {
       process.env["HSM2KMS_LOG_LEVEL"] ??= "warn";
+      const [{ createLogger }, { runSandboxDemo }] = await Promise.all([
+        import("../../shared/logger.js"),
+        import("../../sandbox/demo.js"),
+      ]);
       const logger = createLogger({
         level: process.env["HSM2KMS_LOG_LEVEL"],
         base: { component: "sandbox" },

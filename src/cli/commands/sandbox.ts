@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { initSandboxToken, SAMPLE_KEY_NAMES } from "../../sandbox/softhsm.js";
+import { SAMPLE_KEY_NAMES } from "../../sandbox/sample-keys.js";
 import { EXIT } from "../exit-codes.js";
 
 interface SandboxInitFlags {
@@ -37,6 +37,7 @@ function sandboxInitCommand(): Command {
     .option("--label <label>", "token label (default: hsm2kms-sandbox)")
     .option("--force", "delete the token in DIR and create a new one")
     .action(async (flags: SandboxInitFlags) => {
+      const { initSandboxToken } = await import("../../sandbox/softhsm.js");
       const token = await initSandboxToken({
         dir: flags.dir,
         label: flags.label,

@@ -25,7 +25,7 @@ describe("the packed tarball, installed into an empty folder", () => {
     mkdirSync(staging);
     for (const entry of ["package.json", "bin", "README.md", "SECURITY.md", "deploy"])
       cpSync(join(ROOT, entry), join(staging, entry), { recursive: true });
-    const sources = readdirSync(join(ROOT, "src"), { recursive: true })
+    const sources = readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" })
       .filter((file) => file.endsWith(".ts"))
       .map((file) => join(ROOT, "src", file));
     await build({

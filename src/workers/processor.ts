@@ -7,6 +7,7 @@ import type { WorkerEvents } from "./events.js";
 import { decideAfterError, type RetryLimits } from "./outcomes.js";
 import { paramsHoldMs } from "./params-gate.js";
 import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
+import { retryLogLine } from "./retry-log.js";
 
 export interface ProcessorDeps {
   ledger: Ledger;
@@ -122,10 +123,10 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
           return;
         case "retry":
           await save({ ...record, ...decision.patch });
-          context.logger.info(
-            { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
-            "retrying later",
-          );
+          {
+            const line = retryLogLine(record, phase, error, decision.delayMs);
+            context.logger.info(line.fields, line.message);
+          }
           await job.moveToDelayed(Date.now() + decision.delayMs, token);
           throw new DelayedError();
         case "wait":

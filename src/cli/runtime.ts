@@ -88,7 +88,7 @@ export async function openRuntime(
       import("../shared/redis-outage.js"),
       import("../shared/redis-durability.js"),
     ]);
-  const logger = createLogger({ level: config.logLevel, base: { component } });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, base: { component } });
   const url = redactUrl(config.redisUrl);
   const timeoutMs = config.redisTimeoutMs;
   opened = { url, timeoutMs };

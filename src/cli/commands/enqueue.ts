@@ -13,6 +13,8 @@ export interface EnqueueFlags extends CommonFlags {
   dryRun?: boolean;
   preflight?: boolean;
   keyPolicy?: string;
+  /** Print the summary (and --preflight's lines) as one JSON object instead of text. */
+  json?: boolean;
 }
 
 /** The --key-policy file, checked before anything is enqueued (a bad one is a usage error: exit 2). */
@@ -74,23 +76,33 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
         : undefined,
     });
     if (progress) process.stderr.write("\n");
-    process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
+    if (!flags.json) process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
     let failedPreflight = 0;
+    const preflightLines: Array<{ ok: boolean; text: string }> = [];
     if (flags.preflight) {
       const [{ createLogger }, { previewPreflight }] = await Promise.all([
         import("../../shared/logger.js"),
         import("../../producer/preview.js"),
       ]);
-      const logger = createLogger({ level: config.logLevel, base: { component: "preflight-preview" } });
+      const logger = createLogger({
+        level: config.logLevel,
+        format: config.logFormat,
+        base: { component: "preflight-preview" },
+      });
       const hsm = await openHsm(config, logger);
       try {
         for await (const line of previewPreflight(hsm, rows, config.wrappingKeySpec)) {
           if (!line.ok) failedPreflight++;
-          process.stdout.write(`${line.text}\n`);
+          if (flags.json) preflightLines.push({ ok: line.ok, text: line.text });
+          else process.stdout.write(`${line.text}\n`);
         }
       } finally {
         await hsm.close();
       }
+    }
+    if (flags.json) {
+      const shown = { dryRun, ...summary, ...(flags.preflight ? { preflight: preflightLines } : {}) };
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     }
     return summary.rejected > 0 || failedPreflight > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
@@ -117,6 +129,10 @@ export function registerEnqueueCommand(program: Command): void {
       .option(
         "--preflight",
         "validate, then run preflight against the HSM and print per key the KeySpec and wrapping algorithm it would use, or why it cannot be migrated (implies --dry-run)",
+      )
+      .option(
+        "--json",
+        "print the summary as JSON (for scripts): dryRun, accepted, rejected, queued, alreadyKnown, and with --preflight one {ok, text} per key; rejected rows still go to standard error",
       ),
   ).action(async (path: string, flags: EnqueueFlags) => {
     process.exitCode = await runEnqueue(path, flags);

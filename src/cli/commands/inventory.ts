@@ -33,7 +33,11 @@ export function registerInventoryCommand(program: Command): void {
         import("../../shared/logger.js"),
       ]);
       const mapping = flags.mapping ? loadMapping(flags.mapping) : undefined;
-      const logger = createLogger({ level: config.logLevel, base: { component: "inventory" } });
+      const logger = createLogger({
+        level: config.logLevel,
+        format: config.logFormat,
+        base: { component: "inventory" },
+      });
       const file = flags.out ? await openOutFile(flags.out) : undefined;
       try {
         const hsm = await openHsm(config, logger);

@@ -7,6 +7,7 @@ import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../r
 interface RetryFlags extends CommonFlags {
   failed?: boolean;
   all?: boolean;
+  json?: boolean;
 }
 
 export function registerRetryCommand(program: Command): void {
@@ -17,7 +18,11 @@ export function registerRetryCommand(program: Command): void {
         "Re-queue failed keys whose failure a fix outside hsm2kms can cure (a KMS permission, a quota, an HSM that was down). Keys that cannot succeed as they are (not extractable, unsupported type, failed verification) are listed and left alone unless --all. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
       )
       .option("--failed", "re-queue failed keys (required)")
-      .option("--all", "also re-queue keys whose failure looks permanent"),
+      .option("--all", "also re-queue keys whose failure looks permanent")
+      .option(
+        "--json",
+        "print the summary as JSON (for scripts): requeued, and leftAlone with source, region and code per key",
+      ),
   ).action(async (flags: RetryFlags) => {
     if (!flags.failed) throw new ConfigError("retry needs --failed (the only kind of retry there is)");
     const config = configFrom(flags);
@@ -40,7 +45,11 @@ export function registerRetryCommand(program: Command): void {
         process.stderr.write(
           `left alone: ${skipped.source} (${skipped.region}): ${skipped.code} (permanent; use --all to force)\n`,
         );
-      process.stdout.write(`${result.requeued} failed keys re-queued, ${result.skipped.length} left alone\n`);
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify({ requeued: result.requeued, leftAlone: result.skipped }, null, 2)}\n`
+          : `${result.requeued} failed keys re-queued, ${result.skipped.length} left alone\n`,
+      );
       process.exitCode = result.skipped.length > 0 ? EXIT.failed : EXIT.ok;
     } finally {
       await runtime.close();

@@ -17,6 +17,7 @@ import { longQueueScenario } from "./scenarios/long-queue.js";
 import { overheadScenario } from "./scenarios/overhead.js";
 import { quotaDefaultScenario, quotaScenario } from "./scenarios/quota.js";
 import { regionsScenario } from "./scenarios/regions.js";
+import { startupScenario } from "./scenarios/startup.js";
 import type { Scenario } from "./scenarios/types.js";
 import { userRunScenario } from "./scenarios/user-run.js";
 
@@ -34,6 +35,7 @@ const SCENARIOS: Scenario[] = [
   accountScenario,
   userRunScenario,
   quotaDefaultScenario,
+  startupScenario,
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; scenarios: Scenario[] } {

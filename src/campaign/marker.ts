@@ -1,5 +1,4 @@
 import type { Config } from "../shared/config.js";
-import { createKmsAdapter } from "../shared/kms/index.js";
 import type { CampaignMarker, Ledger } from "../shared/ledger/index.js";
 import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 
@@ -29,7 +28,10 @@ export async function campaignKeysInKms(prefix: string, lookup: CampaignKmsLooku
   const tag = `${PROVENANCE_TAGS.campaign}=${tagValue(prefix)}`;
   const counts: string[] = [];
   let total = 0;
+  // The AWS SDK is loaded only when a ledger is missing and there is a Region to ask.
+  const { createKmsAdapter } = lookup.regions.length > 0 ? await import("../shared/kms/index.js") : {};
   for (const region of lookup.regions) {
+    if (!createKmsAdapter) break;
     const kms = createKmsAdapter({
       region,
       endpoint: lookup.endpoint,

@@ -1,9 +1,11 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../shared/errors.js";
+import { endQuietlyOnClosedPipe, isClosedPipe } from "./closed-pipe.js";
 import { registerCommands } from "./commands/index.js";
 import { EXIT } from "./exit-codes.js";
 import { explainRedisFailure } from "./runtime.js";
 
+endQuietlyOnClosedPipe();
 const program = new Command();
 program
   .name("hsm2kms")
@@ -19,12 +21,15 @@ program
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
 
-registerCommands(program);
+await registerCommands(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) {
+  if (isClosedPipe(error)) {
+    // A write callback saw the closed pipe before the stream's error event: the same quiet end.
+    process.exit(0);
+  } else if (error instanceof CommanderError) {
     // --help and --version end here with exit code 0; usage errors were already printed by commander.
     process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else if (error instanceof ConfigError) {

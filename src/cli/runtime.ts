@@ -9,20 +9,12 @@ import {
   requireHsm,
 } from "../shared/config.js";
 import { ConfigError, isMigrationError } from "../shared/errors.js";
-import { openPkcs11Hsm } from "../shared/hsm/index.js";
 import type { HsmPort } from "../shared/hsm/types.js";
-import { Ledger } from "../shared/ledger/index.js";
-import { createLogger } from "../shared/logger.js";
-import { PhaseQueues } from "../shared/queues.js";
-import {
-  createRedisConnection,
-  isCommandTimeout,
-  type RedisConnection,
-  RedisTimeoutError,
-  withRedisTimeout,
-} from "../shared/redis.js";
-import { checkRedisDurability } from "../shared/redis-durability.js";
-import { RedisOutageLog } from "../shared/redis-outage.js";
+import type { Ledger } from "../shared/ledger/index.js";
+import type { PhaseQueues } from "../shared/queues.js";
+import type { RedisConnection } from "../shared/redis.js";
+import type { RedisOutageLog } from "../shared/redis-outage.js";
+import { isCommandTimeout, RedisTimeoutError, withRedisTimeout } from "../shared/redis-target.js";
 
 export const TOOL_VERSION: string = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -88,7 +80,15 @@ export async function openRuntime(
   component: string,
   options: RuntimeOptions = {},
 ): Promise<Runtime> {
-  const logger = createLogger({ level: config.logLevel, base: { component } });
+  // Loaded here, not at the top: `--help`, `--version` and `config` start without ioredis and BullMQ.
+  const [{ createLogger }, { createRedisConnection }, { RedisOutageLog }, { checkRedisDurability }] =
+    await Promise.all([
+      import("../shared/logger.js"),
+      import("../shared/redis.js"),
+      import("../shared/redis-outage.js"),
+      import("../shared/redis-durability.js"),
+    ]);
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, base: { component } });
   const url = redactUrl(config.redisUrl);
   const timeoutMs = config.redisTimeoutMs;
   opened = { url, timeoutMs };
@@ -124,6 +124,10 @@ export async function openRuntime(
       `cannot reach Redis at ${url} (${(error as Error).message}): start it or set REDIS_URL`,
     );
   }
+  const [{ Ledger }, { PhaseQueues }] = await Promise.all([
+    import("../shared/ledger/index.js"),
+    import("../shared/queues.js"),
+  ]);
   const ledger = new Ledger(redis, config.queuePrefix);
   const queues = new PhaseQueues(redis, config.queuePrefix, (error) => outage.error(error, "queue"));
   return {
@@ -144,6 +148,8 @@ export async function openRuntime(
 /** Opens the HSM configured in the environment, with a session per concurrent HSM job. */
 export async function openHsm(config: Config, logger: Logger): Promise<HsmPort> {
   const hsm = requireHsm(config);
+  // pkcs11js (a native addon) is loaded only by the commands that open the HSM.
+  const { openPkcs11Hsm } = await import("../shared/hsm/index.js");
   try {
     return await openPkcs11Hsm(hsm, { sessions: config.hsmConcurrency, logger });
   } catch (error) {

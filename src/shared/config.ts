@@ -5,7 +5,8 @@ import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
 import { WRAPPING_KEY_SPECS, type WrappingKeySpec } from "./key-specs.js";
 import { DEFAULT_KMS_QUOTAS, type KmsQuotas, parseQuotaList } from "./kms-quotas.js";
-import { parseRedisTarget } from "./redis.js";
+import { LOG_FORMATS, type LogFormat } from "./log-format.js";
+import { parseRedisTarget } from "./redis-target.js";
 import { Secret } from "./secret.js";
 
 /**
@@ -43,6 +44,11 @@ export interface Config {
   metricsHost: string;
   /** pino level (`HSM2KMS_LOG_LEVEL`). @defaultValue `info` */
   logLevel: string;
+  /**
+   * Log lines as JSON or readable (`HSM2KMS_LOG_FORMAT`); undefined: readable on a terminal, JSON elsewhere.
+   * @defaultValue undefined
+   */
+  logFormat: LogFormat | undefined;
   /** Concurrent HSM phase jobs per worker process (`HSM2KMS_HSM_CONCURRENCY`). @defaultValue 4 */
   hsmConcurrency: number;
   /** Concurrent KMS phase jobs per queue per worker process (`HSM2KMS_KMS_CONCURRENCY`). @defaultValue 8 */
@@ -276,6 +282,10 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel))
     bad("HSM2KMS_LOG_LEVEL", logLevel, "one of fatal, error, warn, info, debug, trace, silent");
 
+  const logFormat = env["HSM2KMS_LOG_FORMAT"] || undefined;
+  if (logFormat !== undefined && !(LOG_FORMATS as readonly string[]).includes(logFormat))
+    bad("HSM2KMS_LOG_FORMAT", logFormat, `one of ${LOG_FORMATS.join(", ")} (unset: readable on a terminal)`);
+
   const marginText = env["HSM2KMS_TOKEN_SAFETY_MARGIN"] || "15m";
   const tokenSafetyMarginMs = parseDurationMs(marginText);
   if (
@@ -298,6 +308,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     metricsPort,
     metricsHost: metricsHost(env["HSM2KMS_METRICS_HOST"] || "0.0.0.0"),
     logLevel,
+    logFormat: logFormat as LogFormat | undefined,
     hsmConcurrency: integer(env, "HSM2KMS_HSM_CONCURRENCY", 4, 1, 1024),
     kmsConcurrency: integer(env, "HSM2KMS_KMS_CONCURRENCY", 8, 1, 1024),
     tokenSafetyMarginMs,

@@ -1,4 +1,5 @@
 import { type Logger, type LoggerOptions, pino } from "pino";
+import { type LogFormat, prettyDestination } from "./log-format.js";
 
 /**
  * Paths that may hold a secret anywhere in a log object. Redaction is by path (pino `redact`), so a secret
@@ -36,9 +37,14 @@ export interface LoggerSettings {
   destination?: NodeJS.WritableStream;
   /** Fields added to every line (e.g. `component`). */
   base?: Record<string, unknown>;
+  /**
+   * JSON lines, or readable lines (`HSM2KMS_LOG_FORMAT`). @defaultValue `pretty` when the logs go to
+   * standard error and it is a terminal, else `json`
+   */
+  format?: LogFormat | undefined;
 }
 
-/** The project's pino logger: JSON lines on stderr, secrets censored by path. */
+/** The project's pino logger: JSON lines on stderr (readable lines on a terminal), secrets censored by path. */
 export function createLogger(settings: LoggerSettings = {}): Logger {
   const options: LoggerOptions = {
     level: settings.level ?? "info",
@@ -46,6 +52,10 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     base: { ...settings.base },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
+  const toTerminal = settings.destination === undefined && process.stderr.isTTY === true;
+  const format = settings.format ?? (toTerminal ? "pretty" : "json");
+  if (format === "pretty")
+    return pino(options, prettyDestination(settings.destination ?? process.stderr, toTerminal));
   return pino(options, (settings.destination as pino.DestinationStream | undefined) ?? pino.destination(2));
 }
 

@@ -7,6 +7,7 @@ import type { WorkerEvents } from "./events.js";
 import { type AfterError, decideAfterError, type RetryLimits } from "./outcomes.js";
 import { paramsHoldMs } from "./params-gate.js";
 import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
+import { retryLogLine } from "./retry-log.js";
 import { applyDecision, applyOutcome, beginRecord, type Schedule } from "./transitions.js";
 
 export interface ProcessorDeps {
@@ -136,12 +137,11 @@ function observeDecision(
     case "refresh":
       events.emit("token:refreshed", { reason: decision.reason, region });
       return;
-    case "retry":
-      context.logger.info(
-        { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
-        "retrying later",
-      );
+    case "retry": {
+      const line = retryLogLine(record, phase, error, decision.delayMs);
+      context.logger.info(line.fields, line.message);
       return;
+    }
     case "wait":
       events.emit("kms:not-visible", { operation: decision.operation, region });
       context.logger.info(

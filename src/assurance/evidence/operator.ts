@@ -1,5 +1,4 @@
 import { userInfo } from "node:os";
-import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import type { OperatorIdentity } from "./types.js";
 
 export interface OperatorLookupSettings {
@@ -26,6 +25,8 @@ function localUser(): string {
  * reason; this never fails the pack.
  */
 export async function lookUpOperator(settings: OperatorLookupSettings = {}): Promise<OperatorIdentity> {
+  // Loaded here: the evidence module is reachable from the CLI's start, the STS client only from this call.
+  const { GetCallerIdentityCommand, STSClient } = await import("@aws-sdk/client-sts");
   const client = new STSClient({
     region: settings.region ?? "us-east-1",
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),

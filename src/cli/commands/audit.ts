@@ -14,7 +14,7 @@ import { ManifestFileError, readManifest } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
 import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createKmsAdapter, kmsPortCache } from "../../shared/kms/index.js";
+import { kmsPortCache } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -23,6 +23,8 @@ import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } f
 interface AuditFlags extends CommonFlags {
   out?: string;
   manifest?: string;
+  /** The summary as JSON on standard output; without --out, with one entry per key instead of the CSV. */
+  json?: boolean;
 }
 
 /** What a manifest asks for, read as enqueue reads it; a file that cannot be used is a usage error. */
@@ -46,13 +48,13 @@ function problemLine(line: AuditLine): string {
   return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
 }
 
-const keys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
+const countKeys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
 
 const csvLine = (line: AuditLine) =>
   formatCsvLine(AUDIT_COLUMNS.map((column) => neutraliseFormula(line[column])));
 
-/** Audits every migrated key, writes the CSV and the summary line; returns the counts. */
-export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
+/** Audits every migrated key, writes the CSV (or, `keys`, collects the lines) and the summary line. */
+export async function runAudit(flags: AuditFlags, keys?: AuditLine[]): Promise<AuditSummary> {
   const config = configFrom(flags);
   const manifest = flags.manifest ? await readExpectations(flags.manifest, config.region) : undefined;
   const file = flags.out ? await openOutFile(flags.out) : undefined;
@@ -60,11 +62,16 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     await file?.close();
     throw error;
   });
+  const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const kmsPorts = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
   const kms = (region: string): KmsPort => kmsPorts.portFor(region);
   const out = file?.stream ?? process.stdout;
   const write = (text: string) =>
-    new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
+    keys
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) =>
+          out.write(text, (error) => (error ? reject(error) : resolve())),
+        );
   const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
   try {
     const hsm = await openHsm(config, runtime.logger);
@@ -80,6 +87,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
         manifest,
       );
       for await (const line of lines) {
+        keys?.push(line);
         await write(csvLine(line));
         if (isAuditProblem(line.result)) process.stderr.write(problemLine(line));
         if (summary.audited % 200 === 0)
@@ -95,7 +103,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
   }
   const { byResult } = summary;
   process.stderr.write(
-    `audit: ${keys(byResult.identical ?? 0)} identical in the HSM and KMS, ${byResult["not-comparable"] ?? 0} not comparable outside KMS (AES), ${summary.problems} ${summary.problems === 1 ? "problem" : "problems"}; ${keys(summary.notMigrated)} not migrated (not audited)\n`,
+    `audit: ${countKeys(byResult.identical ?? 0)} identical in the HSM and KMS, ${byResult["not-comparable"] ?? 0} not comparable outside KMS (AES), ${summary.problems} ${summary.problems === 1 ? "problem" : "problems"}; ${countKeys(summary.notMigrated)} not migrated (not audited)\n`,
   );
   return summary;
 }
@@ -116,11 +124,18 @@ export function registerAuditCommand(program: Command): void {
       )
       .option("--out <file>", "write the CSV to this file instead of standard output")
       .option(
+        "--json",
+        "print the summary as JSON on standard output (audited, notMigrated, problems, byResult); without --out it also holds one entry per key (keys) instead of the CSV",
+      )
+      .option(
         "--manifest <file>",
         "the manifest the campaign was enqueued from: every key it asks for (each replica Region too) must have a migration record; one missing, or a row enqueue would reject, is a not-in-ledger problem",
       ),
   ).action(async (flags: AuditFlags) => {
-    const summary = await runAudit(flags);
+    const keys: AuditLine[] | undefined = flags.json && !flags.out ? [] : undefined;
+    const summary = await runAudit(flags, keys);
+    if (flags.json)
+      process.stdout.write(`${JSON.stringify({ ...summary, ...(keys ? { keys } : {}) }, null, 2)}\n`);
     const empty = summary.audited + summary.notMigrated === 0;
     if (empty)
       process.stderr.write(

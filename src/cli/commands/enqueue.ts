@@ -1,12 +1,11 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
-import { type EnqueueSummary, enqueueManifest } from "../../campaign/enqueue.js";
-import { previewPreflight } from "../../campaign/preview.js";
+import type { EnqueueSummary } from "../../campaign/enqueue.js";
+import type { previewPreflight } from "../../campaign/preview.js";
 import { readKeyPolicy } from "../../manifest/key-policy.js";
 import { formatProblem, ManifestFileError } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
 
@@ -14,6 +13,8 @@ export interface EnqueueFlags extends CommonFlags {
   dryRun?: boolean;
   preflight?: boolean;
   keyPolicy?: string;
+  /** Print the summary (and --preflight's lines) as one JSON object instead of text. */
+  json?: boolean;
 }
 
 /** The --key-policy file, checked before anything is enqueued (a bad one is a usage error: exit 2). */
@@ -38,6 +39,7 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
   const keyPolicy = await keyPolicyFlag(flags.keyPolicy);
   const dryRun = Boolean(flags.dryRun || flags.preflight);
   const runtime = dryRun ? undefined : await openRuntime(config, "producer", { checkDurability: true });
+  const { enqueueManifest } = await import("../../campaign/enqueue.js");
   const progress = process.stderr.isTTY
     ? (summary: EnqueueSummary) =>
         process.stderr.write(`\r${summary.accepted} rows accepted, ${summary.rejected} rejected...`)
@@ -74,19 +76,33 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
         : undefined,
     });
     if (progress) process.stderr.write("\n");
-    process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
+    if (!flags.json) process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
     let failedPreflight = 0;
+    const preflightLines: Array<{ ok: boolean; text: string }> = [];
     if (flags.preflight) {
-      const logger = createLogger({ level: config.logLevel, base: { component: "preflight-preview" } });
+      const [{ createLogger }, { previewPreflight }] = await Promise.all([
+        import("../../shared/logger.js"),
+        import("../../campaign/preview.js"),
+      ]);
+      const logger = createLogger({
+        level: config.logLevel,
+        format: config.logFormat,
+        base: { component: "preflight-preview" },
+      });
       const hsm = await openHsm(config, logger);
       try {
         for await (const line of previewPreflight(hsm, rows, config.wrappingKeySpec)) {
           if (!line.ok) failedPreflight++;
-          process.stdout.write(`${line.text}\n`);
+          if (flags.json) preflightLines.push({ ok: line.ok, text: line.text });
+          else process.stdout.write(`${line.text}\n`);
         }
       } finally {
         await hsm.close();
       }
+    }
+    if (flags.json) {
+      const shown = { dryRun, ...summary, ...(flags.preflight ? { preflight: preflightLines } : {}) };
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     }
     return summary.rejected > 0 || failedPreflight > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
@@ -113,6 +129,10 @@ export function registerEnqueueCommand(program: Command): void {
       .option(
         "--preflight",
         "validate, then run preflight against the HSM and print per key the KeySpec and wrapping algorithm it would use, or why it cannot be migrated (implies --dry-run)",
+      )
+      .option(
+        "--json",
+        "print the summary as JSON (for scripts): dryRun, accepted, rejected, queued, alreadyKnown, and with --preflight one {ok, text} per key; rejected rows still go to standard error",
       ),
   ).action(async (path: string, flags: EnqueueFlags) => {
     process.exitCode = await runEnqueue(path, flags);

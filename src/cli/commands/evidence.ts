@@ -10,7 +10,6 @@ import {
 } from "../../assurance/evidence/index.js";
 import { requireRegion } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createKmsAdapter } from "../../shared/kms/index.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openRuntime, TOOL_VERSION, withCommonFlags } from "../runtime.js";
 
@@ -30,6 +29,7 @@ export async function runEvidence(flags: EvidenceFlags): Promise<number> {
     ? (regionOfKeyArn(flags.signWith) ?? requireRegion(config))
     : undefined;
   const runtime = await openRuntime(config, "evidence");
+  const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const kms = signingRegion
     ? createKmsAdapter({ region: signingRegion, endpoint: config.kmsEndpoint })
     : undefined;

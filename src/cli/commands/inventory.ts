@@ -1,8 +1,6 @@
 import type { Command } from "commander";
-import { type Inventory, inventoryManifest } from "../../inventory/inventory.js";
-import { loadMapping } from "../../inventory/mapping.js";
+import type { Inventory } from "../../inventory/inventory.js";
 import { show } from "../../manifest/text.js";
-import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm } from "../runtime.js";
@@ -29,8 +27,17 @@ export function registerInventoryCommand(program: Command): void {
     )
     .action(async (flags: InventoryFlags) => {
       const config = configFrom(flags);
+      const [{ inventoryManifest }, { loadMapping }, { createLogger }] = await Promise.all([
+        import("../../inventory/inventory.js"),
+        import("../../inventory/mapping.js"),
+        import("../../shared/logger.js"),
+      ]);
       const mapping = flags.mapping ? loadMapping(flags.mapping) : undefined;
-      const logger = createLogger({ level: config.logLevel, base: { component: "inventory" } });
+      const logger = createLogger({
+        level: config.logLevel,
+        format: config.logFormat,
+        base: { component: "inventory" },
+      });
       const file = flags.out ? await openOutFile(flags.out) : undefined;
       try {
         const hsm = await openHsm(config, logger);

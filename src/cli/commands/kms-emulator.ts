@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
-import { createLogger } from "../../shared/logger.js";
 import { type KmsEmulatorFlags, loadKmsEmulator } from "../testkit.js";
 
 export type { KmsEmulatorFlags } from "../testkit.js";
@@ -100,6 +99,7 @@ export function registerKmsEmulatorCommand(program: Command): void {
     .action(async (flags: KmsEmulatorFlags) => {
       const { kmsEmulatorOptionsFromFlags, startKmsEmulator } = await loadKmsEmulator();
       const options = kmsEmulatorOptionsFromFlags(flags);
+      const { createLogger } = await import("../../shared/logger.js");
       const logger = createLogger({ level: flags.logLevel, base: { component: "kms-emulator" } });
       const emulator = await startKmsEmulator({ ...options, logger });
       process.stdout.write(`${emulator.url}\n`);

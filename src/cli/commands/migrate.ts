@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { createReportCsvStream } from "../../assurance/report-csv.js";
 import type { Ledger } from "../../shared/ledger/index.js";
-import { silentLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } from "../runtime.js";
@@ -61,6 +60,7 @@ export function registerMigrateCommand(program: Command): void {
  */
 async function runMigrate(path: string, flags: MigrateFlags): Promise<number> {
   const config = configFrom(flags);
+  const { silentLogger } = await import("../../shared/logger.js");
   // Library, token and PIN are proven before anything is enqueued: a wrong PIN would otherwise leave the
   // manifest's keys queued behind a configuration error.
   await (await openHsm(config, silentLogger())).close();

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { reportJson, reportRow } from "../../assurance/report.js";
 import { createReportCsvStream } from "../../assurance/report-csv.js";
-import { type CampaignKmsLookup, campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
+import type { CampaignKmsLookup } from "../../campaign/marker.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { Ledger } from "../../shared/ledger/index.js";
@@ -52,6 +52,7 @@ export async function writeReport(
 /** Fails (exit 1) when the prefix has no whole ledger: an empty report would read as a campaign with no key. */
 async function requireCampaign(runtime: Runtime, url: string, kms: CampaignKmsLookup): Promise<void> {
   try {
+    const { checkCampaign } = await import("../../campaign/marker.js");
     const campaign = await checkCampaign(runtime.ledger, { url, kms });
     if (!campaign.ok) throw new Error(campaign.message);
   } catch (error) {
@@ -72,6 +73,7 @@ export async function runReport(flags: ReportFlags): Promise<number> {
     // The first bytes go out now: a destination that takes none (a full disk) fails before Redis is asked.
     await file?.write(reportStart(format));
     runtime = await openRuntime(config, "report");
+    const { campaignKmsLookup } = await import("../../campaign/marker.js");
     await requireCampaign(runtime, redactUrl(config.redisUrl), campaignKmsLookup(config));
     const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout, {
       header: file === undefined,

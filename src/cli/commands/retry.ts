@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
-import { requeueFailed } from "../../campaign/retry.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import { EXIT } from "../exit-codes.js";
@@ -9,6 +7,7 @@ import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../r
 interface RetryFlags extends CommonFlags {
   failed?: boolean;
   all?: boolean;
+  json?: boolean;
 }
 
 export function registerRetryCommand(program: Command): void {
@@ -22,11 +21,19 @@ export function registerRetryCommand(program: Command): void {
       .option(
         "--all",
         "also re-queue keys whose failure a retry cannot cure (after fixing the key, row or KMS key)",
+      )
+      .option(
+        "--json",
+        "print the summary as JSON (for scripts): requeued, and leftAlone with source, region and code per key",
       ),
   ).action(async (flags: RetryFlags) => {
     if (!flags.failed) throw new ConfigError("retry needs --failed (the only kind of retry there is)");
     const config = configFrom(flags);
     const runtime = await openRuntime(config, "retry");
+    const [{ campaignKmsLookup, checkCampaign }, { requeueFailed }] = await Promise.all([
+      import("../../campaign/marker.js"),
+      import("../../campaign/retry.js"),
+    ]);
     try {
       // "0 failed keys re-queued" on a lost ledger would read as nothing left to do.
       const campaign = await checkCampaign(runtime.ledger, {
@@ -41,7 +48,11 @@ export function registerRetryCommand(program: Command): void {
         process.stderr.write(
           `left alone: ${skipped.source} (${skipped.region}): ${skipped.code}: a retry cannot cure it: ${skipped.hint} (--all re-queues it anyway)\n`,
         );
-      process.stdout.write(`${result.requeued} failed keys re-queued, ${result.skipped.length} left alone\n`);
+      process.stdout.write(
+        flags.json
+          ? `${JSON.stringify({ requeued: result.requeued, leftAlone: result.skipped }, null, 2)}\n`
+          : `${result.requeued} failed keys re-queued, ${result.skipped.length} left alone\n`,
+      );
       process.exitCode = result.skipped.length > 0 ? EXIT.failed : EXIT.ok;
     } finally {
       await runtime.close();

@@ -2,17 +2,8 @@ import { createWriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  CreateAliasCommand,
-  CreateKeyCommand,
-  DescribeKeyCommand,
-  GetPublicKeyCommand,
-} from "@aws-sdk/client-kms";
 import type { Command } from "commander";
-import { verifyEvidencePack } from "../../assurance/evidence/index.js";
-import { createKmsClient } from "../../shared/kms/index.js";
 import { deleteCampaignKeys } from "../../shared/ledger/index.js";
-import { createLogger } from "../../shared/logger.js";
 import { EXIT } from "../exit-codes.js";
 import { configFrom, openRuntime } from "../runtime.js";
 import { loadDemo } from "../testkit.js";
@@ -66,6 +57,15 @@ async function onceVisible<T>(call: () => Promise<T>): Promise<T> {
  */
 async function writeAndCheckEvidence(dir: string): Promise<boolean> {
   const config = configFrom({});
+  const [
+    { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, GetPublicKeyCommand },
+    { createKmsClient },
+    { verifyEvidencePack },
+  ] = await Promise.all([
+    import("@aws-sdk/client-kms"),
+    import("../../shared/kms/index.js"),
+    import("../../assurance/evidence/index.js"),
+  ]);
   const kms = createKmsClient({ region: config.region ?? "us-east-1", endpoint: config.kmsEndpoint });
   try {
     const { KeyMetadata } = await kms.send(
@@ -141,6 +141,7 @@ export function registerSandboxDemoCommand(sandbox: Command): void {
     .option("--prefix <prefix>", "Redis key prefix for the demo (wiped first)", "hsm2kms-sandbox")
     .action(async (flags: DemoFlags) => {
       process.env["HSM2KMS_LOG_LEVEL"] ??= "warn";
+      const { createLogger } = await import("../../shared/logger.js");
       const logger = createLogger({
         level: process.env["HSM2KMS_LOG_LEVEL"],
         base: { component: "sandbox" },

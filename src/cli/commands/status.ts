@@ -1,8 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { parseMetricsPort, serveFleetMetrics } from "../../campaign/fleet-metrics.js";
-import { campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
-import { collectStatus, type StatusReport } from "../../campaign/status.js";
+import type { StatusReport } from "../../campaign/status.js";
 import { redactUrl } from "../../shared/config.js";
 import { formatDuration } from "../../shared/durations.js";
 import { PHASES } from "../../shared/migration.js";
@@ -99,6 +97,12 @@ export function registerStatusCommand(program: Command): void {
       ),
   ).action(async (flags: StatusFlags) => {
     const config = configFrom(flags);
+    const [{ campaignKmsLookup, checkCampaign }, { parseMetricsPort, serveFleetMetrics }, { collectStatus }] =
+      await Promise.all([
+        import("../../campaign/marker.js"),
+        import("../../campaign/fleet-metrics.js"),
+        import("../../campaign/status.js"),
+      ]);
     // A floor keeps --watch from hammering Redis (an interval of 0 or "abc" used to spin).
     const intervalMs = secondsFlag("--interval", flags.interval ?? "2", 200, 3_600_000);
     const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);

@@ -1,15 +1,11 @@
 import type { Command } from "commander";
-import { noCampaignMessage } from "../../campaign/marker.js";
 import { type Config, redactUrl, requireHsm } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
-import { createMetrics } from "../../shared/metrics.js";
-import { type MetricsServer, startMetricsServer } from "../../shared/metrics-server.js";
+import type { MetricsServer } from "../../shared/metrics-server.js";
 import { HSM_PHASES, isPhaseName, PHASES, type PhaseName } from "../../shared/migration.js";
 import { withRedisTimeout } from "../../shared/redis.js";
-import { WorkerEvents } from "../../workers/events.js";
-import { startFleet } from "../../workers/fleet.js";
-import { collectAtScrape, observeWorkers } from "../../workers/observe.js";
+import type { WorkerEvents } from "../../workers/events.js";
 import { EXIT } from "../exit-codes.js";
 import { regionsFlag, secondsFlag } from "../flag-values.js";
 import {
@@ -57,6 +53,11 @@ async function serveMetrics(
   hsm: HsmPort | undefined,
 ): Promise<MetricsServer | undefined> {
   if (config.metricsPort === undefined) return undefined;
+  const [{ createMetrics }, { startMetricsServer }, { collectAtScrape, observeWorkers }] = await Promise.all([
+    import("../../shared/metrics.js"),
+    import("../../shared/metrics-server.js"),
+    import("../../workers/observe.js"),
+  ]);
   const metrics = createMetrics({ campaign: config.queuePrefix });
   observeWorkers(events, metrics, config.kmsQuotas);
   collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.regions(), hsm });
@@ -95,6 +96,12 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   const regions = flags.regions === undefined ? undefined : regionsFlag(flags.regions);
   const deadlineMs = secondsFlag("--shutdown-deadline", flags.shutdownDeadline ?? "30", 0, 3_600_000);
   const runtime = await openRuntime(config, "worker", { checkDurability: true, longRunning: true });
+  // BullMQ and the AWS SDK are loaded by the command that runs workers, not by every start of the CLI.
+  const [{ noCampaignMessage }, { WorkerEvents }, { startFleet }] = await Promise.all([
+    import("../../campaign/marker.js"),
+    import("../../workers/events.js"),
+    import("../../workers/fleet.js"),
+  ]);
   let hsm: HsmPort | undefined;
   try {
     if (phases.some((phase) => HSM_PHASES.includes(phase))) hsm = await openHsm(config, runtime.logger);

@@ -72,6 +72,10 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
   const sendOnceClient: KMSClient = createKmsClient({ ...options, maxAttempts: 1 });
   const tagging = createTaggingClient(options);
   const region = options.region;
+  // Where the calls go, for log lines: the override, else the SDK's default KMS endpoint of the Region
+  // (AWS General Reference, "AWS Key Management Service endpoints and quotas").
+  const endpoint =
+    options.endpoint ?? `https://kms.${region}.amazonaws.com${region.startsWith("cn-") ? ".cn" : ""}`;
   const keyQuota = new KeyQuotaHold(options.resourceQuotaHoldMs ?? 300_000, (event) => {
     try {
       options.onResourceQuota?.(event);
@@ -101,7 +105,13 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
       notify({ region, operation, outcome: "success", durationMs: performance.now() - started });
       return result;
     } catch (error) {
-      const mapped = mapKmsError(error, operation, `${operation} (${what}, ${region})`, quotaRegion);
+      const mapped = mapKmsError(
+        error,
+        operation,
+        `${operation} (${what}, ${region})`,
+        quotaRegion,
+        endpoint,
+      );
       notify({
         region,
         operation,

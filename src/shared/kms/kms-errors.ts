@@ -27,18 +27,25 @@ function httpStatus(error: unknown): number | undefined {
  * Maps an error from @aws-sdk/client-kms onto the pipeline's vocabulary, by `name` (never instanceof:
  * unmodelled errors such as ThrottlingException arrive as KMSServiceException with `name` set).
  * `what` names the operation and key for the message, e.g. `ImportKeyMaterial for key 1234abcd-...`; `region`
- * lets a resource-quota failure name where to raise the quota.
+ * lets a resource-quota failure name where to raise the quota; `endpoint` (the URL the call went to) is kept
+ * in the details for the log line of a retry.
  */
 export function mapKmsError(
   error: unknown,
   operation: string,
   what: string,
   region = "this Region",
+  endpoint?: string,
 ): MigrationError {
   const name = awsErrorName(error);
   const awsMessage = error instanceof Error ? error.message : String(error);
   const message = `${what}: ${name}: ${awsMessage}`;
-  const details = { operation, awsError: name, httpStatus: httpStatus(error) };
+  const details = {
+    operation,
+    awsError: name,
+    httpStatus: httpStatus(error),
+    ...(endpoint ? { endpoint } : {}),
+  };
   if (name === "LimitExceededException")
     return fatal("KMS_RESOURCE_QUOTA_EXCEEDED", `${message} (${resourceQuotaMessage(operation, region)})`, {
       details: { ...details, quota: resourceQuotaOf(operation).name, region },

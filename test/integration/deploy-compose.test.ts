@@ -2,9 +2,10 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { CLI_ENTRY } from "../helpers/cli.js";
+import { registerCommands } from "../../src/cli/commands/index.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 const run = promisify(execFile);
@@ -45,18 +46,24 @@ const CONFIG_VARIABLES = new Set(
   ].map((match) => match[1]!),
 );
 
-/** `hsm2kms <path...> --help` output; the path grows while the next word is a listed subcommand. */
-async function helpOf(command: string[]): Promise<{ path: string[]; help: string }> {
-  const path = [command[0]!];
-  for (;;) {
-    const { stdout } = await run(process.execPath, [CLI_ENTRY, ...path, "--help"], {
-      env: { PATH: process.env["PATH"] ?? "", NODE_NO_WARNINGS: "1" },
-    });
-    const next = command[path.length];
-    const commands = stdout.split(/^Commands:$/m)[1] ?? "";
-    if (next && new RegExp(`^\\s+${next}\\b`, "m").test(commands)) path.push(next);
-    else return { path, help: stdout };
+/** The CLI's commands as `hsm2kms` registers them (the same commander program bin/hsm2kms.js runs). */
+const cli = new Command().name("hsm2kms");
+registerCommands(cli);
+
+/**
+ * `hsm2kms <path...> --help` as commander prints it; the path grows while the next word is a subcommand. Read
+ * in-process: one CLI process per service cost minutes on a loaded machine, for the same text.
+ */
+function helpOf(command: string[]): { path: string[]; help: string } {
+  const path: string[] = [];
+  let current = cli;
+  for (const word of command) {
+    const sub = current.commands.find((candidate) => candidate.name() === word);
+    if (!sub) break;
+    path.push(word);
+    current = sub;
   }
+  return { path, help: current.helpInformation() };
 }
 
 function option(command: string[], name: string): string | undefined {
@@ -125,11 +132,11 @@ describe("docker-compose.yml", () => {
     expect(result.stderr).toBe("");
   });
 
-  it("runs real hsm2kms subcommands with flags they have", async () => {
-    const checks = ours.map(async ([name, service]) => {
+  it("runs real hsm2kms subcommands with flags they have", () => {
+    const checks = ours.map(([name, service]) => {
       const command = service.command ?? [];
       expect(command.length, name).toBeGreaterThan(0);
-      const { path, help } = await helpOf(command);
+      const { path, help } = helpOf(command);
       expect(path[0], `${name}: ${command.join(" ")}`).toBe(command[0]);
       expect(help, name).toContain(`Usage: hsm2kms ${path.join(" ")}`);
       for (const flag of command.filter((word) => word.startsWith("--")))
@@ -138,7 +145,7 @@ describe("docker-compose.yml", () => {
         );
       return path.join(" ");
     });
-    expect((await Promise.all(checks)).sort()).toEqual(
+    expect(checks.sort()).toEqual(
       ["enqueue", "inventory", "kms-emulator", "sandbox init", "status", "worker"].sort(),
     );
   });

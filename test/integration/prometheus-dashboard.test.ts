@@ -76,7 +76,7 @@ beforeAll(async () => {
   // a failure then shows as a rise, which delta() and Hsm2kmsFailureRatioHigh can see.
   await waitFor(
     async () => (await value(`hsm2kms_fleet_keys{status="failed",region="${REGION}"}`)) === 0,
-    10_000,
+    30_000,
     `the status exporter's failed-keys gauge at 0 before the enqueue\n${processes.map((p) => p.output()).join("\n")}`,
   );
 

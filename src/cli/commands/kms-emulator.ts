@@ -27,6 +27,8 @@ export interface KmsEmulatorFlags {
   maxKeys: string;
   tagIndexDelayMs: string;
   credentialsFile?: string;
+  clockOffset: string;
+  clockStep?: string;
 }
 
 /**
@@ -74,6 +76,13 @@ function integerFlag(name: string, text: string, min: number, max: number): numb
   return value;
 }
 
+function durationFlag(name: string, text: string, zeroAllowed: boolean): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || (!zeroAllowed && ms === 0))
+    throw new ConfigError(`${name}: "${text}" is not a duration such as 90s, 15m or 2d`);
+  return ms;
+}
+
 /** Turns the command's flags into emulator options; a bad flag is a ConfigError naming it (exit 2). */
 export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulatorOptions {
   const tokenTtlMs = parseDurationMs(flags.tokenTtl);
@@ -110,6 +119,7 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
     tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
     credentials: flags.credentialsFile === undefined ? undefined : readCredentialsFile(flags.credentialsFile),
+    clockOffsetMs: durationFlag("--clock-offset", flags.clockOffset, true),
   };
 }
 
@@ -189,13 +199,29 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "--credentials-file <file>",
       'access keys whose SigV4 signatures are accepted: a JSON array of {"accessKeyId","secretAccessKey"} (default: test/test, sandbox/sandbox, bench/bench)',
     )
+    .option(
+      "--clock-offset <duration>",
+      "test and rehearsal control, not a KMS operation: the clock of key state (import tokens, ValidTo of imported material, deletion dates) runs this far ahead of the host's (e.g. 30d); SigV4 dates are still checked against the host's clock",
+      "0",
+    )
+    .option(
+      "--clock-step <duration>",
+      "test and rehearsal control: each SIGUSR2 moves that clock forward by this much (e.g. 1h), so material imported with a ValidTo expires on cue (default: SIGUSR2 ignored)",
+    )
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {
       const options = kmsEmulatorOptionsFromFlags(flags);
+      const clockStepMs =
+        flags.clockStep === undefined ? undefined : durationFlag("--clock-step", flags.clockStep, false);
       const logger = createLogger({ level: flags.logLevel, base: { component: "kms-emulator" } });
       const emulator = await startKmsEmulator({ ...options, logger });
+      const stepClock = () => {
+        if (clockStepMs !== undefined) emulator.advanceClock(clockStepMs);
+      };
+      process.on("SIGUSR2", stepClock);
       process.stdout.write(`${emulator.url}\n`);
       const signal = await stopSignal();
+      process.off("SIGUSR2", stepClock);
       logger.info({ signal }, "kms-emulator: stopping");
       await emulator.close();
     });

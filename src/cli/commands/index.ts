@@ -4,6 +4,7 @@ import { registerConfigCommand } from "./config.js";
 import { registerEnqueueCommand } from "./enqueue.js";
 import { registerEvidenceCommand } from "./evidence.js";
 import { registerInventoryCommand } from "./inventory.js";
+import { registerKeymapCommand } from "./keymap.js";
 import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 import { registerMigrateCommand } from "./migrate.js";
 import { registerReportCommand } from "./report.js";
@@ -26,6 +27,7 @@ export function registerCommands(program: Command): void {
   registerReportCommand(program);
   registerEvidenceCommand(program);
   registerAuditCommand(program);
+  registerKeymapCommand(program);
   registerRetryCommand(program);
   registerConfigCommand(program);
   registerKmsEmulatorCommand(program);

@@ -12,6 +12,8 @@ export const PERMANENT_FAILURES = new Set([
   "VERIFICATION_FAILED",
   "ADOPTED_KEY_MISMATCH",
   "KMS_KEY_PENDING_DELETION",
+  // `hsm2kms abandon` scheduled the KMS key for deletion on purpose: a retry would migrate it again.
+  "ABANDONED",
 ]);
 
 export interface RetryResult {

@@ -149,6 +149,11 @@ export interface MigrationRecord {
   verified?: Verified | undefined;
   checks?: VerificationCheck[] | undefined;
   rolledBack?: boolean | undefined;
+  /**
+   * When `hsm2kms abandon` gave the key up: its KMS key's material and aliases deleted and the key scheduled for
+   * deletion; the record is then failed with code `ABANDONED` and never re-queued by `retry --failed`.
+   */
+  abandonedAt?: string | undefined;
   error?: MigrationErrorInfo | undefined;
   createdAt: string;
   updatedAt: string;

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerAbandonCommand } from "./abandon.js";
 import { registerAuditCommand } from "./audit.js";
 import { registerConfigCommand } from "./config.js";
 import { registerEnqueueCommand } from "./enqueue.js";
@@ -29,6 +30,7 @@ export function registerCommands(program: Command): void {
   registerAuditCommand(program);
   registerKeymapCommand(program);
   registerRetryCommand(program);
+  registerAbandonCommand(program);
   registerConfigCommand(program);
   registerKmsEmulatorCommand(program);
   registerSandboxDemoCommand(registerSandboxCommand(program));

@@ -8,6 +8,7 @@ import { registerInventoryCommand } from "./inventory.js";
 import { registerKeymapCommand } from "./keymap.js";
 import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 import { registerMigrateCommand } from "./migrate.js";
+import { registerRenewCommand } from "./renew.js";
 import { registerReportCommand } from "./report.js";
 import { registerRetryCommand } from "./retry.js";
 import { registerSandboxCommand } from "./sandbox.js";
@@ -31,6 +32,7 @@ export function registerCommands(program: Command): void {
   registerKeymapCommand(program);
   registerRetryCommand(program);
   registerAbandonCommand(program);
+  registerRenewCommand(program);
   registerConfigCommand(program);
   registerKmsEmulatorCommand(program);
   registerSandboxDemoCommand(registerSandboxCommand(program));

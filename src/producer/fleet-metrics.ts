@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { Gauge } from "prom-client";
+import { registerExpiryGauges } from "../lifecycle/expiry-metrics.js";
 import { ConfigError } from "../shared/errors.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
@@ -52,6 +53,8 @@ export function createFleetMetrics(sources: { ledger: Ledger; queues: PhaseQueue
       for (const [code, count] of Object.entries(counts.byError)) fleetFailures.set({ code }, count);
     },
   });
+
+  registerExpiryGauges(metrics.registry, sources.ledger);
 
   return { metrics, fleetKeys, fleetFailures };
 }

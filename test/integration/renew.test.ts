@@ -3,7 +3,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DescribeKeyCommand, KMSClient, SignCommand } from "@aws-sdk/client-kms";
 import pkcs11js from "pkcs11js";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerExpiryGauges } from "../../src/lifecycle/expiry-metrics.js";
 import { formatManifestCsv } from "../../src/producer/manifest.js";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
@@ -109,6 +111,20 @@ describe("hsm2kms renew", () => {
       status: "migrated",
       renewalError: { code: "SOURCE_KEY_NOT_FOUND" },
     });
+
+    // The gauges the alert reads: the earliest ValidTo is the key that was not renewed, one failure.
+    const { redis, ledger } = testLedger(prefix);
+    try {
+      const registry = new Registry();
+      registerExpiryGauges(registry, ledger);
+      const text = await registry.metrics();
+      expect(text).toContain(
+        `hsm2kms_key_material_expires_seconds{region="us-east-1"} ${Math.floor(Date.parse(firstValidTo) / 1000)}`,
+      );
+      expect(text).toContain('hsm2kms_key_material_renewal_failures{region="us-east-1"} 1');
+    } finally {
+      redis.disconnect();
+    }
 
     // Past the first ValidTo: the renewed key still signs; the other has lost its material.
     emulator.advanceClock(6 * 60_000);

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { Gauge } from "prom-client";
+import { registerExpiryGauges } from "../lifecycle/expiry-metrics.js";
 import { ConfigError } from "../shared/errors.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
@@ -72,6 +73,8 @@ export function createFleetMetrics(sources: {
       }
     },
   });
+
+  registerExpiryGauges(metrics.registry, sources.ledger);
 
   return { metrics, fleetKeys, fleetFailures };
 }

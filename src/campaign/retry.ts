@@ -1,7 +1,6 @@
 import { errorCodeEntry } from "../shared/error-codes.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import type { PhaseQueues } from "../shared/queues.js";
-
 /**
  * Whether `retry --failed` may re-queue a key that failed with `code`: the error-code table says (curable
  * unless the source key, the manifest row or the KMS key must change first). A code the table does not know

@@ -281,6 +281,21 @@ const PIPELINE_ERROR_CODES = {
     curableByRetry: false,
     hint: "a KMS key found from an earlier run holds other material than the HSM key: schedule its deletion, then `hsm2kms retry --failed --all`",
   },
+  ABANDONED: {
+    kind: "fatal",
+    curableByRetry: false,
+    hint: "`hsm2kms abandon` removed this key's material and scheduled its KMS key for deletion on purpose: enqueue the row again in a new campaign to migrate it",
+  },
+  RENEWAL_NOT_APPLIED: {
+    kind: "fatal",
+    curableByRetry: true,
+    hint: "KMS did not show the new ValidTo after a renewal: run `hsm2kms renew` again and check the key in KMS (DescribeKey)",
+  },
+  RENEWAL_FAILED: {
+    kind: "fatal",
+    curableByRetry: true,
+    hint: "a renewal did not finish: `hsm2kms renew` names the cause; fix it and run `hsm2kms renew` again before ValidTo",
+  },
   PHASE_ORDER: {
     kind: "fatal",
     curableByRetry: true,

@@ -149,6 +149,20 @@ export interface MigrationRecord {
   verified?: Verified | undefined;
   checks?: VerificationCheck[] | undefined;
   rolledBack?: boolean | undefined;
+  /**
+   * When `hsm2kms abandon` gave the key up: its KMS key's material and aliases deleted and the key scheduled for
+   * deletion; the record is then failed with code `ABANDONED` and never re-queued by `retry --failed`.
+   */
+  abandonedAt?: string | undefined;
+  /** When `hsm2kms renew` last imported the same material again with a new ValidTo (`request.expiresAt`). */
+  renewedAt?: string | undefined;
+  /**
+   * Set only on the copy of a record that `renew` runs through params..verify: the new ValidTo. An Enabled KMS
+   * key then counts as imported only once its ValidTo is this one (to the second), not merely for being Enabled.
+   */
+  renewingTo?: string | undefined;
+  /** The last renewal that failed (the key stays migrated until its material expires): code, message, when. */
+  renewalError?: { code: string; message: string; at: string } | undefined;
   error?: MigrationErrorInfo | undefined;
   createdAt: string;
   updatedAt: string;

@@ -54,6 +54,7 @@ describe("hsm2kms kms-emulator", () => {
       close: async () => {},
       stats: () => ({ regions: {}, total: { calls: 0, throttled: 0, faults: 0 } }),
       allKeyIds: () => [],
+      advanceClock: () => {},
     });
     try {
       const created = await client.send(new CreateKeyCommand({ Description: "from the CLI test" }));
@@ -139,6 +140,7 @@ describe("hsm2kms kms-emulator", () => {
       close: async () => {},
       stats: () => ({ regions: {}, total: { calls: 0, throttled: 0, faults: 0 } }),
       allKeyIds: () => [],
+      advanceClock: () => {},
     };
     const client = kmsClient(emulator);
     const tagging = new ResourceGroupsTaggingAPIClient({

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,7 +74,7 @@ describe("the packed tarball, installed into an empty folder", () => {
     expect(files).toContain("README.md");
     expect(files.some((file) => file.startsWith("deploy/iam/"))).toBe(true);
     expect(files.filter((file) => /^(src|test|bench)\//.test(file))).toEqual([]);
-    expect(files.filter((file) => /^dist\/(sandbox|testkit)\//.test(file))).toEqual([]);
+    expect(files.filter((file) => /^dist\/testkit\//.test(file))).toEqual([]);
   });
 
   it("runs `hsm2kms --version` and `--help` from the compiled files npm linked", () => {
@@ -85,8 +85,12 @@ describe("the packed tarball, installed into an empty folder", () => {
     const help = run(["--help"]);
     for (const command of ["inventory", "enqueue", "worker", "status", "report", "config"])
       expect(help).toMatch(new RegExp(`^  ${command}\\b`, "m"));
-    // The sandbox's commands need the testkit, which the package leaves out.
-    expect(help).not.toMatch(/^ {2}(sandbox|kms-emulator)\b/m);
+  });
+
+  it("says the sandbox's commands need the testkit, which the package leaves out (exit 2)", () => {
+    const refused = spawnSync(installed, ["kms-emulator", "--port", "0"], { env, encoding: "utf8" });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("the testkit is not part of this build");
   });
 
   it("validates the configuration with nothing but its own dependencies", () => {

@@ -5,7 +5,7 @@ import { type AuditSummary, auditMigration, manifestExpectations } from "../../s
 import { formatManifestCsv, migrationId, readManifest } from "../../src/manifest/read.js";
 import { retryable } from "../../src/shared/errors.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
+import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { harness, recordFor } from "../helpers/phase-harness.js";
 
 const LIMITS = { maxAttempts: 3, maxTokenRefreshes: 3, tokenSafetyMarginMs: 15 * 60_000 };

@@ -4,7 +4,7 @@ import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import { retryable, tokenExpired } from "../../src/shared/errors.js";
 import { LedgerConflictError } from "../../src/shared/ledger/index.js";
 import type { MigrationRecord, PhaseName, StoredImportParameters } from "../../src/shared/migration.js";
-import { runMigrationInProcess } from "../../src/testkit/in-process-runner.js";
+import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { PHASE_FUNCTIONS, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { harness, phaseRejection, recordFor, runPhase } from "../helpers/phase-harness.js";
 

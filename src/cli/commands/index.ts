@@ -1,20 +1,26 @@
 import type { Command } from "commander";
+import { registerAbandonCommand } from "./abandon.js";
 import { registerAuditCommand } from "./audit.js";
 import { registerConfigCommand } from "./config.js";
 import { registerEnqueueCommand } from "./enqueue.js";
 import { registerEvidenceCommand } from "./evidence.js";
 import { registerInventoryCommand } from "./inventory.js";
+import { registerKeymapCommand } from "./keymap.js";
+import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 import { registerMigrateCommand } from "./migrate.js";
+import { registerRenewCommand } from "./renew.js";
 import { registerReportCommand } from "./report.js";
 import { registerRetryCommand } from "./retry.js";
+import { registerSandboxCommand } from "./sandbox.js";
+import { registerSandboxDemoCommand } from "./sandbox-demo.js";
 import { registerStatusCommand } from "./status.js";
 import { registerWorkerCommand } from "./worker.js";
 
 /**
  * Every subcommand registers itself here: one `register...Command(program)` per file in this folder.
  * Add one import and one line per command; keep the list in the order `--help` should show them.
- * The sandbox's commands (`kms-emulator`, `sandbox`) are registered only where the testkit is present: the
- * published package leaves it out (package.json `files`), and the product's commands never need it.
+ * The sandbox's commands (`kms-emulator`, `sandbox`) load the testkit only when they run (src/cli/testkit.ts):
+ * where it is left out (the published package, the Docker image) they exit 2 saying so.
  */
 export async function registerCommands(program: Command): Promise<void> {
   registerInventoryCommand(program);
@@ -25,29 +31,11 @@ export async function registerCommands(program: Command): Promise<void> {
   registerReportCommand(program);
   registerEvidenceCommand(program);
   registerAuditCommand(program);
+  registerKeymapCommand(program);
   registerRetryCommand(program);
+  registerAbandonCommand(program);
+  registerRenewCommand(program);
   registerConfigCommand(program);
-  const testkit = await loadTestkitCommands();
-  if (testkit) {
-    testkit.kmsEmulator.registerKmsEmulatorCommand(program);
-    testkit.sandboxDemo.registerSandboxDemoCommand(testkit.sandbox.registerSandboxCommand(program));
-  }
-}
-
-/** The sandbox's command modules, or undefined when the testkit they import is not installed. */
-async function loadTestkitCommands() {
-  try {
-    const [kmsEmulator, sandbox, sandboxDemo] = await Promise.all([
-      import("./kms-emulator.js"),
-      import("./sandbox.js"),
-      import("./sandbox-demo.js"),
-    ]);
-    return { kmsEmulator, sandbox, sandboxDemo };
-  } catch (error) {
-    // Only the testkit's own absence; any other missing module is a broken install and says so.
-    const { code, message } = error as { code?: string; message?: string };
-    if (code === "ERR_MODULE_NOT_FOUND" && /[/\\](sandbox|testkit)[/\\]/.test(message ?? ""))
-      return undefined;
-    throw error;
-  }
+  registerKmsEmulatorCommand(program);
+  registerSandboxDemoCommand(registerSandboxCommand(program));
 }

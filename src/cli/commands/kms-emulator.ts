@@ -95,15 +95,31 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "--credentials-file <file>",
       'access keys whose SigV4 signatures are accepted: a JSON array of {"accessKeyId","secretAccessKey"} (default: test/test, sandbox/sandbox, bench/bench)',
     )
+    .option(
+      "--clock-offset <duration>",
+      "test and rehearsal control, not a KMS operation: the clock of key state (import tokens, ValidTo of imported material, deletion dates) runs this far ahead of the host's (e.g. 30d); SigV4 dates are still checked against the host's clock",
+      "0",
+    )
+    .option(
+      "--clock-step <duration>",
+      "test and rehearsal control: each SIGUSR2 moves that clock forward by this much (e.g. 1h), so material imported with a ValidTo expires on cue (default: SIGUSR2 ignored)",
+    )
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {
-      const { kmsEmulatorOptionsFromFlags, startKmsEmulator } = await loadKmsEmulator();
+      const { kmsEmulatorOptionsFromFlags, kmsEmulatorClockStepMs, startKmsEmulator } =
+        await loadKmsEmulator();
       const options = kmsEmulatorOptionsFromFlags(flags);
+      const clockStepMs = kmsEmulatorClockStepMs(flags);
       const { createLogger } = await import("../../shared/logger.js");
       const logger = createLogger({ level: flags.logLevel, base: { component: "kms-emulator" } });
       const emulator = await startKmsEmulator({ ...options, logger });
+      const stepClock = () => {
+        if (clockStepMs !== undefined) emulator.advanceClock(clockStepMs);
+      };
+      process.on("SIGUSR2", stepClock);
       process.stdout.write(`${emulator.url}\n`);
       const signal = await stopSignal();
+      process.off("SIGUSR2", stepClock);
       logger.info({ signal }, "kms-emulator: stopping");
       await emulator.close();
     });

@@ -56,6 +56,14 @@ function keyInfo(metadata: KeyMetadata | undefined): KmsKeyInfo {
     creationDate: metadata.CreationDate,
     multiRegion: metadata.MultiRegion ?? false,
     description: metadata.Description,
+    algorithms: {
+      signing: metadata.SigningAlgorithms,
+      encryption: metadata.EncryptionAlgorithms,
+      mac: metadata.MacAlgorithms,
+      keyAgreement: metadata.KeyAgreementAlgorithms,
+    },
+    expirationModel: metadata.ExpirationModel,
+    validTo: metadata.ValidTo,
   };
 }
 

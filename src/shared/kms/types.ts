@@ -10,6 +10,20 @@ export interface KmsKeyInfo {
   creationDate: Date | undefined;
   multiRegion: boolean;
   description: string | undefined;
+  /** The algorithms KMS allows with the key (DescribeKey), by kind; absent when KMS lists none. */
+  algorithms?: KmsKeyAlgorithms | undefined;
+  /** KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE; undefined while the key has no material. */
+  expirationModel?: string | undefined;
+  /** When the imported material expires (KEY_MATERIAL_EXPIRES only). */
+  validTo?: Date | undefined;
+}
+
+/** What DescribeKey says a key may be used with. */
+export interface KmsKeyAlgorithms {
+  signing?: string[] | undefined;
+  encryption?: string[] | undefined;
+  mac?: string[] | undefined;
+  keyAgreement?: string[] | undefined;
 }
 
 export interface CreateImportedKeyInput {

@@ -27,6 +27,8 @@ export interface KmsEmulatorFlags {
   maxKeys: string;
   tagIndexDelayMs: string;
   credentialsFile?: string;
+  clockOffset: string;
+  clockStep?: string;
 }
 
 /**
@@ -87,6 +89,18 @@ function integerFlag(name: string, text: string, min: number, max: number): numb
   return value;
 }
 
+function durationFlag(name: string, text: string, zeroAllowed: boolean): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || (!zeroAllowed && ms === 0))
+    throw new ConfigError(`${name}: "${text}" is not a duration such as 90s, 15m or 2d`);
+  return ms;
+}
+
+/** `--clock-step`: how far each SIGUSR2 moves the emulator's clock, or undefined (SIGUSR2 ignored). */
+export function kmsEmulatorClockStepMs(flags: KmsEmulatorFlags): number | undefined {
+  return flags.clockStep === undefined ? undefined : durationFlag("--clock-step", flags.clockStep, false);
+}
+
 /** Turns the command's flags into emulator options; a bad flag is a ConfigError naming it (exit 2). */
 export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulatorOptions {
   const tokenTtlMs = parseDurationMs(flags.tokenTtl);
@@ -125,5 +139,6 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
     tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
     credentials: flags.credentialsFile === undefined ? undefined : readCredentialsFile(flags.credentialsFile),
+    clockOffsetMs: durationFlag("--clock-offset", flags.clockOffset, true),
   };
 }

@@ -1,4 +1,9 @@
-export { type KmsEmulatorFlags, kmsEmulatorOptionsFromFlags, readCredentialsFile } from "./flags.js";
+export {
+  type KmsEmulatorFlags,
+  kmsEmulatorClockStepMs,
+  kmsEmulatorOptionsFromFlags,
+  readCredentialsFile,
+} from "./flags.js";
 export type { KmsEmulatorOptions } from "./options.js";
 export type { KmsEmulatorStats, OperationStats } from "./quotas.js";
 export { type KmsEmulator, startKmsEmulator } from "./server.js";

@@ -84,6 +84,11 @@ export interface KmsEmulatorOptions {
    * each its own secret)
    */
   credentials?: readonly EmulatorCredential[];
+  /**
+   * Test and rehearsal control: the emulator's clock for key state (import tokens, ValidTo, deletion dates)
+   * starts this far ahead of the host's; `KmsEmulator.advanceClock` moves it on. @defaultValue 0
+   */
+  clockOffsetMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -111,6 +116,7 @@ export interface ResolvedOptions {
   maxKeysPerRegion: number;
   /** Secret access key by access key id. */
   credentials: ReadonlyMap<string, string>;
+  clockOffsetMs: number;
 }
 
 function check(condition: boolean, message: string): void {
@@ -142,6 +148,7 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     tagIndexDelayMs: options.tagIndexDelayMs ?? [50, 500],
     seedKeys: options.seedKeys ?? 0,
     maxKeysPerRegion: options.maxKeysPerRegion ?? AWS_DEFAULT_MAX_KEYS,
+    clockOffsetMs: options.clockOffsetMs ?? 0,
     credentials: new Map(
       (options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS).map((c) => [c.accessKeyId, c.secretAccessKey]),
     ),
@@ -175,6 +182,7 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     Number.isFinite(resolved.consistencyDelayMs) && resolved.consistencyDelayMs >= 0,
     "consistencyDelayMs must be >= 0",
   );
+  check(Number.isFinite(resolved.clockOffsetMs) && resolved.clockOffsetMs >= 0, "clockOffsetMs must be >= 0");
   check(/^\d{12}$/.test(resolved.accountId), "accountId must be 12 digits");
   check(
     Number.isInteger(resolved.wrappingKeyPoolSize) && resolved.wrappingKeyPoolSize >= 0,

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { authenticate } from "./authenticate.js";
+import { EmulatorClock } from "./clock.js";
 import type { EmulatorContext } from "./context.js";
 import { internal, KmsError } from "./errors.js";
 import { ImportTokenCodec } from "./import-token.js";
@@ -30,6 +31,11 @@ export interface KmsEmulator {
    * and keys pending deletion, so a duplicate made moments ago is still counted.
    */
   allKeyIds(region: string): string[];
+  /**
+   * For tests: moves the emulator's clock for key state forward (import tokens, ValidTo, deletion dates), so
+   * an expiry can be rehearsed without waiting for it. Not reachable as a KMS operation.
+   */
+  advanceClock(ms: number): void;
 }
 
 interface Pipeline {
@@ -46,7 +52,8 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   let region = "unknown";
   const tagging = taggingOperationName(request);
   const operation = tagging ?? operationName(request);
-  const signed = await authenticate(request, response, options.credentials, context.now(), context.logger);
+  // Signatures carry the caller's real time: checked against the host's clock, never the jumped one.
+  const signed = await authenticate(request, response, options.credentials, Date.now(), context.logger);
   if (!signed) return;
   if (signed.service === "sts") {
     // STS GetCallerIdentity on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
@@ -132,8 +139,11 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
  */
 export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<KmsEmulator> {
   const resolved = resolveOptions(options);
-  const loaded = resolved.stateFile ? await loadState(resolved.stateFile, resolved.accountId) : undefined;
-  const store = loaded?.store ?? new KeyStore(resolved.accountId);
+  const clock = new EmulatorClock(resolved.clockOffsetMs);
+  const loaded = resolved.stateFile
+    ? await loadState(resolved.stateFile, resolved.accountId, clock.now)
+    : undefined;
+  const store = loaded?.store ?? new KeyStore(resolved.accountId, clock.now);
   store.consistencyDelayMs = resolved.consistencyDelayMs;
   store.random = resolved.consistencyRandom;
   const tokenCodec = new ImportTokenCodec(loaded?.tokenSecret);
@@ -154,7 +164,7 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
       logger: resolved.logger,
       tokenTtlMs: resolved.tokenTtlMs,
       acceptKwpZeroPadding: resolved.acceptKwpZeroPadding,
-      now: Date.now,
+      now: clock.now,
       tagIndex: prepareTagging(store, resolved),
       maxKeysPerRegion: resolved.maxKeysPerRegion,
     },
@@ -195,6 +205,10 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     port,
     stats: () => pipeline.stats.snapshot(),
     allKeyIds: (region) => [...store.region(region).keys.keys()],
+    advanceClock: (ms) => {
+      clock.advance(ms);
+      resolved.logger.info({ offsetMs: clock.offsetMs }, "kms-emulator: clock moved forward");
+    },
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -45,6 +45,7 @@ const MAX_STATE_FILE_BYTES = 256 * 1024 * 1024;
 export async function loadState(
   path: string,
   accountId: string,
+  now: () => number = Date.now,
 ): Promise<{ store: KeyStore; tokenSecret: Buffer } | undefined> {
   const read = await readFileBounded(path, MAX_STATE_FILE_BYTES, "an emulator state file");
   if ("problem" in read) {
@@ -61,7 +62,7 @@ export async function loadState(
   if (state.version !== 1) throw new Error(`${path}: unsupported state file version ${state.version}`);
   if (state.accountId !== accountId)
     throw new Error(`${path} holds account ${state.accountId}, not ${accountId}`);
-  const store = new KeyStore(accountId);
+  const store = new KeyStore(accountId, now);
   for (const [name, region] of Object.entries(state.regions)) {
     const target = store.region(name);
     for (const key of region.keys)

@@ -33,7 +33,11 @@ export async function fetchImportParameters(
       `${who}: KMS key ${record.kmsKeyId} is not found in ${record.region} (DescribeKey: NotFoundException)`,
       { details: { operation: "DescribeKey", awsError: "NotFoundException" } },
     );
-  if (key.keyState === "Enabled") return { alreadyImported: true };
+  // A renewal imports into a key that is Enabled on purpose: it is done only once KMS shows the new ValidTo.
+  const renewed =
+    !record.renewingTo ||
+    Math.floor((key.validTo?.getTime() ?? 0) / 1000) === Math.floor(Date.parse(record.renewingTo) / 1000);
+  if (key.keyState === "Enabled" && renewed) return { alreadyImported: true };
   if (key.keyState === "Creating")
     throw notVisible(
       "KMS_KEY_CREATING",

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { toMigrationError } from "../shared/errors.js";
 import type { MigrationRecord } from "../shared/migration.js";
-import { decideAfterError, type RetryLimits } from "../workers/outcomes.js";
-import { PHASE_FUNCTIONS, type PhaseContext } from "../workers/phases/index.js";
-import { applyDecision, applyOutcome, giveUp, type Transition } from "../workers/transitions.js";
+import { decideAfterError, type RetryLimits } from "./outcomes.js";
+import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
+import { applyDecision, applyOutcome, giveUp, type Transition } from "./transitions.js";
 
 export interface InProcessHooks {
   /** After each phase ran (success or error), with the record as it then stands. */

@@ -1,0 +1,130 @@
+import { randomBytes } from "node:crypto";
+import type { Command } from "commander";
+import { type RenewLine, renewExpiringMaterial } from "../../lifecycle/renew.js";
+import { parseDurationMs } from "../../shared/durations.js";
+import { ConfigError, fatal } from "../../shared/errors.js";
+import type { HsmPort } from "../../shared/hsm/types.js";
+import { createKmsAdapter } from "../../shared/kms/index.js";
+import type { KmsPort } from "../../shared/kms/types.js";
+import { EXIT } from "../exit-codes.js";
+import {
+  type CommonFlags,
+  configFrom,
+  openHsm,
+  openRuntime,
+  TOOL_VERSION,
+  withCommonFlags,
+} from "../runtime.js";
+
+interface RenewFlags extends CommonFlags {
+  before: string;
+  renewFor?: string;
+  dryRun?: boolean;
+}
+
+function durationFlag(name: string, text: string): number {
+  const ms = parseDurationMs(text);
+  if (!ms) throw new ConfigError(`${name}: "${text}" is not a duration such as 14d, 12h or 90m`);
+  return ms;
+}
+
+function lineText(line: RenewLine): string {
+  const urgent = line.urgent ? "URGENT " : "";
+  const next = line.newValidTo ? `, new ValidTo ${line.newValidTo}` : "";
+  return `${urgent}${line.result}: ${line.source} (${line.region}, KMS key ${line.keyId}): ValidTo ${line.validTo}${next}, next renewal ${line.nextRenewal}: ${line.detail}\n`;
+}
+
+/** `hsm2kms renew`: import the same HSM key again, with a later ValidTo, into keys whose material expires soon. */
+export async function runRenew(flags: RenewFlags): Promise<number> {
+  const beforeMs = durationFlag("--before", flags.before);
+  const renewForMs = flags.renewFor === undefined ? undefined : durationFlag("--renew-for", flags.renewFor);
+  if (renewForMs !== undefined && renewForMs > 365 * 86_400_000)
+    throw new ConfigError(
+      `--renew-for: "${flags.renewFor}" is beyond 365 days, the longest ValidTo KMS accepts`,
+    );
+  const config = configFrom(flags);
+  const runtime = await openRuntime(config, "renew");
+  const ports = new Map<string, KmsPort>();
+  const kms = (region: string): KmsPort => {
+    let port = ports.get(region);
+    if (!port) {
+      port = createKmsAdapter({ region, endpoint: config.kmsEndpoint });
+      ports.set(region, port);
+    }
+    return port;
+  };
+  let hsm: HsmPort | undefined;
+  try {
+    // A dry run only reads: it needs no HSM.
+    if (!flags.dryRun) hsm = await openHsm(config, runtime.logger);
+    const context = {
+      hsm: () => {
+        if (!hsm) throw fatal("HSM_NOT_CONFIGURED", "renew --dry-run does not open the HSM");
+        return hsm;
+      },
+      kms,
+      lookup: async (id: string) => (await runtime.ledger.get(id))?.record,
+      now: () => new Date(),
+      randomBytes,
+      logger: runtime.logger,
+      settings: {
+        tokenSafetyMarginMs: config.tokenSafetyMarginMs,
+        deletionWindowDays: config.deletionWindowDays,
+        wrappingKeySpec: config.wrappingKeySpec,
+        toolVersion: TOOL_VERSION,
+        campaign: config.queuePrefix,
+        paramsOnHsmHost: config.paramsOnHsmHost,
+        tagIndexWaitMs: config.tagIndexWaitMs,
+      },
+    };
+    const limits = {
+      maxAttempts: config.maxAttempts,
+      maxTokenRefreshes: config.maxTokenRefreshes,
+      tokenSafetyMarginMs: config.tokenSafetyMarginMs,
+      paramsOnHsmHost: config.paramsOnHsmHost,
+      consistencyWindowMs: config.kmsConsistencyWindowMs,
+    };
+    const lines = await renewExpiringMaterial(
+      runtime.ledger,
+      context,
+      limits,
+      { beforeMs, renewForMs, dryRun: flags.dryRun === true },
+      (line) => (line.result === "failed" ? process.stderr : process.stdout).write(lineText(line)),
+    );
+    const count = (result: RenewLine["result"]) => lines.filter((line) => line.result === result).length;
+    const urgent = lines.filter((line) => line.urgent).length;
+    process.stderr.write(
+      flags.dryRun
+        ? `renew: dry run: ${count("would-renew")} keys due (expiring within ${flags.before}), ${count("not-due")} not due, ${urgent} urgent\n`
+        : `renew: ${count("renewed")} renewed, ${count("not-due")} not due, ${count("failed")} failed (${urgent} urgent)\n`,
+    );
+    return count("failed") > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await hsm?.close();
+    for (const port of ports.values()) port.close();
+    await runtime.close();
+  }
+}
+
+export function registerRenewCommand(program: Command): void {
+  withCommonFlags(
+    program
+      .command("renew")
+      .summary("Import the same HSM key again, with a later ValidTo, before KMS deletes expiring material")
+      .description(
+        [
+          "Keys migrated with expires_at (KEY_MATERIAL_EXPIRES) become unusable at ValidTo: KMS deletes the material and the key waits in PendingImport until the SAME material is imported again. For each migrated key whose material expires within --before (or has expired), renew runs the migration's own phases again on an HSM host: GetParametersForImport, wrap of the same HSM key inside the HSM (its fingerprint checked against the one preflight recorded), ImportKeyMaterial with ValidTo = now + --renew-for (default: the period the key was first imported for; at most 365 days), and verify against the HSM's public key or MAC. The ledger keeps the new ValidTo (report's expires_at).",
+          "One line per expiring key: ValidTo, next renewal (ValidTo less --before) and what was done. A key whose HSM key is gone or changed is an URGENT failure naming the key and when KMS deletes its material. Needs the HSM settings (not with --dry-run) and KMS GetParametersForImport, ImportKeyMaterial and the verify calls.",
+          "Exit 0 when every due key was renewed, 1 when one failed, 2 on a usage or configuration error.",
+        ].join("\n\n"),
+      )
+      .option("--before <duration>", "renew material that expires within this long (e.g. 14d, 12h)", "14d")
+      .option(
+        "--renew-for <duration>",
+        "new ValidTo = now + this (default: the key's first period; max 365d)",
+      )
+      .option("--dry-run", "list the keys due and what would be done; change nothing, open no HSM"),
+  ).action(async (flags: RenewFlags) => {
+    process.exitCode = await runRenew(flags);
+  });
+}

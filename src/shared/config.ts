@@ -93,6 +93,11 @@ export interface Config {
    * (`HSM2KMS_REDIS_TIMEOUT`); a long-running worker rides out a longer outage instead. @defaultValue 10s
    */
   redisTimeoutMs: number;
+  /**
+   * Wraps per second one HSM client host sustains, all its sessions together (`HSM2KMS_HSM_WRAP_RATE`), for
+   * `hsm2kms plan`; undefined: plan assumes its default (measure with `plan --measure-hsm`).
+   */
+  hsmWrapRate: number | undefined;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -242,6 +247,15 @@ function wrappingKeySpec(env: Environment): WrappingKeySpec {
   return value as WrappingKeySpec;
 }
 
+function positiveRate(env: Environment, variable: string): number | undefined {
+  const raw = env[variable];
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(value > 0) || value > 1_000_000)
+    bad(variable, raw, "a number of operations per second above 0, such as 12 or 2.5");
+  return value;
+}
+
 /** Validates the environment and flags into a Config. Throws ConfigError on the first bad value. */
 export function loadConfig(env: Environment = process.env, flags: ConfigFlags = {}): Config {
   const redisVariable = flags.redisUrl !== undefined ? "--redis-url" : "REDIS_URL";
@@ -312,6 +326,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     kmsConsistencyWindowMs: duration(env, "HSM2KMS_KMS_CONSISTENCY_WINDOW", "5m", 0, 86_400_000),
     allowVolatileRedis: flag(env, "HSM2KMS_ALLOW_VOLATILE_REDIS"),
     redisTimeoutMs: duration(env, "HSM2KMS_REDIS_TIMEOUT", "10s", 100, 600_000),
+    hsmWrapRate: positiveRate(env, "HSM2KMS_HSM_WRAP_RATE"),
   };
 }
 

@@ -6,6 +6,7 @@ import { registerEvidenceCommand } from "./evidence.js";
 import { registerInventoryCommand } from "./inventory.js";
 import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 import { registerMigrateCommand } from "./migrate.js";
+import { registerPlanCommand } from "./plan.js";
 import { registerReportCommand } from "./report.js";
 import { registerRetryCommand } from "./retry.js";
 import { registerSandboxCommand } from "./sandbox.js";
@@ -19,6 +20,7 @@ import { registerWorkerCommand } from "./worker.js";
  */
 export function registerCommands(program: Command): void {
   registerInventoryCommand(program);
+  registerPlanCommand(program);
   registerEnqueueCommand(program);
   registerWorkerCommand(program);
   registerMigrateCommand(program);

@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { KmsEmulatorOptions } from "../../sandbox/kms-emulator/index.js";
-import { startKmsEmulator } from "../../sandbox/kms-emulator/index.js";
+import {
+  type EmulatorRole,
+  type KmsEmulatorOptions,
+  ROLE_ARN,
+  startKmsEmulator,
+} from "../../sandbox/kms-emulator/index.js";
 import { OPERATIONS } from "../../sandbox/kms-emulator/operations/index.js";
 import { TAGGING_OPERATIONS } from "../../sandbox/kms-emulator/operations/tagging.js";
 import { parseDurationMs } from "../../shared/durations.js";
@@ -27,6 +31,7 @@ export interface KmsEmulatorFlags {
   maxKeys: string;
   tagIndexDelayMs: string;
   credentialsFile?: string;
+  role?: string[];
 }
 
 /**
@@ -110,7 +115,22 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     maxKeysPerRegion: integerFlag("--max-keys", flags.maxKeys, 1, 10_000_000),
     tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
     credentials: flags.credentialsFile === undefined ? undefined : readCredentialsFile(flags.credentialsFile),
+    roles: (flags.role ?? []).map(roleFlag),
   };
+}
+
+/** `--role ARN` or `--role ARN#EXTERNAL_ID` (`#` is in neither an ARN nor an external id). */
+function roleFlag(text: string): EmulatorRole {
+  const [roleArn = "", externalId] = text.split("#");
+  if (!ROLE_ARN.test(roleArn))
+    throw new ConfigError(
+      `--role: "${text}" is not arn:aws:iam::<12 digits>:role/<name>, optionally #<external id>`,
+    );
+  if (externalId !== undefined && !/^[\w+=,.@:/-]{2,1224}$/.test(externalId))
+    throw new ConfigError(
+      `--role: the external id of ${roleArn} must be 2-1224 characters of letters, digits and +=,.@:/-`,
+    );
+  return { roleArn, externalId };
 }
 
 /** Resolves when the process is asked to stop (SIGTERM or SIGINT). */
@@ -188,6 +208,11 @@ export function registerKmsEmulatorCommand(program: Command): void {
     .option(
       "--credentials-file <file>",
       'access keys whose SigV4 signatures are accepted: a JSON array of {"accessKeyId","secretAccessKey"} (default: test/test, sandbox/sandbox, bench/bench)',
+    )
+    .option(
+      "--role <arn>",
+      "a role STS AssumeRole may assume on this endpoint (repeat for several; ARN#EXTERNAL_ID to require an external id): its credentials act in the account the ARN names, with that account's own keys, aliases, tags and quotas; any other role is AccessDenied",
+      (value: string, previous: string[] = []) => [...previous, value],
     )
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {

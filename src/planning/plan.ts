@@ -18,6 +18,8 @@ export interface PlanInputs {
   groups: readonly GroupWorkload[];
   /** Requests per second per operation, per account and Region (HSM2KMS_KMS_QUOTAS over AWS's defaults). */
   quotas: KmsQuotas;
+  /** The role assumed in each account (HSM2KMS_ACCOUNTS_FILE). */
+  roles?: ReadonlyMap<string, { roleArn: string }> | undefined;
   hsm: HsmFleet;
   /** The campaign must finish within this many seconds (`plan --deadline`). */
   deadlineSeconds?: number | undefined;
@@ -46,6 +48,11 @@ export interface QuotaIncrease {
 export interface GroupPlan {
   /** The target account; null: the caller's own. */
   account: string | null;
+  /**
+   * How the account is reached: the role HSM2KMS_ACCOUNTS_FILE names, null for the caller's own credentials
+   * (no account column, or an account the file does not list: those credentials must then be that account's).
+   */
+  roleArn: string | null;
   region: string;
   keys: number;
   replicas: number;
@@ -110,7 +117,12 @@ function ceilWhole(x: number): number {
   return Math.ceil(x - 1e-9);
 }
 
-function planGroup(group: GroupWorkload, quotas: KmsQuotas, deadline: number | undefined): GroupPlan {
+function planGroup(
+  group: GroupWorkload,
+  quotas: KmsQuotas,
+  deadline: number | undefined,
+  roleArn: string | null,
+): GroupPlan {
   const operations: OperationLoad[] = [];
   for (const operation of OPERATION_ORDER) {
     const requests = group.requests[operation] ?? 0;
@@ -121,6 +133,7 @@ function planGroup(group: GroupWorkload, quotas: KmsQuotas, deadline: number | u
   const bottleneck = operations.reduce((worst, load) => (load.seconds > worst.seconds ? load : worst));
   const plan: GroupPlan = {
     account: group.account ?? null,
+    roleArn,
     region: group.region,
     keys: group.keys,
     replicas: group.replicas,
@@ -151,7 +164,14 @@ function planGroup(group: GroupWorkload, quotas: KmsQuotas, deadline: number | u
  */
 export function planCampaign(inputs: PlanInputs): CampaignPlan {
   const deadline = inputs.deadlineSeconds;
-  const groups = inputs.groups.map((group) => planGroup(group, inputs.quotas, deadline));
+  const groups = inputs.groups.map((group) =>
+    planGroup(
+      group,
+      inputs.quotas,
+      deadline,
+      (group.account === undefined ? undefined : inputs.roles?.get(group.account)?.roleArn) ?? null,
+    ),
+  );
   const keys = groups.reduce((sum, group) => sum + group.keys, 0);
   const kmsSeconds = Math.max(0, ...groups.map((group) => group.seconds));
   const { hosts, wrapRatePerHost } = inputs.hsm;

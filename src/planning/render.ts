@@ -57,6 +57,14 @@ export function renderPlan(plan: CampaignPlan, source: { manifest: string; quota
     ...table([header, ...plan.groups.map((group) => groupRow(group, withDeadline))]),
     "",
   ];
+  const accounts = new Map(plan.groups.filter((g) => g.account !== null).map((g) => [g.account!, g.roleArn]));
+  for (const [account, roleArn] of accounts)
+    lines.push(
+      roleArn === null
+        ? `Account ${account}: not in HSM2KMS_ACCOUNTS_FILE: reached with the caller's own credentials, which must be that account's`
+        : `Account ${account}: through role ${roleArn}`,
+    );
+  if (accounts.size > 0) lines.push("");
   const { hsm } = plan;
   lines.push(
     `HSM: ${hsm.hosts} host(s) x ${number(hsm.wrapRatePerHost)} wraps/s (${rateSource(plan)}) = ${number(hsm.fleetWrapRate)} wraps/s: ${plan.keys} wraps in ${duration(hsm.seconds)}`,

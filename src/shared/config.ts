@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { isIP } from "node:net";
+import { type AccountRoles, readAccountsFile } from "./accounts.js";
 import { readFileBoundedSync } from "./bounded-read.js";
 import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
@@ -98,6 +99,12 @@ export interface Config {
    * `hsm2kms plan`; undefined: plan assumes its default (measure with `plan --measure-hsm`).
    */
   hsmWrapRate: number | undefined;
+  /**
+   * How to reach each target account other than the caller's own: the role to assume there
+   * (`HSM2KMS_ACCOUNTS_FILE`, CSV `account,role_arn[,external_id[,session_name]]`). Read by `plan` so far.
+   * @defaultValue none: every key goes to the caller's own account
+   */
+  accounts: AccountRoles | undefined;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -327,6 +334,7 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     allowVolatileRedis: flag(env, "HSM2KMS_ALLOW_VOLATILE_REDIS"),
     redisTimeoutMs: duration(env, "HSM2KMS_REDIS_TIMEOUT", "10s", 100, 600_000),
     hsmWrapRate: positiveRate(env, "HSM2KMS_HSM_WRAP_RATE"),
+    accounts: env["HSM2KMS_ACCOUNTS_FILE"] ? readAccountsFile(env["HSM2KMS_ACCOUNTS_FILE"]) : undefined,
   };
 }
 

@@ -105,6 +105,50 @@ describe("hsm2kms plan (CLI)", () => {
     expect(output.match(/"GetParametersForImport request rate": 1 -> 2 requests\/s/g)).toHaveLength(5);
   });
 
+  it("groups a manifest over 3 accounts x 2 Regions by account and Region, with each account's role", async () => {
+    const accounts = ["222222222222", "333333333333", "444444444444"];
+    const rows = ["source_label,account,region,alias"];
+    accounts.forEach((account, a) => {
+      for (const region of ["us-east-1", "eu-west-1"])
+        for (let k = 0; k <= a; k++) rows.push(`k${k},${account},${region},alias/app/k${k}`);
+    });
+    const multi = join(dir, "accounts-manifest.csv");
+    await writeFile(multi, `${rows.join("\n")}\n`);
+    const accountsFile = join(dir, "accounts.csv");
+    const role = (account: string) => `arn:aws:iam::${account}:role/hsm2kms-import`;
+    await writeFile(
+      accountsFile,
+      `account,role_arn,external_id\n${accounts[0]},${role(accounts[0]!)},ext-secret-1\n${accounts[1]},${role(accounts[1]!)},\n`,
+    );
+    const { code, output } = await runCli(["plan", multi, "--json"], {
+      ...env,
+      HSM2KMS_ACCOUNTS_FILE: accountsFile,
+    });
+    expect(code).toBe(0);
+    expect(output).not.toContain("ext-secret-1");
+    const plan = JSON.parse(output);
+    // Account a holds a+1 keys in each Region; each group runs at its own 1/s.
+    expect(
+      plan.groups.map(
+        (g: { account: string; region: string; keys: number; roleArn: string | null; seconds: number }) => [
+          g.account,
+          g.region,
+          g.keys,
+          g.roleArn,
+          g.seconds,
+        ],
+      ),
+    ).toEqual([
+      [accounts[0], "eu-west-1", 1, role(accounts[0]!), 1],
+      [accounts[0], "us-east-1", 1, role(accounts[0]!), 1],
+      [accounts[1], "eu-west-1", 2, role(accounts[1]!), 2],
+      [accounts[1], "us-east-1", 2, role(accounts[1]!), 2],
+      [accounts[2], "eu-west-1", 3, null, 3],
+      [accounts[2], "us-east-1", 3, null, 3],
+    ]);
+    expect(plan.kmsSeconds).toBe(3);
+  });
+
   it("exits 1 naming a rejected row, 2 on a bad --deadline", async () => {
     const bad = join(dir, "bad.csv");
     await writeFile(bad, "source_label,region\nok,us-east-1\nbad,not-a-region\n");

@@ -99,7 +99,7 @@ export async function runPlan(path: string, flags: PlanFlags): Promise<number> {
   let rejected = 0;
   try {
     const input = await openManifestFile(path, "a CSV file with a header row");
-    for await (const entry of readManifest(input, { defaultRegion: config.region })) {
+    for await (const entry of readManifest(input, { defaultRegion: config.region, account: true })) {
       if (entry.kind === "row") workload.add(entry.row);
       else {
         rejected += 1;
@@ -115,6 +115,7 @@ export async function runPlan(path: string, flags: PlanFlags): Promise<number> {
   const plan = planCampaign({
     groups: workload.groups(),
     quotas: config.kmsQuotas,
+    roles: config.accounts,
     hsm: fleet,
     deadlineSeconds,
   });

@@ -8,6 +8,8 @@ import {
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/sandbox/kms-emulator/index.js";
+import { AccountCredentials } from "../../src/shared/account-credentials.js";
+import { parseAccountsFile } from "../../src/shared/accounts.js";
 import { errorName } from "./kms-emulator-fixtures.js";
 
 const HOME = "111122223333";
@@ -117,5 +119,55 @@ describe("the KMS emulator serves several accounts (STS AssumeRole)", () => {
     expect(await errorName(kms(withoutToken).send(new ListKeysCommand({})))).toBe(
       "UnrecognizedClientException",
     );
+  });
+});
+
+describe("AccountCredentials (workers' STS AssumeRole per account)", () => {
+  it("assumes each account's role once, shares the credentials, refreshes them before they expire, and fails only a refused account", async () => {
+    let clock = Date.now();
+    const roles = parseAccountsFile(
+      `account,role_arn,external_id\n${APP},${APP_ROLE},\n${OTHER},${OTHER_ROLE},wrong-id\n`,
+    );
+    const credentials = new AccountCredentials(roles, {
+      region: "us-east-1",
+      endpoint: emulator.url,
+      baseCredentials: HOME_CREDENTIALS,
+      now: () => clock,
+    });
+    clients.push(credentials);
+    const assumeCalls = () => emulator.stats().regions["us-east-1"]?.["AssumeRole"]?.calls ?? 0;
+    const before = assumeCalls();
+    expect(credentials.provider(HOME)).toBeUndefined(); // not in the file: the caller's own credentials
+    const appKms = new KMSClient({
+      region: "ap-south-1",
+      endpoint: emulator.url,
+      credentials: credentials.provider(APP)!,
+      maxAttempts: 1,
+    });
+    clients.push(appKms);
+    const [one, two] = await Promise.all([
+      appKms.send(new CreateKeyCommand({ Origin: "EXTERNAL" })),
+      credentials.credentials(roles.get(APP)!),
+    ]);
+    expect(one.KeyMetadata?.Arn).toMatch(new RegExp(`^arn:aws:kms:ap-south-1:${APP}:key/`));
+    expect(two.accessKeyId).toMatch(/^ASIA/);
+    await credentials.credentials(roles.get(APP)!);
+    expect(assumeCalls() - before).toBe(1);
+    // Less than the 5-minute margin left: the next use assumes the role again.
+    clock += 3600_000 - 4 * 60_000;
+    const renewed = await credentials.credentials(roles.get(APP)!);
+    expect(renewed.accessKeyId).not.toBe(two.accessKeyId);
+    expect(assumeCalls() - before).toBe(2);
+    // A role that refuses (here: a wrong external id) fails that account alone, saying which and why.
+    const refused = await credentials.credentials(roles.get(OTHER)!).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "ACCOUNT_ROLE_REFUSED", kind: "fatal" });
+    expect((refused as Error).message).toContain(
+      `account ${OTHER}: STS refused AssumeRole of ${OTHER_ROLE} (AccessDenied)`,
+    );
+    expect((refused as Error).message).not.toContain("wrong-id");
+    // The renewed credentials (an hour from the emulator's real clock) are shared again once time is back.
+    clock = Date.now();
+    expect((await credentials.credentials(roles.get(APP)!)).accessKeyId).toBe(renewed.accessKeyId);
+    expect(assumeCalls() - before).toBe(3); // the refused attempt counts, nothing else
   });
 });

@@ -105,13 +105,14 @@ describe("hsm2kms plan (CLI)", () => {
     expect(output.match(/"GetParametersForImport request rate": 1 -> 2 requests\/s/g)).toHaveLength(5);
   });
 
-  it("groups a manifest over 3 accounts x 2 Regions by account and Region, with each account's role", async () => {
+  it("groups a manifest over 3 accounts x 2 Regions by account and Region, with each account's role; a bad row is named and left out", async () => {
     const accounts = ["222222222222", "333333333333", "444444444444"];
     const rows = ["source_label,account,region,alias"];
     accounts.forEach((account, a) => {
       for (const region of ["us-east-1", "eu-west-1"])
         for (let k = 0; k <= a; k++) rows.push(`k${k},${account},${region},alias/app/k${k}`);
     });
+    rows.push("bad,12345,us-east-1,"); // line 14: rejected, named, left out of the plan
     const multi = join(dir, "accounts-manifest.csv");
     await writeFile(multi, `${rows.join("\n")}\n`);
     const accountsFile = join(dir, "accounts.csv");
@@ -124,9 +125,11 @@ describe("hsm2kms plan (CLI)", () => {
       ...env,
       HSM2KMS_ACCOUNTS_FILE: accountsFile,
     });
-    expect(code).toBe(0);
+    expect(code).toBe(1); // a row was rejected
+    expect(output).toContain("line 14, column account");
     expect(output).not.toContain("ext-secret-1");
-    const plan = JSON.parse(output);
+    const plan = JSON.parse(output.slice(output.indexOf("{")));
+    expect(plan.rowsRejected).toBe(1);
     // Account a holds a+1 keys in each Region; each group runs at its own 1/s.
     expect(
       plan.groups.map(
@@ -147,18 +150,6 @@ describe("hsm2kms plan (CLI)", () => {
       [accounts[2], "us-east-1", 3, null, 3],
     ]);
     expect(plan.kmsSeconds).toBe(3);
-  });
-
-  it("exits 1 naming a rejected row, 2 on a bad --deadline", async () => {
-    const bad = join(dir, "bad.csv");
-    await writeFile(bad, "source_label,region\nok,us-east-1\nbad,not-a-region\n");
-    const rejected = await runCli(["plan", bad, "--json"], env);
-    expect(rejected.code).toBe(1);
-    expect(rejected.output).toContain("line 3, column region");
-    expect(JSON.parse(rejected.output.slice(rejected.output.indexOf("{"))).rowsRejected).toBe(1);
-    const usage = await runCli(["plan", manifest, "--deadline", "8"], env);
-    expect(usage.code).toBe(2);
-    expect(usage.output).toContain("--deadline");
   });
 
   it("--measure-hsm times real wraps on the token and plans with the measured rate, leaving nothing on the token", async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { deadlineFlag } from "../../src/cli/commands/plan.js";
 import { CampaignWorkload, planCampaign, renderPlan } from "../../src/planning/index.js";
 import { loadConfig } from "../../src/shared/config.js";
 
@@ -144,5 +145,13 @@ describe("HSM2KMS_HSM_WRAP_RATE", () => {
       expect(() => loadConfig({ HSM2KMS_HSM_WRAP_RATE: bad })).toThrow(
         /HSM2KMS_HSM_WRAP_RATE=.* is invalid: expected a number/,
       );
+  });
+});
+
+describe("plan --deadline", () => {
+  it("takes a duration with its unit and refuses a bare number or nonsense, naming the flag", () => {
+    expect(deadlineFlag("8h")).toBe(28_800);
+    expect(deadlineFlag(undefined)).toBeUndefined();
+    for (const bad of ["8", "soon", "0s", "400d"]) expect(() => deadlineFlag(bad)).toThrow(/--deadline/);
   });
 });

@@ -28,7 +28,7 @@ interface PlanFlags {
 }
 
 /** `--deadline 8h`: a duration with its unit, from a minute to a year. */
-function deadlineFlag(text: string | undefined): number | undefined {
+export function deadlineFlag(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDurationMs(text);
   if (ms === undefined || !/[a-z]\s*$/i.test(text) || ms < 1000 || ms > 365 * 86_400_000)

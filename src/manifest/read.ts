@@ -11,6 +11,7 @@ import {
   type ManifestColumn,
   type ManifestEntry,
   type ManifestRow,
+  type ReadColumn,
   type RowProblem,
 } from "./types.js";
 
@@ -26,6 +27,8 @@ export interface ReadManifestOptions {
   defaultRegion: string | undefined;
   /** The time expires_at is checked against. @defaultValue the time of the call */
   now?: Date;
+  /** Read the `account` column (`hsm2kms plan`); otherwise it is refused. @defaultValue false */
+  account?: boolean;
 }
 
 const newlines = (fields: readonly string[]) => fields.reduce((n, f) => n + f.split("\n").length - 1, 0);
@@ -62,14 +65,14 @@ export async function* readManifest(
   parser.on("error", () => {}); // reported through write/end below
   parser.resume();
   const duplicates = new DuplicateIndex();
-  let columns: ManifestColumn[] | undefined;
+  let columns: ReadColumn[] | undefined;
   let line = 1;
   function* entries(): Generator<ManifestEntry> {
     for (const fields of parsed.splice(0)) {
       const first = line;
       line += newlines(fields) + 1;
       if (isBlank(fields)) continue;
-      if (columns === undefined) columns = parseHeader(fields, first);
+      if (columns === undefined) columns = parseHeader(fields, first, { account: options.account === true });
       else yield duplicates.check(entryFor(fields, columns, first, context));
     }
   }
@@ -105,7 +108,7 @@ function end(parser: Parser): Promise<unknown> {
 
 function entryFor(
   fields: readonly string[],
-  columns: readonly ManifestColumn[],
+  columns: readonly ReadColumn[],
   line: number,
   context: { defaultRegion: string | undefined; now: Date },
 ): { row: ManifestRow | undefined; problems: RowProblem[] } {
@@ -132,9 +135,12 @@ class DuplicateIndex {
         p.column === undefined ||
         p.column === "source_label" ||
         p.column === "source_id" ||
-        p.column === "region",
+        p.column === "region" ||
+        p.column === "account",
     );
-    const keyDigest = identityKnown ? sourceKeyDigest(row) : undefined;
+    // The same key may go to the same Region of two accounts: they are different KMS keys.
+    const scope = row.account === undefined ? row.region : `${row.account}/${row.region}`;
+    const keyDigest = identityKnown ? sourceKeyDigest({ ...row, region: scope }) : undefined;
     const earlierKey = keyDigest === undefined ? undefined : this.keys.get(keyDigest);
     if (earlierKey !== undefined)
       problems.push({
@@ -142,14 +148,13 @@ class DuplicateIndex {
         column: undefined,
         message: `duplicate of line ${earlierKey}: the same source key and region; expected each key once per region`,
       });
-    const aliasKey =
-      identityKnown && row.alias !== undefined ? aliasDigest(row.region, row.alias) : undefined;
+    const aliasKey = identityKnown && row.alias !== undefined ? aliasDigest(scope, row.alias) : undefined;
     const earlierAlias = aliasKey === undefined ? undefined : this.aliases.get(aliasKey);
     if (earlierAlias !== undefined)
       problems.push({
         line: row.line,
         column: "alias",
-        message: `${show(row.alias!)} is already used in ${row.region} by line ${earlierAlias}; expected one key per alias and region`,
+        message: `${show(row.alias!)} is already used in ${row.account === undefined ? "" : `account ${row.account}, `}${row.region} by line ${earlierAlias}; expected one key per alias and region`,
       });
     if (problems.length > 0) return { kind: "rejected", line: row.line, problems };
     this.keys.set(keyDigest!, row.line);

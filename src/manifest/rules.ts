@@ -3,7 +3,7 @@ import { isKeySpec, isKeyUsage, KEY_SPECS, KEY_USAGES, keySpecInfo } from "../sh
 import { parseExpiry } from "./expiry.js";
 import { parseTags } from "./tags.js";
 import { didYouMean, show } from "./text.js";
-import type { ManifestColumn, ManifestRow, RowProblem } from "./types.js";
+import type { ManifestRow, ReadColumn, RowProblem } from "./types.js";
 
 export const MAX_LABEL_CHARS = 256;
 export const MAX_ID_HEX_DIGITS = 128;
@@ -11,7 +11,7 @@ export const MAX_ALIAS_NAME_CHARS = 250;
 export const MAX_DESCRIPTION_CHARS = 8192;
 
 /** The values of one record by column; a column the file does not have is absent. */
-export type ManifestCells = Partial<Record<ManifestColumn, string>>;
+export type ManifestCells = Partial<Record<ReadColumn, string>>;
 
 export interface RowContext {
   /** Region for rows with an empty region cell (AWS_REGION). */
@@ -23,7 +23,7 @@ export interface RowContext {
 class Problems {
   readonly list: RowProblem[] = [];
   constructor(private readonly line: number) {}
-  add(column: ManifestColumn | undefined, message: string): undefined {
+  add(column: ReadColumn | undefined, message: string): undefined {
     this.list.push({ line: this.line, column, message });
     return undefined;
   }
@@ -36,7 +36,7 @@ const ALIAS = /^alias\/[A-Za-z0-9/_-]+$/;
 const chars = (value: string) => [...value].length;
 
 // Values are trimmed at the end (spreadsheets pad them); a description is kept as written.
-function cell(cells: ManifestCells, column: ManifestColumn): string {
+function cell(cells: ManifestCells, column: ReadColumn): string {
   const value = cells[column] ?? "";
   if (column === "description") return value;
   return column === "source_label" ? value.trimEnd() : value.trim();
@@ -186,6 +186,17 @@ function replicaRegions(text: string, multi: boolean, ownRegion: string, problem
   return [];
 }
 
+/** `account`: an AWS account id, 12 digits. */
+function account(text: string, problems: Problems): string | undefined {
+  if (text === "") return undefined;
+  if (!/^\d{12}$/.test(text))
+    return problems.add(
+      "account",
+      `${show(text)} is not an AWS account id; expected 12 digits, e.g. 123456789012`,
+    );
+  return text;
+}
+
 /**
  * Validates one data record: the row (a field that has a problem is undefined in it) and every problem.
  * The row is valid only when `problems` is empty. Checks the row alone; duplicates across rows are the
@@ -227,5 +238,6 @@ export function checkRow(
     replicaRegions: replicaRegions(cell(cells, "replica_regions"), multi, targetRegion, problems),
     keyPolicyPath: keyPolicyPath(cell(cells, "key_policy"), problems),
   };
+  if (cells.account !== undefined) row.account = account(cell(cells, "account"), problems);
   return { row, problems: problems.list };
 }

@@ -21,6 +21,16 @@ export const MANIFEST_COLUMNS = [
 
 export type ManifestColumn = (typeof MANIFEST_COLUMNS)[number];
 
+/**
+ * `account`: the 12-digit AWS account a key goes to. Read only when the reader is asked to (`hsm2kms plan`):
+ * workers cannot migrate into other accounts yet, so `enqueue` refuses the column rather than put every key
+ * into the caller's own account.
+ */
+export const ACCOUNT_COLUMN = "account";
+
+/** A column a reader may meet: the manifest's, plus `account` where it is read. */
+export type ReadColumn = ManifestColumn | typeof ACCOUNT_COLUMN;
+
 export function isManifestColumn(name: string): name is ManifestColumn {
   return (MANIFEST_COLUMNS as readonly string[]).includes(name);
 }
@@ -49,6 +59,8 @@ export interface ManifestRow {
   replicaRegions: string[];
   /** Path of a JSON key policy file (relative to the manifest's folder); read and checked at enqueue. */
   keyPolicyPath: string | undefined;
+  /** The target account (12 digits), when the reader reads `account`; undefined: the caller's own. */
+  account?: string | undefined;
 }
 
 /** What is wrong with a row: `message` says what is wrong and what is expected. */

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { isIP } from "node:net";
+import { type AccountRoles, readAccountsFile } from "./accounts.js";
 import { readFileBoundedSync } from "./bounded-read.js";
 import { parseDurationMs } from "./durations.js";
 import { ConfigError } from "./errors.js";
@@ -99,6 +100,17 @@ export interface Config {
    * (`HSM2KMS_REDIS_TIMEOUT`); a long-running worker rides out a longer outage instead. @defaultValue 10s
    */
   redisTimeoutMs: number;
+  /**
+   * Wraps per second one HSM client host sustains, all its sessions together (`HSM2KMS_HSM_WRAP_RATE`), for
+   * `hsm2kms plan`; undefined: plan assumes its default (measure with `plan --measure-hsm`).
+   */
+  hsmWrapRate: number | undefined;
+  /**
+   * How to reach each target account other than the caller's own: the role to assume there
+   * (`HSM2KMS_ACCOUNTS_FILE`, CSV `account,role_arn[,external_id[,session_name]]`). Read by `plan` so far.
+   * @defaultValue none: every key goes to the caller's own account
+   */
+  accounts: AccountRoles | undefined;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -248,6 +260,15 @@ function wrappingKeySpec(env: Environment): WrappingKeySpec {
   return value as WrappingKeySpec;
 }
 
+function positiveRate(env: Environment, variable: string): number | undefined {
+  const raw = env[variable];
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(value > 0) || value > 1_000_000)
+    bad(variable, raw, "a number of operations per second above 0, such as 12 or 2.5");
+  return value;
+}
+
 /** Validates the environment and flags into a Config. Throws ConfigError on the first bad value. */
 export function loadConfig(env: Environment = process.env, flags: ConfigFlags = {}): Config {
   const redisVariable = flags.redisUrl !== undefined ? "--redis-url" : "REDIS_URL";
@@ -323,6 +344,8 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     kmsConsistencyWindowMs: duration(env, "HSM2KMS_KMS_CONSISTENCY_WINDOW", "5m", 0, 86_400_000),
     allowVolatileRedis: flag(env, "HSM2KMS_ALLOW_VOLATILE_REDIS"),
     redisTimeoutMs: duration(env, "HSM2KMS_REDIS_TIMEOUT", "10s", 100, 600_000),
+    hsmWrapRate: positiveRate(env, "HSM2KMS_HSM_WRAP_RATE"),
+    accounts: env["HSM2KMS_ACCOUNTS_FILE"] ? readAccountsFile(env["HSM2KMS_ACCOUNTS_FILE"]) : undefined,
   };
 }
 

@@ -296,6 +296,16 @@ const PIPELINE_ERROR_CODES = {
     curableByRetry: true,
     hint: "a renewal did not finish: `hsm2kms renew` names the cause; fix it and run `hsm2kms renew` again before ValidTo",
   },
+  ACCOUNT_ROLE_REFUSED: {
+    kind: "fatal",
+    curableByRetry: true,
+    hint: "STS refused the role HSM2KMS_ACCOUNTS_FILE names for this key's account: fix the role's trust policy or external id (deploy/iam), then `hsm2kms retry --failed`",
+  },
+  ACCOUNT_ROLE_UNAVAILABLE: {
+    kind: "retryable",
+    curableByRetry: true,
+    hint: "STS did not answer while assuming this account's role: check the network path to STS, then `hsm2kms retry --failed`",
+  },
   PHASE_ORDER: {
     kind: "fatal",
     curableByRetry: true,

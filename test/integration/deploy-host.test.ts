@@ -164,9 +164,25 @@ describe("deploy/iam", () => {
       "evidence-signer.json",
       "hsm-worker-params.json",
       "hsm-worker.json",
+      "kms-worker-assume-roles.json",
       "kms-worker.json",
       "producer.json",
+      "target-account-trust.json",
     ]);
+  });
+
+  it("lets KMS workers assume the target accounts' import roles, and those roles trust only them, with the external id", () => {
+    const assume = policy("kms-worker-assume-roles.json");
+    expect(assume.flatMap(actions)).toEqual(["sts:AssumeRole"]);
+    for (const resource of [assume[0]!.Resource].flat())
+      expect(resource).toMatch(/^arn:aws:iam::\d{12}:role\/hsm2kms-import$/);
+    const trust = policy("target-account-trust.json") as Array<
+      PolicyStatement & { Principal: { AWS: string } }
+    >;
+    expect(trust).toHaveLength(1);
+    expect(trust[0]).toMatchObject({ Effect: "Allow", Action: "sts:AssumeRole" });
+    expect(trust[0]!.Principal.AWS).toMatch(/^arn:aws:iam::111122223333:role\/hsm2kms-kms-worker$/);
+    expect(Object.keys(trust[0]!.Condition?.["StringEquals"] ?? {})).toEqual(["sts:ExternalId"]);
   });
 
   it("lets the evidence signer make exactly the calls of its signer, on one key", () => {

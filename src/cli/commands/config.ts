@@ -10,7 +10,11 @@ export function registerConfigCommand(program: Command): void {
     )
     .action(() => {
       const config = loadConfig(process.env);
-      const shown = { ...config, redisUrl: redactUrl(config.redisUrl) };
+      const shown = {
+        ...config,
+        redisUrl: redactUrl(config.redisUrl),
+        accounts: config.accounts ? [...config.accounts.values()] : undefined,
+      };
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     });
 }

@@ -8,6 +8,7 @@ import { registerInventoryCommand } from "./inventory.js";
 import { registerKeymapCommand } from "./keymap.js";
 import { registerKmsEmulatorCommand } from "./kms-emulator.js";
 import { registerMigrateCommand } from "./migrate.js";
+import { registerPlanCommand } from "./plan.js";
 import { registerRenewCommand } from "./renew.js";
 import { registerReportCommand } from "./report.js";
 import { registerRetryCommand } from "./retry.js";
@@ -24,6 +25,7 @@ import { registerWorkerCommand } from "./worker.js";
  */
 export async function registerCommands(program: Command): Promise<void> {
   registerInventoryCommand(program);
+  registerPlanCommand(program);
   registerEnqueueCommand(program);
   registerWorkerCommand(program);
   registerMigrateCommand(program);

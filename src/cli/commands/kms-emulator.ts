@@ -104,6 +104,11 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "--clock-step <duration>",
       "test and rehearsal control: each SIGUSR2 moves that clock forward by this much (e.g. 1h), so material imported with a ValidTo expires on cue (default: SIGUSR2 ignored)",
     )
+    .option(
+      "--role <arn>",
+      "a role STS AssumeRole may assume on this endpoint (repeat for several; ARN#EXTERNAL_ID to require an external id): its credentials act in the account the ARN names, with that account's own keys, aliases, tags and quotas; any other role is AccessDenied",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option("--log-level <level>", "pino log level (logs go to stderr)", "info")
     .action(async (flags: KmsEmulatorFlags) => {
       const { kmsEmulatorOptionsFromFlags, kmsEmulatorClockStepMs, startKmsEmulator } =

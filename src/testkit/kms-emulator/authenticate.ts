@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../../shared/logger.js";
 import { KmsError } from "./errors.js";
-import { SignatureError, type SignedScope, verifySignature } from "./sigv4.js";
+import { type CredentialSource, SignatureError, type SignedScope, verifySignature } from "./sigv4.js";
 import { sendStsError } from "./sts.js";
 import { readBody, sendError } from "./wire.js";
 
@@ -18,6 +18,7 @@ const JSON_ERRORS: Record<SignatureError["kind"], string> = {
   unknownKey: "UnrecognizedClientException",
   mismatch: "InvalidSignatureException",
   expired: "InvalidSignatureException",
+  expiredToken: "ExpiredTokenException",
 };
 const QUERY_ERRORS: Record<SignatureError["kind"], [number, string]> = {
   missing: [403, "MissingAuthenticationToken"],
@@ -25,6 +26,7 @@ const QUERY_ERRORS: Record<SignatureError["kind"], [number, string]> = {
   unknownKey: [403, "InvalidClientTokenId"],
   mismatch: [403, "SignatureDoesNotMatch"],
   expired: [403, "SignatureDoesNotMatch"],
+  expiredToken: [400, "ExpiredToken"],
 };
 
 /** Whether a request speaks STS's query protocol: signed for sts, or an unsigned form POST without a target. */
@@ -44,7 +46,7 @@ function isQueryProtocol(request: IncomingMessage): boolean {
 export async function authenticate(
   request: IncomingMessage,
   response: ServerResponse,
-  credentials: ReadonlyMap<string, string>,
+  credentials: CredentialSource,
   now: number,
   logger: Logger,
 ): Promise<SignedScope | undefined> {

@@ -5,6 +5,7 @@ import { parseQuotaList } from "../../shared/kms-quotas.js";
 import { OPERATIONS } from "./operations/index.js";
 import { TAGGING_OPERATIONS } from "./operations/tagging.js";
 import type { KmsEmulatorOptions } from "./options.js";
+import { type EmulatorRole, ROLE_ARN } from "./roles.js";
 
 /** The `hsm2kms kms-emulator` command's flags, as commander hands them over (src/cli/commands/kms-emulator.ts). */
 export interface KmsEmulatorFlags {
@@ -29,6 +30,7 @@ export interface KmsEmulatorFlags {
   credentialsFile?: string;
   clockOffset: string;
   clockStep?: string;
+  role?: string[];
 }
 
 /**
@@ -89,6 +91,20 @@ function integerFlag(name: string, text: string, min: number, max: number): numb
   return value;
 }
 
+/** `--role ARN` or `--role ARN#EXTERNAL_ID` (`#` is in neither an ARN nor an external id). */
+function roleFlag(text: string): EmulatorRole {
+  const [roleArn = "", externalId] = text.split("#");
+  if (!ROLE_ARN.test(roleArn))
+    throw new ConfigError(
+      `--role: "${text}" is not arn:aws:iam::<12 digits>:role/<name>, optionally #<external id>`,
+    );
+  if (externalId !== undefined && !/^[\w+=,.@:/-]{2,1224}$/.test(externalId))
+    throw new ConfigError(
+      `--role: the external id of ${roleArn} must be 2-1224 characters of letters, digits and +=,.@:/-`,
+    );
+  return { roleArn, externalId };
+}
+
 function durationFlag(name: string, text: string, zeroAllowed: boolean): number {
   const ms = parseDurationMs(text);
   if (ms === undefined || (!zeroAllowed && ms === 0))
@@ -140,5 +156,6 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
     tagIndexDelayMs: parseLatency(flags.tagIndexDelayMs, "--tag-index-delay-ms"),
     credentials: flags.credentialsFile === undefined ? undefined : readCredentialsFile(flags.credentialsFile),
     clockOffsetMs: durationFlag("--clock-offset", flags.clockOffset, true),
+    roles: (flags.role ?? []).map(roleFlag),
   };
 }

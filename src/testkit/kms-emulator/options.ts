@@ -2,6 +2,7 @@ import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
 import { type Logger, silentLogger } from "../../shared/logger.js";
 import { AWS_DEFAULT_MAX_KEYS } from "./limits.js";
 import { TAGGING_QUOTAS } from "./operations/tagging.js";
+import { type EmulatorRole, ROLE_ARN } from "./roles.js";
 import { DEFAULT_EMULATOR_CREDENTIALS, type EmulatorCredential } from "./sigv4.js";
 import type { RsaWrappingKeySpec } from "./spec-table.js";
 import type { TagIndexDelay } from "./tag-index.js";
@@ -89,6 +90,12 @@ export interface KmsEmulatorOptions {
    * starts this far ahead of the host's; `KmsEmulator.advanceClock` moves it on. @defaultValue 0
    */
   clockOffsetMs?: number;
+  /**
+   * Roles callers may assume with STS AssumeRole (on this endpoint); their temporary credentials act in the
+   * account the role ARN names, which gets its own keys, aliases, tags and quotas. Any other role is
+   * AccessDenied. @defaultValue none
+   */
+  roles?: readonly EmulatorRole[];
 }
 
 export interface ResolvedOptions {
@@ -117,6 +124,7 @@ export interface ResolvedOptions {
   /** Secret access key by access key id. */
   credentials: ReadonlyMap<string, string>;
   clockOffsetMs: number;
+  roles: readonly EmulatorRole[];
 }
 
 function check(condition: boolean, message: string): void {
@@ -152,7 +160,23 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     credentials: new Map(
       (options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS).map((c) => [c.accessKeyId, c.secretAccessKey]),
     ),
+    roles: options.roles ?? [],
   };
+  resolved.roles.forEach((role, index) => {
+    check(
+      ROLE_ARN.test(role.roleArn ?? ""),
+      `roles[${index}].roleArn must be arn:aws:iam::<12 digits>:role/<name>`,
+    );
+    check(
+      role.externalId === undefined || /^[\w+=,.@:/-]{2,1224}$/.test(role.externalId),
+      `roles[${index}].externalId must be 2-1224 characters of [\\w+=,.@:/-]`,
+    );
+    const max = role.maxSessionDurationSeconds;
+    check(
+      max === undefined || (Number.isInteger(max) && max >= 3600 && max <= 43_200),
+      `roles[${index}].maxSessionDurationSeconds must be 3600..43200`,
+    );
+  });
   const credentials = options.credentials ?? DEFAULT_EMULATOR_CREDENTIALS;
   check(credentials.length > 0, "credentials must name at least one access key");
   credentials.forEach((credential, index) => {

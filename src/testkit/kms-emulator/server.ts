@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { EmulatorAccounts } from "./accounts.js";
 import { authenticate } from "./authenticate.js";
 import { EmulatorClock } from "./clock.js";
 import type { EmulatorContext } from "./context.js";
@@ -30,7 +31,7 @@ export interface KmsEmulator {
    * For tests: the ids of every key in a Region, including keys callers cannot see yet (consistencyDelayMs)
    * and keys pending deletion, so a duplicate made moments ago is still counted.
    */
-  allKeyIds(region: string): string[];
+  allKeyIds(region: string, account?: string): string[];
   /**
    * For tests: moves the emulator's clock for key state forward (import tokens, ValidTo, deletion dates), so
    * an expiry can be rehearsed without waiting for it. Not reachable as a KMS operation.
@@ -40,6 +41,7 @@ export interface KmsEmulator {
 
 interface Pipeline {
   options: ResolvedOptions;
+  accounts: EmulatorAccounts;
   context: EmulatorContext;
   quotas: QuotaBuckets;
   stats: StatsCounter;
@@ -52,16 +54,20 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
   let region = "unknown";
   const tagging = taggingOperationName(request);
   const operation = tagging ?? operationName(request);
+  const { accounts } = pipeline;
   // Signatures carry the caller's real time: checked against the host's clock, never the jumped one.
-  const signed = await authenticate(request, response, options.credentials, Date.now(), context.logger);
+  const signed = await authenticate(request, response, accounts.lookup, Date.now(), context.logger);
   if (!signed) return;
   if (signed.service === "sts") {
-    // STS GetCallerIdentity on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
-    stats.count(signed.region, "GetCallerIdentity", "calls");
-    await answerSts(request, response, options.accountId, signed.accessKeyId).catch((error: unknown) => {
-      context.logger.error({ err: error }, "kms-emulator: STS request failed");
-      request.socket.destroy();
-    });
+    // STS on the same endpoint (no quotas or injected faults: only KMS is rehearsed).
+    const action = await answerSts(request, response, accounts, signed.accessKeyId).catch(
+      (error: unknown) => {
+        context.logger.error({ err: error }, "kms-emulator: STS request failed");
+        request.socket.destroy();
+        return undefined;
+      },
+    );
+    stats.count(signed.region, action ?? "unknown", "calls");
     return;
   }
   try {
@@ -77,7 +83,9 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
     stats.count(region, operation ?? "unknown", "calls");
     const delay = injectedLatencyMs(options.latencyMs);
     if (delay > 0) await sleep(delay);
-    if (operation && !pipeline.quotas.take(region, operation)) {
+    // Quotas hold per account and Region (AWS KMS Developer Guide, "Quotas").
+    const account = signed.account ?? accounts.homeAccountId;
+    if (operation && !pipeline.quotas.take(`${account}/${region}`, operation)) {
       stats.count(region, operation, "throttled");
       // The Resource Groups Tagging API names its throttle ThrottledException.
       throw new KmsError(tagging ? "ThrottledException" : "ThrottlingException", "Rate exceeded");
@@ -99,7 +107,7 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
         `Unknown operation ${String(request.headers["x-amz-target"])}`,
       );
     const input = await readJsonBody(request);
-    const result = await definition.run({ ...context, region }, input);
+    const result = await definition.run({ ...context, ...accounts.account(account), region }, input);
     if (definition.mutates) await pipeline.saver?.save();
     if (operation === "GetParametersForImport" && typeof result["ImportToken"] === "string")
       options.onImportTokenIssued?.(Buffer.from(result["ImportToken"], "base64"));
@@ -155,8 +163,17 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
   const wrappingKeys = new WrappingKeyPool(wrappingKeyPolicy);
   await wrappingKeys.prepare();
   const stateFile = resolved.stateFile;
+  const tagIndex = prepareTagging(store, resolved);
   const pipeline: Pipeline = {
     options: resolved,
+    accounts: new EmulatorAccounts(
+      resolved.accountId,
+      { store, tagIndex },
+      resolved,
+      resolved.credentials,
+      Date.now,
+      clock.now,
+    ),
     context: {
       store,
       tokenCodec,
@@ -165,7 +182,7 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
       tokenTtlMs: resolved.tokenTtlMs,
       acceptKwpZeroPadding: resolved.acceptKwpZeroPadding,
       now: clock.now,
-      tagIndex: prepareTagging(store, resolved),
+      tagIndex,
       maxKeysPerRegion: resolved.maxKeysPerRegion,
     },
     quotas: new QuotaBuckets(resolved.quotas),
@@ -204,7 +221,12 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     url,
     port,
     stats: () => pipeline.stats.snapshot(),
-    allKeyIds: (region) => [...store.region(region).keys.keys()],
+    allKeyIds: (region, account) => [
+      ...pipeline.accounts
+        .account(account ?? resolved.accountId)
+        .store.region(region)
+        .keys.keys(),
+    ],
     advanceClock: (ms) => {
       clock.advance(ms);
       resolved.logger.info({ offsetMs: clock.offsetMs }, "kms-emulator: clock moved forward");

@@ -22,6 +22,30 @@ export interface SignedScope {
   accessKeyId: string;
   region: string;
   service: string;
+  /** The account the credentials act in: the emulator's own, or an assumed role's. */
+  account?: string | undefined;
+}
+
+/** What the emulator knows of an access key: its secret, and for temporary credentials their token. */
+export interface KnownCredential {
+  secret: string;
+  /** Temporary credentials (STS AssumeRole) must be sent with this X-Amz-Security-Token. */
+  sessionToken?: string | undefined;
+  /** Temporary credentials stop working at this time (epoch ms). */
+  expiresAt?: number | undefined;
+  /** The account they act in. */
+  account?: string | undefined;
+}
+
+/** Long-term keys as a map of secrets by access key id, or a lookup that also knows temporary credentials. */
+export type CredentialSource =
+  | ReadonlyMap<string, string>
+  | ((accessKeyId: string) => KnownCredential | undefined);
+
+function lookUp(source: CredentialSource, accessKeyId: string): KnownCredential | undefined {
+  if (typeof source === "function") return source(accessKeyId);
+  const secret = source.get(accessKeyId);
+  return secret === undefined ? undefined : { secret };
 }
 
 /**
@@ -30,7 +54,7 @@ export interface SignedScope {
  */
 export class SignatureError extends Error {
   constructor(
-    readonly kind: "missing" | "incomplete" | "unknownKey" | "mismatch" | "expired",
+    readonly kind: "missing" | "incomplete" | "unknownKey" | "mismatch" | "expired" | "expiredToken",
     message: string,
   ) {
     super(message);
@@ -155,7 +179,7 @@ const compact = (ms: number) =>
 export function verifySignature(
   request: IncomingMessage,
   body: Buffer,
-  credentials: ReadonlyMap<string, string>,
+  credentials: CredentialSource,
   now: number,
 ): SignedScope {
   const authorization = headerValue(request, "authorization");
@@ -168,9 +192,14 @@ export function verifySignature(
   if (unsigned.length > 0)
     throw new SignatureError("incomplete", `Signed headers must include ${unsigned.join(", ")}.`);
   const { amzDate, ms } = requestTime(request);
-  const secret = credentials.get(parsed.accessKeyId);
-  if (secret === undefined || request.headersDistinct["x-amz-security-token"] !== undefined)
+  const known = lookUp(credentials, parsed.accessKeyId);
+  // Long-term keys carry no session token; temporary ones must carry exactly theirs (AWS Security Token
+  // Service User Guide, "Using temporary credentials with AWS resources").
+  if (known === undefined || headerValue(request, "x-amz-security-token") !== known.sessionToken)
     throw new SignatureError("unknownKey", "The security token included in the request is invalid.");
+  if (known.expiresAt !== undefined && now >= known.expiresAt)
+    throw new SignatureError("expiredToken", "The security token included in the request is expired");
+  const secret = known.secret;
   if (ms < now - MAX_CLOCK_SKEW_MS)
     throw new SignatureError(
       "expired",
@@ -216,5 +245,10 @@ export function verifySignature(
   const given = Buffer.from(parsed.signature, "hex");
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     throw new SignatureError("mismatch", MISMATCH);
-  return { accessKeyId: parsed.accessKeyId, region: parsed.region, service: parsed.service };
+  return {
+    accessKeyId: parsed.accessKeyId,
+    region: parsed.region,
+    service: parsed.service,
+    account: known.account,
+  };
 }

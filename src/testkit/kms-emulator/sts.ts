@@ -1,11 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { EmulatorAccounts } from "./accounts.js";
 import { readBody } from "./wire.js";
 
 /**
- * STS GetCallerIdentity on the emulator's endpoint, so that tools pointed at the emulator (HSM2KMS_KMS_ENDPOINT)
- * can ask who they are. STS speaks awsQuery: a form-encoded POST body (`Action=GetCallerIdentity&Version=
- * 2011-06-15`) and an XML answer, after the same SigV4 check as KMS. Nothing else of STS is served.
+ * STS GetCallerIdentity and AssumeRole on the emulator's endpoint, so that tools pointed at the emulator
+ * (HSM2KMS_KMS_ENDPOINT) can ask who they are and reach other accounts. STS speaks awsQuery: a form-encoded
+ * POST body (`Action=GetCallerIdentity&Version=2011-06-15`) and an XML answer, after the same SigV4 check as
+ * KMS. Nothing else of STS is served.
  */
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -51,35 +53,51 @@ export function emulatedCallerIdentity(accountId: string, accessKeyId: string) {
   return { account: accountId, arn: `arn:aws:iam::${accountId}:user/${userName}`, userId };
 }
 
-/** Answers one STS request (already known to be signed for STS). */
+/** Answers one STS request (already known to be signed for STS); returns the action asked for, if any. */
 export async function answerSts(
   request: IncomingMessage,
   response: ServerResponse,
-  accountId: string,
+  accounts: EmulatorAccounts,
   accessKeyId: string,
-): Promise<void> {
+): Promise<string | undefined> {
   const form = request.method === "POST" ? await readForm(request) : undefined;
   if (!form) {
     request.resume();
     sendStsError(response, 400, "InvalidRequest", "Only a form-encoded POST of at most 64 KiB is served.");
-    return;
+    return undefined;
   }
-  const action = form.get("Action");
-  if (action !== "GetCallerIdentity" || form.get("Version") !== "2011-06-15") {
+  const action = form.get("Action") ?? undefined;
+  if ((action !== "GetCallerIdentity" && action !== "AssumeRole") || form.get("Version") !== "2011-06-15") {
     sendStsError(
       response,
       400,
       "InvalidAction",
-      `Could not find operation ${action ?? "(none)"} for version ${form.get("Version") ?? "(none)"}: the emulator serves only GetCallerIdentity 2011-06-15.`,
+      `Could not find operation ${action ?? "(none)"} for version ${form.get("Version") ?? "(none)"}: the emulator serves only GetCallerIdentity and AssumeRole 2011-06-15.`,
     );
-    return;
+    return action;
   }
-  const identity = emulatedCallerIdentity(accountId, accessKeyId);
   const requestId = randomUUID();
+  if (action === "AssumeRole") {
+    const outcome = accounts.assumeRole(accessKeyId, form);
+    if ("error" in outcome) {
+      sendStsError(response, outcome.status, outcome.error, outcome.message);
+      return action;
+    }
+    sendXml(
+      response,
+      200,
+      `<AssumeRoleResponse xmlns="${NAMESPACE}"><AssumeRoleResult><Credentials><AccessKeyId>${outcome.accessKeyId}</AccessKeyId><SecretAccessKey>${xmlEscape(outcome.secretAccessKey)}</SecretAccessKey><SessionToken>${xmlEscape(outcome.sessionToken)}</SessionToken><Expiration>${outcome.expiration.toISOString()}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>${xmlEscape(outcome.assumedRoleId)}</AssumedRoleId><Arn>${xmlEscape(outcome.assumedRoleArn)}</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+      requestId,
+    );
+    return action;
+  }
+  const identity =
+    accounts.assumedRole(accessKeyId) ?? emulatedCallerIdentity(accounts.homeAccountId, accessKeyId);
   sendXml(
     response,
     200,
-    `<GetCallerIdentityResponse xmlns="${NAMESPACE}"><GetCallerIdentityResult><Arn>${xmlEscape(identity.arn)}</Arn><UserId>${identity.userId}</UserId><Account>${identity.account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
+    `<GetCallerIdentityResponse xmlns="${NAMESPACE}"><GetCallerIdentityResult><Arn>${xmlEscape(identity.arn)}</Arn><UserId>${xmlEscape(identity.userId)}</UserId><Account>${identity.account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></GetCallerIdentityResponse>`,
     requestId,
   );
+  return action;
 }

@@ -1,18 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import {
-  AUDIT_COLUMNS,
-  type AuditLine,
-  type AuditSummary,
-  auditMigration,
-  isAuditProblem,
-  type ManifestExpectations,
-  manifestExpectations,
-} from "../../assurance/audit.js";
-import { neutraliseFormula } from "../../assurance/report-csv.js";
+import { type AuditSummary, type ManifestExpectations, manifestExpectations } from "../../assurance/audit.js";
+import { auditSummaryLine, writeAudit } from "../../assurance/audit-run.js";
 import { ManifestFileError, readManifest } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
-import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
 import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
@@ -39,18 +30,6 @@ async function readExpectations(
   }
 }
 
-/** `mismatch: label (us-east-1, KMS key 1234...): detail` */
-function problemLine(line: AuditLine): string {
-  const who = line.source_label || line.source_id || "a manifest row";
-  const where = [line.region, line.kms_key_id && `KMS key ${line.kms_key_id}`].filter(Boolean).join(", ");
-  return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
-}
-
-const keys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
-
-const csvLine = (line: AuditLine) =>
-  formatCsvLine(AUDIT_COLUMNS.map((column) => neutraliseFormula(line[column])));
-
 /** Audits every migrated key, writes the CSV and the summary line; returns the counts. */
 export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
   const config = configFrom(flags);
@@ -69,29 +48,18 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     }
     return port;
   };
-  const out = file?.stream ?? process.stdout;
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
-  const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
+  let summary: AuditSummary;
   try {
     const hsm = await openHsm(config, runtime.logger);
     try {
-      const counts = await runtime.ledger.counts();
-      const total = Object.values(counts.byStatus).reduce((sum, count) => sum + count, 0);
-      await write(formatCsvLine(AUDIT_COLUMNS));
-      const lines = auditMigration(
-        runtime.ledger.records(),
-        { hsm, kms, randomBytes },
-        summary,
-        config.hsmConcurrency,
+      summary = await writeAudit({
+        ledger: runtime.ledger,
+        ports: { hsm, kms, randomBytes },
+        concurrency: config.hsmConcurrency,
         manifest,
-      );
-      for await (const line of lines) {
-        await write(csvLine(line));
-        if (isAuditProblem(line.result)) process.stderr.write(problemLine(line));
-        if (summary.audited % 200 === 0)
-          process.stderr.write(`audit: ${summary.audited + summary.notMigrated} of ${total} keys read\n`);
-      }
+        out: file?.stream ?? process.stdout,
+        err: process.stderr,
+      });
     } finally {
       await hsm.close();
     }
@@ -100,10 +68,7 @@ export async function runAudit(flags: AuditFlags): Promise<AuditSummary> {
     for (const port of kmsPorts.values()) port.close();
     await runtime.close();
   }
-  const { byResult } = summary;
-  process.stderr.write(
-    `audit: ${keys(byResult.identical ?? 0)} identical in the HSM and KMS, ${byResult["not-comparable"] ?? 0} not comparable outside KMS (AES), ${summary.problems} ${summary.problems === 1 ? "problem" : "problems"}; ${keys(summary.notMigrated)} not migrated (not audited)\n`,
-  );
+  process.stderr.write(auditSummaryLine(summary));
   return summary;
 }
 

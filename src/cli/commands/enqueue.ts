@@ -1,6 +1,6 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
-import { type EnqueueSummary, enqueueManifest } from "../../campaign/enqueue.js";
+import { type EnqueueSummary, enqueueManifest, enqueueSummaryLine } from "../../campaign/enqueue.js";
 import { previewPreflight } from "../../campaign/preview.js";
 import { readKeyPolicy } from "../../manifest/key-policy.js";
 import { formatProblem, ManifestFileError } from "../../manifest/read.js";
@@ -25,12 +25,6 @@ async function keyPolicyFlag(path: string | undefined): Promise<string | undefin
 }
 
 const openManifest = (path: string) => openManifestFile(path, "a CSV file with a header row");
-
-export function summaryLine(summary: EnqueueSummary, dryRun: boolean): string {
-  return dryRun
-    ? `${summary.accepted} rows valid, ${summary.rejected} rejected (dry run: nothing enqueued)`
-    : `${summary.accepted} rows accepted (${summary.queued} queued, ${summary.alreadyKnown} already known), ${summary.rejected} rejected`;
-}
 
 /** Enqueues a manifest; returns the exit code. Shared with `migrate`. */
 export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<number> {
@@ -74,7 +68,7 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
         : undefined,
     });
     if (progress) process.stderr.write("\n");
-    process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
+    process.stdout.write(`${enqueueSummaryLine(summary, dryRun)}\n`);
     let failedPreflight = 0;
     if (flags.preflight) {
       const logger = createLogger({ level: config.logLevel, base: { component: "preflight-preview" } });

@@ -1,6 +1,7 @@
 import { errorCodeEntry } from "../shared/error-codes.js";
+import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
-import type { ReportRow } from "./report-csv.js";
+import { createReportCsvStream, type ReportRow } from "./report-csv.js";
 
 /**
  * What the error column says: why a key failed, or why a migrated key is `verified=unproven` (the evidence that
@@ -48,4 +49,39 @@ export function reportJson(record: MigrationRecord) {
       record.status === "failed" && record.error ? errorCodeEntry(record.error.code)?.hint : undefined,
     completed_at: record.completedAt,
   };
+}
+
+/** The first bytes of a report: the CSV header, or JSON's opening bracket. */
+export function reportStart(format: "csv" | "json"): string {
+  return format === "json" ? "[" : createReportCsvStream().header;
+}
+
+/**
+ * Writes the report (one row per key) and returns how many keys are not migrated. `header: false` leaves
+ * out its first bytes (the CSV header, or JSON's `[`: `reportStart(format)`), for a caller that wrote them
+ * already to check its destination early.
+ */
+export async function writeReport(
+  ledger: Ledger,
+  format: "csv" | "json",
+  out: NodeJS.WritableStream,
+  options: { header?: boolean } = {},
+): Promise<{ keys: number; notMigrated: number }> {
+  const write = (text: string) =>
+    new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
+  const csv = createReportCsvStream();
+  let keys = 0;
+  let notMigrated = 0;
+  if (options.header !== false) await write(reportStart(format));
+  for await (const record of ledger.records()) {
+    if (record.status !== "migrated") notMigrated++;
+    await write(
+      format === "csv"
+        ? csv.line(reportRow(record))
+        : `${keys === 0 ? "\n" : ",\n"}  ${JSON.stringify(reportJson(record))}`,
+    );
+    keys++;
+  }
+  if (format === "json") await write(keys === 0 ? "]\n" : "\n]\n");
+  return { keys, notMigrated };
 }

@@ -17,6 +17,13 @@ export interface EnqueueSummary {
   alreadyKnown: number;
 }
 
+/** The line `enqueue` prints when it is done. */
+export function enqueueSummaryLine(summary: EnqueueSummary, dryRun: boolean): string {
+  return dryRun
+    ? `${summary.accepted} rows valid, ${summary.rejected} rejected (dry run: nothing enqueued)`
+    : `${summary.accepted} rows accepted (${summary.queued} queued, ${summary.alreadyKnown} already known), ${summary.rejected} rejected`;
+}
+
 export interface EnqueueOptions {
   defaultRegion: string | undefined;
   /** Validate only: nothing is written. */

@@ -1,4 +1,6 @@
+export { type CampaignPackOptions, writeCampaignPack } from "./campaign-pack.js";
 export { lookUpOperator, type OperatorLookupSettings } from "./operator.js";
+export { printVerification } from "./print.js";
 export { evidenceRecord, recordFileName } from "./record.js";
 export { packSigningAlgorithm, verifyKmsSignature } from "./signatures.js";
 export { kmsPackSigner, type PackSigner, regionOfKeyArn } from "./signer.js";

@@ -8,6 +8,8 @@ export interface OperatorLookupSettings {
   endpoint?: string | undefined;
   /** How long to wait for STS. @defaultValue 5000 */
   timeoutMs?: number;
+  /** Explicit credentials (the sandbox's); default: the SDK's default provider chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 function localUser(): string {
@@ -30,6 +32,7 @@ export async function lookUpOperator(settings: OperatorLookupSettings = {}): Pro
   const client = new STSClient({
     region: settings.region ?? "us-east-1",
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    ...(settings.credentials ? { credentials: settings.credentials } : {}),
     maxAttempts: 1,
     requestHandler: {
       requestTimeout: settings.timeoutMs ?? 5000,

@@ -1,20 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import {
-  AUDIT_COLUMNS,
-  type AuditLine,
-  type AuditSummary,
-  auditMigration,
-  isAuditProblem,
-  type ManifestExpectations,
-  manifestExpectations,
-} from "../../assurance/audit.js";
-import { neutraliseFormula } from "../../assurance/report-csv.js";
+import type { AuditLine } from "../../assurance/audit.js";
+import { type AuditSummary, type ManifestExpectations, manifestExpectations } from "../../assurance/audit.js";
+import { auditSummaryLine, writeAudit } from "../../assurance/audit-run.js";
 import { ManifestFileError, readManifest } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
-import { formatCsvLine } from "../../shared/csv.js";
 import { ConfigError } from "../../shared/errors.js";
-import { kmsPortCache } from "../../shared/kms/index.js";
+import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -23,7 +15,6 @@ import { type CommonFlags, configFrom, openHsm, openRuntime, withCommonFlags } f
 interface AuditFlags extends CommonFlags {
   out?: string;
   manifest?: string;
-  /** The summary as JSON on standard output; without --out, with one entry per key instead of the CSV. */
   json?: boolean;
 }
 
@@ -41,18 +32,6 @@ async function readExpectations(
   }
 }
 
-/** `mismatch: label (us-east-1, KMS key 1234...): detail` */
-function problemLine(line: AuditLine): string {
-  const who = line.source_label || line.source_id || "a manifest row";
-  const where = [line.region, line.kms_key_id && `KMS key ${line.kms_key_id}`].filter(Boolean).join(", ");
-  return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
-}
-
-const countKeys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
-
-const csvLine = (line: AuditLine) =>
-  formatCsvLine(AUDIT_COLUMNS.map((column) => neutraliseFormula(line[column])));
-
 /** Audits every migrated key, writes the CSV (or, `keys`, collects the lines) and the summary line. */
 export async function runAudit(flags: AuditFlags, keys?: AuditLine[]): Promise<AuditSummary> {
   const config = configFrom(flags);
@@ -65,34 +44,19 @@ export async function runAudit(flags: AuditFlags, keys?: AuditLine[]): Promise<A
   const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const kmsPorts = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
   const kms = (region: string): KmsPort => kmsPorts.portFor(region);
-  const out = file?.stream ?? process.stdout;
-  const write = (text: string) =>
-    keys
-      ? Promise.resolve()
-      : new Promise<void>((resolve, reject) =>
-          out.write(text, (error) => (error ? reject(error) : resolve())),
-        );
-  const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
+  let summary: AuditSummary;
   try {
     const hsm = await openHsm(config, runtime.logger);
     try {
-      const counts = await runtime.ledger.counts();
-      const total = Object.values(counts.byStatus).reduce((sum, count) => sum + count, 0);
-      await write(formatCsvLine(AUDIT_COLUMNS));
-      const lines = auditMigration(
-        runtime.ledger.records(),
-        { hsm, kms, randomBytes },
-        summary,
-        config.hsmConcurrency,
+      summary = await writeAudit({
+        ledger: runtime.ledger,
+        ports: { hsm, kms, randomBytes },
+        concurrency: config.hsmConcurrency,
         manifest,
-      );
-      for await (const line of lines) {
-        keys?.push(line);
-        await write(csvLine(line));
-        if (isAuditProblem(line.result)) process.stderr.write(problemLine(line));
-        if (summary.audited % 200 === 0)
-          process.stderr.write(`audit: ${summary.audited + summary.notMigrated} of ${total} keys read\n`);
-      }
+        out: file?.stream ?? process.stdout,
+        err: process.stderr,
+        keys,
+      });
     } finally {
       await hsm.close();
     }
@@ -101,10 +65,7 @@ export async function runAudit(flags: AuditFlags, keys?: AuditLine[]): Promise<A
     kmsPorts.close();
     await runtime.close();
   }
-  const { byResult } = summary;
-  process.stderr.write(
-    `audit: ${countKeys(byResult.identical ?? 0)} identical in the HSM and KMS, ${byResult["not-comparable"] ?? 0} not comparable outside KMS (AES), ${summary.problems} ${summary.problems === 1 ? "problem" : "problems"}; ${countKeys(summary.notMigrated)} not migrated (not audited)\n`,
-  );
+  process.stderr.write(auditSummaryLine(summary));
   return summary;
 }
 

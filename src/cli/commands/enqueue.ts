@@ -1,6 +1,6 @@
 import { dirname } from "node:path";
 import type { Command } from "commander";
-import type { EnqueueSummary } from "../../campaign/enqueue.js";
+import { type EnqueueSummary, enqueueSummaryLine } from "../../campaign/enqueue.js";
 import type { previewPreflight } from "../../campaign/preview.js";
 import { readKeyPolicy } from "../../manifest/key-policy.js";
 import { formatProblem, ManifestFileError } from "../../manifest/read.js";
@@ -26,12 +26,6 @@ async function keyPolicyFlag(path: string | undefined): Promise<string | undefin
 }
 
 const openManifest = (path: string) => openManifestFile(path, "a CSV file with a header row");
-
-export function summaryLine(summary: EnqueueSummary, dryRun: boolean): string {
-  return dryRun
-    ? `${summary.accepted} rows valid, ${summary.rejected} rejected (dry run: nothing enqueued)`
-    : `${summary.accepted} rows accepted (${summary.queued} queued, ${summary.alreadyKnown} already known), ${summary.rejected} rejected`;
-}
 
 /** Enqueues a manifest; returns the exit code. Shared with `migrate`. */
 export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<number> {
@@ -76,7 +70,7 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
         : undefined,
     });
     if (progress) process.stderr.write("\n");
-    if (!flags.json) process.stdout.write(`${summaryLine(summary, dryRun)}\n`);
+    if (!flags.json) process.stdout.write(`${enqueueSummaryLine(summary, dryRun)}\n`);
     let failedPreflight = 0;
     const preflightLines: Array<{ ok: boolean; text: string }> = [];
     if (flags.preflight) {

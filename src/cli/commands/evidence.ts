@@ -1,12 +1,10 @@
 import type { Command } from "commander";
 import {
   checkPackTarget,
-  kmsPackSigner,
-  lookUpOperator,
-  type PackVerification,
+  printVerification,
   regionOfKeyArn,
   verifyEvidencePack,
-  writeEvidencePack,
+  writeCampaignPack,
 } from "../../assurance/evidence/index.js";
 import { requireRegion } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
@@ -34,65 +32,23 @@ export async function runEvidence(flags: EvidenceFlags): Promise<number> {
     ? createKmsAdapter({ region: signingRegion, endpoint: config.kmsEndpoint })
     : undefined;
   try {
-    // The signing key is checked before anything is written: a wrong key is a usage error, not a half pack.
-    const signer = kms && flags.signWith ? await kmsPackSigner(kms, flags.signWith) : undefined;
-    // With HSM2KMS_KMS_ENDPOINT set, STS is asked at that endpoint too (the sandbox emulator answers it).
-    const operator = await lookUpOperator({
-      region: signingRegion ?? config.region,
-      endpoint: config.kmsEndpoint,
-    });
-    if (operator.source === "unavailable")
-      process.stderr.write(
-        `hsm2kms evidence: no AWS caller identity (${operator.reason}); recording the local user ${operator.localUser} only\n`,
-      );
-    const { manifest, signature } = await writeEvidencePack({
+    const { notMigrated } = await writeCampaignPack({
       dir: flags.out,
       force,
-      records: runtime.ledger.records(),
-      operator,
+      ledger: runtime.ledger,
       campaign: config.queuePrefix,
       toolVersion: TOOL_VERSION,
-      signer,
+      signer: kms && flags.signWith ? { kms, keyId: flags.signWith } : undefined,
+      // With HSM2KMS_KMS_ENDPOINT set, STS is asked at that endpoint too (the sandbox emulator answers it).
+      operatorLookup: { region: signingRegion ?? config.region, endpoint: config.kmsEndpoint },
+      out: process.stdout,
+      err: process.stderr,
     });
-    const { keys, records, notMigrated } = manifest.counts;
-    if (notMigrated > 0) {
-      process.stderr.write(
-        `hsm2kms evidence: ${notMigrated} of ${keys} keys are not migrated and have no record (listed in manifest.json with status and error):\n`,
-      );
-      for (const entry of manifest.notMigrated.slice(0, 20))
-        process.stderr.write(
-          `  ${entry.sourceLabel ?? entry.sourceIdHex ?? entry.migrationId} (${entry.region}): ${entry.status}${entry.error ? `, ${entry.error.code}` : ""}\n`,
-        );
-      if (notMigrated > 20) process.stderr.write(`  ... and ${notMigrated - 20} more\n`);
-    }
-    process.stdout.write(
-      `evidence pack ${flags.out}: ${records} records, ${notMigrated} ${notMigrated === 1 ? "key" : "keys"} without a record, ${
-        signature
-          ? `signed with ${signature.keyArn} (${signature.algorithm}, public key SHA-256 ${signature.publicKeySha256})`
-          : "not signed (no --sign-with)"
-      }\n`,
-    );
     return notMigrated > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     kms?.close();
     await runtime.close();
   }
-}
-
-export function printVerification(dir: string, result: PackVerification): void {
-  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
-  for (const problem of result.problems) process.stdout.write(`${problem}\n`);
-  const signature =
-    result.signature.status === "absent"
-      ? "not signed"
-      : `signature ${result.signature.status} (key ${result.signature.keyArn}, public key SHA-256 ${result.signature.publicKeySha256}${result.signature.pinned ? ", pinned" : ", NOT pinned"})`;
-  process.stdout.write(
-    `evidence pack ${dir}: ${result.records} records, ${result.notMigrated} ${result.notMigrated === 1 ? "key" : "keys"} without a record, ${signature}, ${result.signaturesReverified} record signatures verified again offline: ${
-      result.problems.length === 0
-        ? "OK"
-        : `${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`
-    }\n`,
-  );
 }
 
 export function registerEvidenceCommand(program: Command): void {

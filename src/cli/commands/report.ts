@@ -1,10 +1,8 @@
 import type { Command } from "commander";
-import { reportJson, reportRow } from "../../assurance/report.js";
-import { createReportCsvStream } from "../../assurance/report-csv.js";
+import { reportStart, writeReport } from "../../assurance/report.js";
 import type { CampaignKmsLookup } from "../../campaign/marker.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
-import type { Ledger } from "../../shared/ledger/index.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
 import { type CommonFlags, configFrom, openRuntime, type Runtime, withCommonFlags } from "../runtime.js";
@@ -12,41 +10,6 @@ import { type CommonFlags, configFrom, openRuntime, type Runtime, withCommonFlag
 interface ReportFlags extends CommonFlags {
   format?: string;
   out?: string;
-}
-
-/**
- * Writes the report (one row per key) and returns how many keys are not migrated. `header: false` leaves
- * out its first bytes (the CSV header, or JSON's `[`: `reportStart(format)`), for a caller that wrote them
- * already to check its destination early.
- */
-/** The first bytes of a report: the CSV header, or JSON's opening bracket. */
-export function reportStart(format: "csv" | "json"): string {
-  return format === "json" ? "[" : createReportCsvStream().header;
-}
-
-export async function writeReport(
-  ledger: Ledger,
-  format: "csv" | "json",
-  out: NodeJS.WritableStream,
-  options: { header?: boolean } = {},
-): Promise<{ keys: number; notMigrated: number }> {
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
-  const csv = createReportCsvStream();
-  let keys = 0;
-  let notMigrated = 0;
-  if (options.header !== false) await write(reportStart(format));
-  for await (const record of ledger.records()) {
-    if (record.status !== "migrated") notMigrated++;
-    await write(
-      format === "csv"
-        ? csv.line(reportRow(record))
-        : `${keys === 0 ? "\n" : ",\n"}  ${JSON.stringify(reportJson(record))}`,
-    );
-    keys++;
-  }
-  if (format === "json") await write(keys === 0 ? "]\n" : "\n]\n");
-  return { keys, notMigrated };
 }
 
 /** Fails (exit 1) when the prefix has no whole ledger: an empty report would read as a campaign with no key. */

@@ -1,0 +1,76 @@
+import { formatCsvLine } from "../shared/csv.js";
+import type { Ledger } from "../shared/ledger/index.js";
+import {
+  AUDIT_COLUMNS,
+  type AuditLine,
+  type AuditPorts,
+  type AuditSummary,
+  auditMigration,
+  isAuditProblem,
+  type ManifestExpectations,
+} from "./audit.js";
+import { neutraliseFormula } from "./report-csv.js";
+
+/** `mismatch: label (us-east-1, KMS key 1234...): detail` */
+function problemLine(line: AuditLine): string {
+  const who = line.source_label || line.source_id || "a manifest row";
+  const where = [line.region, line.kms_key_id && `KMS key ${line.kms_key_id}`].filter(Boolean).join(", ");
+  return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
+}
+
+const keys = (count: number) => `${count} ${count === 1 ? "key" : "keys"}`;
+
+const csvLine = (line: AuditLine) =>
+  formatCsvLine(AUDIT_COLUMNS.map((column) => neutraliseFormula(line[column])));
+
+export interface WriteAuditOptions {
+  /** The campaign's ledger: its records, and its counts for the progress lines. */
+  ledger: Ledger;
+  ports: AuditPorts;
+  /** HSM work at once (HSM2KMS_HSM_CONCURRENCY). */
+  concurrency: number;
+  /** What the manifest asks for (`audit --manifest`), if given. */
+  manifest?: ManifestExpectations | undefined;
+  /** Where the CSV goes. */
+  out: NodeJS.WritableStream;
+  /** When given, the lines are collected here instead of written as CSV (`audit --json`). */
+  keys?: AuditLine[] | undefined;
+  /** Where each problem and the progress go, one line each. */
+  err: NodeJS.WritableStream;
+}
+
+/** Audits every key of the ledger: the CSV (header first) to `out`, problems and progress to `err`. */
+export async function writeAudit(options: WriteAuditOptions): Promise<AuditSummary> {
+  const { out, err, keys: collected } = options;
+  const write = (text: string) =>
+    collected
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) =>
+          out.write(text, (error) => (error ? reject(error) : resolve())),
+        );
+  const summary: AuditSummary = { audited: 0, byResult: {}, notMigrated: 0, problems: 0 };
+  const counts = await options.ledger.counts();
+  const total = Object.values(counts.byStatus).reduce((sum, count) => sum + count, 0);
+  await write(formatCsvLine(AUDIT_COLUMNS));
+  const lines = auditMigration(
+    options.ledger.records(),
+    options.ports,
+    summary,
+    options.concurrency,
+    options.manifest,
+  );
+  for await (const line of lines) {
+    collected?.push(line);
+    await write(csvLine(line));
+    if (isAuditProblem(line.result)) err.write(problemLine(line));
+    if (summary.audited % 200 === 0)
+      err.write(`audit: ${summary.audited + summary.notMigrated} of ${total} keys read\n`);
+  }
+  return summary;
+}
+
+/** The audit's last line: how many keys are identical, not comparable, problems, not migrated. */
+export function auditSummaryLine(summary: AuditSummary): string {
+  const { byResult } = summary;
+  return `audit: ${keys(byResult.identical ?? 0)} identical in the HSM and KMS, ${byResult["not-comparable"] ?? 0} not comparable outside KMS (AES), ${summary.problems} ${summary.problems === 1 ? "problem" : "problems"}; ${keys(summary.notMigrated)} not migrated (not audited)\n`;
+}

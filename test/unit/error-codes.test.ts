@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { reportJson } from "../../src/assurance/report.js";
 import { curableByRetry } from "../../src/campaign/retry.js";
 import {
   codeOfAwsName,
@@ -11,6 +12,7 @@ import {
 import { fatal } from "../../src/shared/errors.js";
 import { pkcs11Failure } from "../../src/shared/hsm/pkcs11-errors.js";
 import { kmsErrorCode, mapKmsError } from "../../src/shared/kms/kms-errors.js";
+import { newMigrationRecord } from "../../src/shared/migration.js";
 import { FakeKms } from "../helpers/fake-kms.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -131,5 +133,26 @@ describe("the error-code table", () => {
     expect(missing).toMatchObject({ code: kmsErrorCode("NotFoundException"), kind: "not-visible" });
     const helper = readFileSync(join(ROOT, "test", "helpers", "fake-kms.ts"), "utf8");
     expect(helper).not.toMatch(/"KMS_[A-Z_]+"/);
+  });
+
+  it("the JSON report gives a failed key's fix from the table, and none for a key that did not fail", () => {
+    const base = newMigrationRecord(
+      "k1",
+      "us-east-1",
+      { label: "a" },
+      { tags: {}, multiRegion: false },
+      new Date(),
+    );
+    const error = {
+      code: "SOURCE_KEY_NOT_WRAPPABLE",
+      kind: "fatal",
+      phase: "wrap" as const,
+      message: "no",
+      at: "",
+    };
+    expect(reportJson({ ...base, status: "failed", error }).error_hint).toBe(
+      ERROR_CODES.SOURCE_KEY_NOT_WRAPPABLE.hint,
+    );
+    expect(reportJson({ ...base, status: "in_progress", error }).error_hint).toBeUndefined();
   });
 });

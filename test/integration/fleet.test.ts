@@ -160,7 +160,9 @@ describe("the fleet", () => {
     expect(emulator.stats().regions["us-east-1"]?.["GetParametersForImport"]?.calls).toBe(2 * batch.length);
 
     const status = await runCli(["status", "--json"], env);
-    expect(JSON.parse(status.output.slice(status.output.indexOf("{"))).byStatus).toEqual({ migrated: batch.length });
+    expect(JSON.parse(status.output.slice(status.output.indexOf("{"))).byStatus).toEqual({
+      migrated: batch.length,
+    });
     const report = await runCli(["report"], env);
     const lines = report.output.trim().split("\n");
     expect(lines[0]).toBe(REPORT_COLUMNS.join(","));

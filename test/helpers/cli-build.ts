@@ -11,7 +11,7 @@ const ROOT = join(import.meta.dirname, "../..");
  * start, which costs about as much CPU again as loading the CLI itself (~0.8 s of ~1.7 s), and the suites
  * start a few hundred CLI processes on a 2-core machine. Same sources, same compiler (esbuild) and the
  * settings tsx uses (tsconfig.json, keepNames); bin/hsm2kms.js itself is still run by the tests that pass
- * `{ bin: BIN }` or spawn it directly (sandbox demo, cli-config, kms-emulator-cli, deploy-compose).
+ * `{ bin: BIN }` or spawn it directly (sandbox demo, deploy-compose).
  */
 export async function buildTestCli(outDir: string): Promise<string> {
   await rm(outDir, { recursive: true, force: true });

@@ -1,14 +1,13 @@
 import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { CLI_ENTRY } from "../helpers/cli.js";
 
 const run = promisify(execFile);
-const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
 
 async function cli(args: string[], env: Record<string, string>) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [CLI_ENTRY, ...args], {
       env: { PATH: process.env["PATH"] ?? "", ...env },
     });
     return { code: 0, stdout, stderr };

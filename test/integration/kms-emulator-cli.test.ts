@@ -12,9 +12,9 @@ import {
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/shared/errors.js";
 import { readCredentialsFile } from "../../src/testkit/kms-emulator/flags.js";
+import { CLI_ENTRY } from "../helpers/cli.js";
 import { errorName, kmsClient } from "./kms-emulator-fixtures.js";
 
-const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
 const children: ChildProcess[] = [];
 const directory = mkdtempSync(join(tmpdir(), "kms-emulator-cli-"));
 
@@ -23,8 +23,9 @@ afterAll(() => {
   rmSync(directory, { recursive: true, force: true });
 });
 
+/** The CLI transpiled once per run (bin/hsm2kms.js itself is covered by the sandbox demo test). */
 function run(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   return child;
 }

@@ -22,6 +22,7 @@ import { createTestToken, type TestToken } from "../helpers/softhsm.js";
  * `hsm2kms abandon` through the real CLI after an interrupted campaign: two keys migrated, one stopped after
  * create (a KMS key pending import, with its alias), one late duplicate (an orphan), beside keys that are not
  * this campaign's. In the end no live key, alias or Redis key of the campaign is left, and the others are untouched.
+ * About ten CLI runs in one story: seconds each on an idle machine, but far more on a loaded one, hence the timeout.
  */
 let token: TestToken;
 let emulator: KmsEmulator;
@@ -176,5 +177,5 @@ describe("hsm2kms abandon", () => {
     const noCampaign = await runCli(["abandon"], env);
     expect(noCampaign.code).toBe(1);
     expect(noCampaign.output).toContain("no campaign exists under the prefix");
-  }, 240_000);
+  }, 480_000);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
+import { TAGGING_QUOTAS } from "../../src/sandbox/kms-emulator/operations/tagging.js";
 import type { SampleKey } from "../../src/sandbox/sample-keys.js";
 import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
@@ -89,7 +90,10 @@ export const userRunScenario: Scenario = {
     const token = await userToken();
     const quotas = scaledQuotas(DEFAULT_KMS_QUOTAS, FACTOR).list;
     const quota = DEFAULT_KMS_QUOTAS.GetParametersForImport * FACTOR;
-    const emulator = await startEmulator(quotas);
+    // The emulator also meters the Resource Groups Tagging API (create's lookup): scaled like the rest.
+    const emulator = await startEmulator(
+      scaledQuotas({ ...DEFAULT_KMS_QUOTAS, ...TAGGING_QUOTAS }, FACTOR).list,
+    );
     const prefix = context.env.prefix("user-run");
     const dir = await mkdtemp(join(tmpdir(), "hsm2kms-bench-user-run-"));
     const redis = new Redis(REDIS_URL);

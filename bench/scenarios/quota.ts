@@ -1,4 +1,5 @@
 import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
+import { TAGGING_QUOTAS } from "../../src/testkit/kms-emulator/operations/tagging.js";
 import { BENCH_REGIONS, BENCH_WRAPPING_KEYS } from "../lib/bench-env.js";
 import { type FleetRunResult, operationTotals, runFleetMigration, scaledQuotas } from "../lib/fleet-run.js";
 import { atLeast, atMost, type Figure, info } from "../lib/report.js";
@@ -24,7 +25,11 @@ export async function quotaRun(context: ScenarioContext, settings: QuotaRunSetti
     keys: await context.env.keys(settings.keys),
     regions,
     configEnv: { HSM2KMS_KMS_QUOTAS: quotas.list, ...settings.configEnv },
-    emulator: { quotas: quotas.table, ...(settings.latencyMs ? { latencyMs: settings.latencyMs } : {}) },
+    // The tag lookup's own quota (GetResources, create's search for an earlier key), scaled like the others.
+    emulator: {
+      quotas: { ...quotas.table, GetResources: TAGGING_QUOTAS.GetResources! * settings.factor },
+      ...(settings.latencyMs ? { latencyMs: settings.latencyMs } : {}),
+    },
   });
   const bottleneck = DEFAULT_KMS_QUOTAS.GetParametersForImport * settings.factor * regions.length;
   const steadyRate =

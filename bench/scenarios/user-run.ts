@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
+import { TAGGING_QUOTAS } from "../../src/testkit/kms-emulator/operations/tagging.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { BENCH_CREDENTIALS, BENCH_REGIONS, REDIS_URL } from "../lib/bench-env.js";
 import { benchManifest, scaledQuotas } from "../lib/fleet-run.js";
@@ -89,7 +90,10 @@ export const userRunScenario: Scenario = {
     const token = await userToken();
     const quotas = scaledQuotas(DEFAULT_KMS_QUOTAS, FACTOR).list;
     const quota = DEFAULT_KMS_QUOTAS.GetParametersForImport * FACTOR;
-    const emulator = await startEmulator(quotas);
+    // The emulator also meters the Resource Groups Tagging API (create's lookup): scaled like the rest.
+    const emulator = await startEmulator(
+      scaledQuotas({ ...DEFAULT_KMS_QUOTAS, ...TAGGING_QUOTAS }, FACTOR).list,
+    );
     const prefix = context.env.prefix("user-run");
     const dir = await mkdtemp(join(tmpdir(), "hsm2kms-bench-user-run-"));
     const redis = new Redis(REDIS_URL);

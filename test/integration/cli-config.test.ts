@@ -24,15 +24,25 @@ describe("hsm2kms config (CLI)", () => {
     expect(result.stderr).toContain("HSM2KMS_DELETION_WINDOW_DAYS");
   });
 
-  it("prints the validated configuration with the PIN redacted", async () => {
-    const result = await cli(["config"], {
+  it("prints every variable with its value, source, default and meaning, the PIN redacted", async () => {
+    const env = {
       HSM2KMS_PKCS11_LIB: process.execPath,
       HSM2KMS_TOKEN_LABEL: "t",
       HSM2KMS_PKCS11_PIN: "crypto-user:pa55word",
-    });
-    expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout).hsm.pin).toBe("[redacted]");
-    expect(result.stdout + result.stderr).not.toContain("pa55word");
+    };
+    const table = await cli(["config"], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^VARIABLE +VALUE +SOURCE +DEFAULT +MEANING$/m);
+    expect(table.stdout).toMatch(/^HSM2KMS_PKCS11_PIN +\[redacted\] +environment +- +the user PIN itself/m);
+    expect(table.stdout).toMatch(/^HSM2KMS_JOB_LOCK +1m00s +default +60s +how long a worker holds a job/m);
+    const json = await cli(["config", "--json"], env);
+    expect(json.code).toBe(0);
+    const shown = JSON.parse(json.stdout) as { config: { hsm: { pin: string } }; variables: unknown[] };
+    expect(shown.config.hsm.pin).toBe("[redacted]");
+    expect(shown.variables).toContainEqual(
+      expect.objectContaining({ name: "HSM2KMS_TOKEN_LABEL", value: "t", source: "environment" }),
+    );
+    expect(table.stdout + table.stderr + json.stdout + json.stderr).not.toContain("pa55word");
   });
 
   it("exits 2 on an unknown command and 0 on --help", async () => {

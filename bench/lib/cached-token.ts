@@ -17,7 +17,7 @@ import { initSandboxToken } from "../../src/testkit/softhsm.js";
 import { addMixedKeys } from "../../test/helpers/fleet.js";
 
 /** Where the benchmarks keep their tokens. */
-export const CACHE_DIR = join(import.meta.dirname, "../.cache");
+export const CACHE_DIR = join(import.meta.dirname, "..", ".cache");
 
 export interface CachedToken {
   dir: string;

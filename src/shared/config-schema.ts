@@ -145,6 +145,20 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
         .join(",") || "AWS defaults",
   },
   {
+    name: "HSM2KMS_HSM_WRAP_RATE",
+    defaultText: "5",
+    explanation:
+      "wraps per second one HSM host sustains, for `hsm2kms plan` (an assumption unless measured: plan --measure-hsm)",
+    shown: (c) => (c.hsmWrapRate === undefined ? undefined : text(c.hsmWrapRate)),
+  },
+  {
+    name: "HSM2KMS_ACCOUNTS_FILE",
+    defaultText: "",
+    explanation:
+      "CSV account,role_arn[,external_id[,session_name]]: the role assumed in each target account (plan reads it so far)",
+    shown: (c) => (c.accounts ? `${c.accounts.size} account(s)` : undefined),
+  },
+  {
     name: "HSM2KMS_DELETION_WINDOW_DAYS",
     defaultText: "7",
     explanation: "pending window (days) when a key that failed verification is scheduled for deletion",

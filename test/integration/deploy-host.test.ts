@@ -155,12 +155,13 @@ function policy(name: string): PolicyStatement[] {
 const actions = (statement: PolicyStatement) => [statement.Action].flat();
 
 describe("deploy/iam", () => {
-  it("has JSON policies only for the three roles and the evidence signer", () => {
+  it("has JSON policies only for the roles, the evidence signer and the campaign cleanup", () => {
     expect(
       readdirSync(join(ROOT, "deploy/iam"))
         .filter((file) => file.endsWith(".json"))
         .sort(),
     ).toEqual([
+      "campaign-cleanup.json",
       "evidence-signer.json",
       "hsm-worker-params.json",
       "hsm-worker.json",
@@ -227,7 +228,7 @@ describe("deploy/iam", () => {
 
   it("accounts for every AWS SDK command the product sends, in a policy or as needing no permission", () => {
     const sources = readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" })
-      .filter((file) => file.endsWith(".ts") && !file.startsWith("sandbox"))
+      .filter((file) => file.endsWith(".ts") && !file.startsWith("testkit"))
       .map((file) => readFileSync(join(ROOT, "src", file), "utf8"));
     const commands = new Set(
       sources.flatMap((text) => [...text.matchAll(/new (\w+)Command\(/g)].map((m) => m[1]!)),
@@ -248,6 +249,23 @@ describe("deploy/iam", () => {
           `${command} in deploy/iam`,
         ).toBe(true);
     expect(commands.size).toBeGreaterThanOrEqual(15);
+  });
+
+  it("lets abandon delete material, schedule deletion and delete aliases only of keys a campaign made", () => {
+    const statements = policy("campaign-cleanup.json");
+    for (const action of ["kms:DeleteImportedKeyMaterial", "kms:ScheduleKeyDeletion"])
+      for (const statement of statements.filter((s) => actions(s).includes(action))) {
+        expect(statement.Condition?.["StringEquals"]?.["kms:KeyOrigin"], action).toBe("EXTERNAL");
+        expect(statement.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:campaign"], action).toBe("false");
+      }
+    // DeleteAlias: on a key only with the campaign's tag; the alias half (no tags on aliases) names aliases only.
+    for (const statement of statements.filter((s) => actions(s).includes("kms:DeleteAlias"))) {
+      const resource = String(statement.Resource);
+      if (resource.includes(":key/"))
+        expect(statement.Condition?.["Null"]?.["aws:ResourceTag/hsm2kms:campaign"]).toBe("false");
+      else expect(resource).toMatch(/:alias\//);
+    }
+    expect(statements.some((s) => s.Effect === "Allow" && actions(s).includes("kms:CreateKey"))).toBe(false);
   });
 
   it("lets workers create only imported keys, tag them only at creation, and roll back or use only keys hsm2kms made", () => {

@@ -1,13 +1,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKeyName } from "../../src/testkit/softhsm.js";
 import { WorkerProcesses } from "./chaos/worker-processes.js";
+import { type KmsEmulator, type KmsEmulatorOptions, startKmsEmulator } from "./kms-emulator.js";
 import { randomPrefix, wipeCampaign } from "./redis.js";
 import { createTestToken, type TestToken } from "./softhsm.js";
 

@@ -2,15 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import type { SampleKeyName } from "../../src/testkit/softhsm.js";
 import type { Figures } from "./chaos/figures.js";
 import { addMixedKeys } from "./fleet.js";
+import { type KmsEmulator, type KmsEmulatorOptions, startKmsEmulator } from "./kms-emulator.js";
 import { randomPrefix, wipeCampaign } from "./redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "./softhsm.js";
 

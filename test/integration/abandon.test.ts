@@ -10,10 +10,10 @@ import {
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";

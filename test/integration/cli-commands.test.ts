@@ -3,10 +3,10 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPORT_COLUMNS } from "../../src/assurance/report-csv.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { SAMPLE_KEYS } from "../../src/testkit/sample-keys.js";
 import { CLI_ENTRY, runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 

@@ -6,17 +6,13 @@ import type { HsmPort } from "../../src/shared/hsm/types.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
 import { KmsError } from "../../src/testkit/kms-emulator/errors.js";
-import {
-  type KmsEmulator,
-  type KmsEmulatorOptions,
-  startKmsEmulator,
-} from "../../src/testkit/kms-emulator/index.js";
 import { decideAfterError } from "../../src/workers/outcomes.js";
 import { PHASE_FUNCTIONS, type PhaseContext, PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { applyDecision, applyOutcome } from "../../src/workers/transitions.js";
 import { metricValue, runInProcessFleet } from "../helpers/chaos/in-process-fleet.js";
 import { readLedger } from "../helpers/chaos/invariants.js";
 import { addMixedKeys, kmsKeysByMigration } from "../helpers/fleet.js";
+import { type KmsEmulator, type KmsEmulatorOptions, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { emulatorKms, realContext } from "../helpers/pipeline.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";

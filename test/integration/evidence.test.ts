@@ -17,9 +17,9 @@ import type {
 } from "../../src/assurance/evidence/index.js";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { emulatorKms, TEST_CREDENTIALS } from "../helpers/pipeline.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";

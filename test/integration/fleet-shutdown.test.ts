@@ -1,9 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger, waitFor } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 

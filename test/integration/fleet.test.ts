@@ -4,7 +4,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPORT_COLUMNS } from "../../src/assurance/report-csv.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import {
@@ -15,6 +14,7 @@ import {
   testLedger,
   waitFor,
 } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { deletePrefix, randomPrefix } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 

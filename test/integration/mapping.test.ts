@@ -1,9 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { emulatorKms } from "../helpers/pipeline.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { newMigrationRecord } from "../../src/shared/migration.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { SAMPLE_KEY_NAMES, SAMPLE_KEYS, type SampleKeyName } from "../../src/testkit/sample-keys.js";
 import { runMigrationInProcess } from "../../src/workers/in-process-runner.js";
 import { kmsKeysByMigration } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { emulatorKms, realContext } from "../helpers/pipeline.js";
 import { createTestToken, listTokenObjects, type TestToken } from "../helpers/softhsm.js";
 

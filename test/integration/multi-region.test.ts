@@ -9,9 +9,9 @@ import {
 } from "@aws-sdk/client-kms";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import { unwrapKeyMaterial } from "../../src/shared/crypto/kms-wrap.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, testLedger } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { randomPrefix, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 

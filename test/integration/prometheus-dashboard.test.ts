@@ -2,10 +2,10 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/manifest/read.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { SAMPLE_KEYS, type SampleKeyName } from "../../src/testkit/sample-keys.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { cliEnvironment, waitFor } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { freePort } from "../helpers/ports.js";
 import {
   DEPLOY,

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ledger, ledgerHashTag } from "../../src/shared/ledger/index.js";
 import { createRedisConnection } from "../../src/shared/redis.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { type CliProcess, runCli, spawnCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, manifestFor, waitFor } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { type LocalRedisCluster, startRedisCluster } from "../helpers/redis-cluster.js";
 import { createTestToken, type TestToken } from "../helpers/softhsm.js";
 

@@ -5,13 +5,13 @@ import { describe, expect, it } from "vitest";
 import { enqueueManifest } from "../../src/campaign/enqueue.js";
 import { Ledger, ledgerKey } from "../../src/shared/ledger/index.js";
 import { PhaseQueues, phaseJobId } from "../../src/shared/queues.js";
-import { startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { Figures } from "../helpers/chaos/figures.js";
 import { addToFigures, checkInvariants } from "../helpers/chaos/invariants.js";
 import { runKillTrial } from "../helpers/chaos/kill-trial.js";
 import { chaosSeed, chaosTrials, seededRandom } from "../helpers/chaos/random.js";
 import { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
 import { cliEnvironment, manifestFor } from "../helpers/fleet.js";
+import { startKmsEmulator } from "../helpers/kms-emulator.js";
 import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { reliabilityBench } from "../helpers/reliability-bench.js";
 

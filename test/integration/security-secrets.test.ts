@@ -7,7 +7,6 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatManifestCsv } from "../../src/manifest/read.js";
 import { Ledger, ledgerHashTag } from "../../src/shared/ledger/index.js";
-import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
 import { generateKey } from "../../src/testkit/sample-key-generation.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { initSandboxToken } from "../../src/testkit/softhsm.js";
@@ -20,6 +19,7 @@ import type { WorkerProcesses } from "../helpers/chaos/worker-processes.js";
 import { runCli } from "../helpers/cli.js";
 import { withWorkerProcesses } from "../helpers/fixtures.js";
 import { cliEnvironment } from "../helpers/fleet.js";
+import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { listTokenObjects, withTokenSession } from "../helpers/softhsm.js";
 

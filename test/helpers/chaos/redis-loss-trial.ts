@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { startKmsEmulator } from "../../../src/testkit/kms-emulator/index.js";
 import type { SampleKey } from "../../../src/testkit/sample-keys.js";
 import { PROVENANCE_TAGS } from "../../../src/workers/phases/index.js";
 import { runCli } from "../cli.js";
 import { cliEnvironment, manifestFor } from "../fleet.js";
+import { startKmsEmulator } from "../kms-emulator.js";
 import { emulatorKms } from "../pipeline.js";
 import type { TestToken } from "../softhsm.js";
 import type { Random } from "./random.js";

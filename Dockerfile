@@ -2,7 +2,7 @@
 # (src/testkit, see .dockerignore): the `kms-emulator` and `sandbox` commands need a clone of the repository (or,
 # in docker-compose.yml, src/testkit mounted at /app/src/testkit).
 # Build stage: pkcs11js is a native addon, compiled by node-gyp during `npm ci`.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -13,7 +13,7 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 # Runtime stage: no compiler. softhsm2 is only for the sandbox token; on a CloudHSM client host the worker
 # runs from systemd (deploy/systemd) with the CloudHSM PKCS#11 library instead.
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends softhsm2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -25,8 +25,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
-ENV NODE_ENV=production \
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+# Node 22 LTS (package.json engines: 22 or 24); Node 20 reached end of life in April 2026.
+ENV NODE_ENV=production
 USER hsm2kms
 # 9464: a worker's /metrics; 9465: the status exporter's; 4599: the KMS emulator.
 EXPOSE 9464 9465 4599

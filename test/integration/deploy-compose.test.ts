@@ -243,7 +243,7 @@ describe("Dockerfile", () => {
     expect(stages[0]).toMatch(/\bmake\b/);
     expect(stages[0]).toMatch(/g\+\+/);
     expect(stages[0]).toMatch(/RUN npm ci\b/);
-    expect(final).toMatch(/^node:20-bookworm-slim\s/);
+    expect(final).toMatch(/^node:22-bookworm-slim\s/);
     expect(final).toMatch(/softhsm2/);
     expect(final).not.toMatch(/g\+\+|python3/);
     const user = /^USER (\S+)/m.exec(final)?.[1];

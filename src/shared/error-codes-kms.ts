@@ -78,10 +78,14 @@ export const KMS_ERROR_CODES = {
     hint: `the KMS key is not in a state that allows this (e.g. pending deletion, disabled): cancel the deletion or enable it, ${RETRY_AFTER_FIX}`,
     awsNames: ["KMSInvalidStateException"],
   },
+  // not-visible, not fatal: deploy/iam allows the import and verify calls only on keys carrying the provenance tag,
+  // and "changes to tags and aliases might take up to five minutes to affect KMS key authorization" (AWS KMS
+  // Developer Guide, "ABAC for AWS KMS"). Within HSM2KMS_KMS_CONSISTENCY_WINDOW of this campaign's change to the
+  // key, AccessDenied may be that delay: wait and look again. Anything else (no change yet) fails at once.
   KMS_ACCESS_DENIED: {
-    kind: "fatal",
+    kind: "not-visible",
     curableByRetry: true,
-    hint: `grant the worker's IAM role this KMS action (see deploy/iam/), ${RETRY_AFTER_FIX}`,
+    hint: `grant the worker's IAM role this KMS action (see deploy/iam/; or KMS did not apply the key's new tags to authorization within HSM2KMS_KMS_CONSISTENCY_WINDOW), ${RETRY_AFTER_FIX}`,
     awsNames: ["AccessDeniedException"],
   },
   KMS_UNRECOGNIZED_CLIENT: {

@@ -82,7 +82,7 @@ describe("KeyQuotaHold", () => {
       () => 0,
     );
     const other = async () => {
-      throw fatal("KMS_ACCESS_DENIED", "denied");
+      throw fatal("KMS_KEY_PENDING_DELETION", "denied");
     };
     await expect(hold.guard("CreateKey", "us-east-1", "k", passThrough, other)).rejects.toThrow("denied");
     expect(hold.isHeld("us-east-1")).toBe(false);

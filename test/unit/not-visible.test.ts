@@ -53,6 +53,25 @@ describe("AWS errors that may mean 'not yet'", () => {
   });
 });
 
+describe("AccessDenied just after this campaign tagged a key (ABAC takes up to five minutes)", () => {
+  const aws = (name: string) => Object.assign(new Error("m"), { name, $metadata: { httpStatusCode: 400 } });
+  const denied = () => mapKmsError(aws("AccessDeniedException"), "GetParametersForImport", "x");
+
+  it("is waited out within the consistency window after the key was created: its tags may not authorize yet", () => {
+    expect(denied()).toMatchObject({ kind: "not-visible", code: "KMS_ACCESS_DENIED" });
+    const created = record({ phase: "params", createStartedAt: at(-20_000), kmsKeyId: "k" });
+    expect(decideAfterError(created, "params", denied(), LIMITS, NOW).action).toBe("wait");
+  });
+
+  it("fails at once when this campaign changed nothing (a missing permission), and after the window", () => {
+    expect(decideAfterError(record(), "create", denied(), LIMITS, NOW).action).toBe("fail");
+    const old = record({ phase: "verify", createStartedAt: at(-10 * 60_000), kmsKeyId: "k" });
+    const decision = decideAfterError(old, "verify", denied(), LIMITS, NOW);
+    expect(decision.action).toBe("fail");
+    expect(decision.action === "fail" && decision.patch.error?.code).toBe("KMS_ACCESS_DENIED");
+  });
+});
+
 describe("decideAfterError on a change KMS does not show yet", () => {
   it("fails at once when this campaign changed nothing on the key (it is gone, not late)", () => {
     const decision = decideAfterError(record(), "create", notFound(), LIMITS, NOW);

@@ -2,6 +2,14 @@ import type { KmsQuotas } from "../shared/kms-quotas.js";
 import { serviceQuotaName } from "./service-quotas.js";
 import type { GroupWorkload } from "./workload.js";
 
+/**
+ * Wraps per second one HSM host is assumed to sustain when HSM2KMS_HSM_WRAP_RATE is not set and the plan
+ * does not measure: a deliberately cautious figure for a network HSM (a wrap is five PKCS#11 calls on
+ * CloudHSM: import the wrapping key, generate the AES key, two C_WrapKey, destroy), far below what SoftHSM2
+ * does locally (a few ms per wrap: BENCHMARKS.md, hsm-search). Measure it on a host with `plan --measure-hsm`.
+ */
+export const DEFAULT_HSM_WRAP_RATE = 5;
+
 /** Where the HSM hosts' wrap rate came from. */
 export type WrapRateSource = "default" | "HSM2KMS_HSM_WRAP_RATE" | "measured";
 

@@ -1,8 +1,6 @@
 import type { Command } from "commander";
-import { campaignKeysInKms, campaignKmsLookup, noCampaignMessage } from "../../campaign/marker.js";
-import { type AbandonLine, abandonCampaign } from "../../lifecycle/abandon.js";
-import { deleteCampaignState } from "../../lifecycle/campaign-state.js";
-import { type CleanupKmsPort, createCleanupKms } from "../../lifecycle/cleanup-kms.js";
+import type { AbandonLine } from "../../lifecycle/abandon.js";
+import type { CleanupKmsPort } from "../../lifecycle/cleanup-kms.js";
 import { redactUrl } from "../../shared/config.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
@@ -22,6 +20,13 @@ function lineText(line: AbandonLine): string {
 /** `hsm2kms abandon`: give up a campaign's keys in KMS, listing first, acting with --yes. */
 export async function runAbandon(flags: AbandonFlags): Promise<number> {
   const config = configFrom(flags);
+  // Loaded here, not at start-up: they bring the AWS SDK and ioredis, which --version and --help never need.
+  const { campaignKeysInKms, campaignKmsLookup, noCampaignMessage } = await import(
+    "../../campaign/marker.js"
+  );
+  const { abandonCampaign } = await import("../../lifecycle/abandon.js");
+  const { deleteCampaignState } = await import("../../lifecycle/campaign-state.js");
+  const { createCleanupKms } = await import("../../lifecycle/cleanup-kms.js");
   const runtime = await openRuntime(config, "abandon");
   const ports = new Map<string, CleanupKmsPort>();
   const kms = (region: string): CleanupKmsPort => {

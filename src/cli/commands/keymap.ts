@@ -1,10 +1,7 @@
 import type { Command } from "commander";
-import { campaignKmsLookup, checkCampaign } from "../../campaign/marker.js";
-import { buildKeymap } from "../../lifecycle/keymap.js";
 import { formatKeymap, isKeymapFormat, KEYMAP_FORMATS } from "../../lifecycle/keymap-formats.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
-import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -23,6 +20,10 @@ export async function runKeymap(flags: KeymapFlags): Promise<number> {
       `--format ${JSON.stringify(format)} is invalid: expected ${KEYMAP_FORMATS.join(", ")}`,
     );
   const config = configFrom(flags);
+  // Loaded here, not at start-up: they bring the AWS SDK, which --version and --help never need.
+  const { campaignKmsLookup, checkCampaign } = await import("../../campaign/marker.js");
+  const { buildKeymap } = await import("../../lifecycle/keymap.js");
+  const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const file = flags.out ? await openOutFile(flags.out) : undefined;
   const runtime = await openRuntime(config, "keymap").catch(async (error: unknown) => {
     await file?.close();

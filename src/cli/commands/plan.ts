@@ -1,16 +1,11 @@
 import type { Command } from "commander";
 import { formatProblem, ManifestFileError, readManifest } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
-import {
-  CampaignWorkload,
-  DEFAULT_HSM_WRAP_RATE,
-  type HsmFleet,
-  measureWrapRate,
-  OPERATION_ORDER,
-  planCampaign,
-  renderPlan,
-  type WrapRateMeasurement,
-} from "../../planning/index.js";
+import type { WrapRateMeasurement } from "../../planning/measure-hsm.js";
+// Not planning/index.js: it brings measure-hsm.js, and with it pkcs11js, which only --measure-hsm needs.
+import { DEFAULT_HSM_WRAP_RATE, type HsmFleet, OPERATION_ORDER, planCampaign } from "../../planning/plan.js";
+import { renderPlan } from "../../planning/render.js";
+import { CampaignWorkload } from "../../planning/workload.js";
 import { type Config, requireHsm } from "../../shared/config.js";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError } from "../../shared/errors.js";
@@ -77,6 +72,7 @@ async function hsmFleet(
     };
   }
   const hsm = requireHsm(config);
+  const { measureWrapRate } = await import("../../planning/measure-hsm.js");
   const logger = createLogger({ level: config.logLevel, base: { component: "plan" } });
   try {
     const measurement = await measureWrapRate(hsm, {

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
-import { type RenewLine, renewExpiringMaterial } from "../../lifecycle/renew.js";
+import type { RenewLine } from "../../lifecycle/renew.js";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError, fatal } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
-import { createKmsAdapter } from "../../shared/kms/index.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import {
@@ -43,6 +42,9 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
       `--renew-for: "${flags.renewFor}" is beyond 365 days, the longest ValidTo KMS accepts`,
     );
   const config = configFrom(flags);
+  // Loaded here, not at start-up: they bring the AWS SDK, BullMQ and pkcs11js, which --version never needs.
+  const { renewExpiringMaterial } = await import("../../lifecycle/renew.js");
+  const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const runtime = await openRuntime(config, "renew");
   const ports = new Map<string, KmsPort>();
   const kms = (region: string): KmsPort => {

@@ -4,7 +4,6 @@ import { ConfigError } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
 import type { MetricsServer } from "../../shared/metrics-server.js";
 import { HSM_PHASES, isPhaseName, PHASES, type PhaseName } from "../../shared/migration.js";
-import { withRedisTimeout } from "../../shared/redis.js";
 import type { WorkerEvents } from "../../workers/events.js";
 import { EXIT } from "../exit-codes.js";
 import { regionsFlag, secondsFlag } from "../flag-values.js";
@@ -53,10 +52,16 @@ async function serveMetrics(
   hsm: HsmPort | undefined,
 ): Promise<MetricsServer | undefined> {
   if (config.metricsPort === undefined) return undefined;
-  const [{ createMetrics }, { startMetricsServer }, { collectAtScrape, observeWorkers }] = await Promise.all([
+  const [
+    { createMetrics },
+    { startMetricsServer },
+    { collectAtScrape, observeWorkers },
+    { withRedisTimeout },
+  ] = await Promise.all([
     import("../../shared/metrics.js"),
     import("../../shared/metrics-server.js"),
     import("../../workers/observe.js"),
+    import("../../shared/redis.js"),
   ]);
   const metrics = createMetrics({ campaign: config.queuePrefix });
   observeWorkers(events, metrics, config.kmsQuotas);
@@ -97,10 +102,11 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   const deadlineMs = secondsFlag("--shutdown-deadline", flags.shutdownDeadline ?? "30", 0, 3_600_000);
   const runtime = await openRuntime(config, "worker", { checkDurability: true, longRunning: true });
   // BullMQ and the AWS SDK are loaded by the command that runs workers, not by every start of the CLI.
-  const [{ noCampaignMessage }, { WorkerEvents }, { startFleet }] = await Promise.all([
+  const [{ noCampaignMessage }, { WorkerEvents }, { startFleet }, { withRedisTimeout }] = await Promise.all([
     import("../../campaign/marker.js"),
     import("../../workers/events.js"),
     import("../../workers/fleet.js"),
+    import("../../shared/redis.js"),
   ]);
   let hsm: HsmPort | undefined;
   try {

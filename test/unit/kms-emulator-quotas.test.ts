@@ -7,6 +7,7 @@ import {
   quotaNames,
   sharedPoolFor,
 } from "../../src/testkit/kms-emulator/aws-quotas.js";
+import { OPERATIONS } from "../../src/testkit/kms-emulator/operations/index.js";
 import { QuotaBuckets } from "../../src/testkit/kms-emulator/quotas.js";
 
 const EMULATOR = join(import.meta.dirname, "../../src/testkit/kms-emulator");
@@ -59,13 +60,17 @@ describe("the emulator's own quota table", () => {
   });
 
   it("--quota takes operations and pools, refusing unknown names with the closest one", () => {
-    const known = quotaNames(["Sign", "Verify", "CreateKey"]);
+    const known = quotaNames(Object.keys(OPERATIONS));
     expect(parseEmulatorQuotas("Sign=9, RsaCryptography=2.5", known)).toEqual({
       Sign: 9,
       RsaCryptography: 2.5,
     });
     expect(parseEmulatorQuotas("RsaCrypto=2", known)).toMatch(
       /no RsaCrypto \(did you mean RsaCryptography\?\)/,
+    );
+    expect(parseEmulatorQuotas("Sing=3", known)).toMatch(/did you mean Sign\?/);
+    expect(parseEmulatorQuotas("getparametersforimport=3", known)).toMatch(
+      /did you mean GetParametersForImport\?/,
     );
     expect(parseEmulatorQuotas("Sign=0", known)).toMatch(/"Sign=0" is not Name=requestsPerSecond/);
     expect(parseEmulatorQuotas("Sign=1=2", known)).toMatch(/is not Name=requestsPerSecond/);

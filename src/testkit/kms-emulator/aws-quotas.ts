@@ -96,6 +96,17 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
+ * The known name closest to `name`: one that starts with it (a pool's name cut short, e.g. RsaCrypto), else
+ * the fewest edits, case ignored.
+ */
+function closestQuotaName(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const cost = (candidate: string) =>
+    candidate.toLowerCase().startsWith(lower) ? -1 : editDistance(name, candidate);
+  return [...known].sort((a, b) => cost(a) - cost(b))[0];
+}
+
+/**
  * Parses the emulator's `--quota Op=rps,Pool=rps` into overrides. Returns the table, or a message naming the
  * bad entry; an unknown name is refused with the closest known one (a raised quota under a misspelt name
  * would silently never apply).
@@ -109,7 +120,7 @@ export function parseEmulatorQuotas(text: string, known: readonly string[]): Rec
     if (rest.length > 0 || !/^[A-Za-z]+$/.test(name) || value === "" || !Number.isFinite(rate) || rate <= 0)
       return `"${entry}" is not Name=requestsPerSecond with a positive number`;
     if (!known.includes(name)) {
-      const closest = [...known].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0];
+      const closest = closestQuotaName(name, known);
       return `"${entry}": the emulator meters no ${name} (did you mean ${closest}?); known: ${known.join(", ")}`;
     }
     table[name] = rate;

@@ -11,6 +11,7 @@ import {
   KMSClient,
   ListKeysCommand,
   SignCommand,
+  VerifyCommand,
 } from "@aws-sdk/client-kms";
 import { afterAll, describe, expect, it } from "vitest";
 import { type KmsEmulator, startKmsEmulator } from "../../src/testkit/kms-emulator/index.js";
@@ -81,6 +82,32 @@ describe("quotas, faults and latency", () => {
     expect(await request()).toBe("ThrottlingException");
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(await request()).toBe("no error");
+  });
+
+  it("Sign and Verify on RSA keys share the RSA pool (AWS's shared quotas); an ECC key has its own", async () => {
+    const emulator = await emulatorWith({ quotas: { RsaCryptography: 2 } });
+    const client = clientFor(emulator);
+    const create = async (KeySpec: "RSA_2048" | "ECC_NIST_P256") =>
+      (await client.send(new CreateKeyCommand({ KeySpec, KeyUsage: "SIGN_VERIFY" }))).KeyMetadata!.KeyId!;
+    const rsa = await create("RSA_2048");
+    const ecc = await create("ECC_NIST_P256");
+    const Message = Buffer.from("pool");
+    const sign = (KeyId: string, SigningAlgorithm: "RSASSA_PSS_SHA_256" | "ECDSA_SHA_256") =>
+      client.send(new SignCommand({ KeyId, Message, SigningAlgorithm }));
+    const signature = (await sign(rsa, "RSASSA_PSS_SHA_256")).Signature!;
+    const verify = client.send(
+      new VerifyCommand({
+        KeyId: rsa,
+        Message,
+        Signature: signature,
+        SigningAlgorithm: "RSASSA_PSS_SHA_256",
+      }),
+    );
+    expect(await errorName(verify)).toBe("no error");
+    // Two RSA requests spent the pool of 2, whichever operations they were: the third is throttled.
+    expect(await errorName(sign(rsa, "RSASSA_PSS_SHA_256"))).toBe("ThrottlingException");
+    expect(await errorName(sign(ecc, "ECDSA_SHA_256"))).toBe("no error");
+    expect(emulator.stats().regions["us-east-1"]?.["Sign"]?.throttled).toBe(1);
   });
 
   it("faultRate 1 answers HTTP 500 KMSInternalException; latency delays", async () => {

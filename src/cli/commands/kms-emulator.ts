@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
 import { type KmsEmulatorFlags, loadKmsEmulator } from "../testkit.js";
 
 export type { KmsEmulatorFlags } from "../testkit.js";
@@ -19,9 +18,6 @@ function stopSignal(): Promise<NodeJS.Signals> {
 
 /** `hsm2kms kms-emulator`: the local, wire-compatible AWS KMS for the demo, tests and benchmarks. */
 export function registerKmsEmulatorCommand(program: Command): void {
-  const quotaDefaults = Object.entries(DEFAULT_KMS_QUOTAS)
-    .map(([operation, rate]) => `${operation}=${rate}`)
-    .join(",");
   program
     .command("kms-emulator")
     .description(
@@ -37,7 +33,14 @@ export function registerKmsEmulatorCommand(program: Command): void {
       "life of an import token and its wrapping key (e.g. 24h, 90s, 500ms)",
       "24h",
     )
-    .option("--quota <list>", `per-Region request quotas as Op=rps,... over the defaults (${quotaDefaults})`)
+    .option(
+      "--quota <list>",
+      "per-Region request quotas as Name=rps,... over the emulator's own defaults, taken from the AWS KMS " +
+        "Developer Guide's Request quotas page (not from hsm2kms's table): an operation (e.g. " +
+        "GetParametersForImport=10) or a shared pool of cryptographic operations per key type " +
+        "(SymmetricCryptography, RsaCryptography, EccCryptography, HmacCryptography); Sign and Verify on RSA " +
+        "keys draw from RsaCryptography together",
+    )
     .option("--no-quotas", "lift every request quota (no ThrottlingException)")
     .option("--latency-ms <ms>", "delay before each request: N, or a uniform range N-M (default: none)")
     .option(

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError } from "../../shared/errors.js";
-import { parseQuotaList } from "../../shared/kms-quotas.js";
+import { parseEmulatorQuotas, quotaNames } from "./aws-quotas.js";
 import { OPERATIONS } from "./operations/index.js";
 import { TAGGING_OPERATIONS } from "./operations/tagging.js";
 import type { KmsEmulatorOptions } from "./options.js";
@@ -125,10 +125,10 @@ export function kmsEmulatorOptionsFromFlags(flags: KmsEmulatorFlags): KmsEmulato
   let quotas: KmsEmulatorOptions["quotas"];
   if (!flags.quotas) quotas = false;
   else if (flags.quota !== undefined) {
-    const parsed = parseQuotaList(flags.quota, [
-      ...Object.keys(OPERATIONS),
-      ...Object.keys(TAGGING_OPERATIONS),
-    ]);
+    const parsed = parseEmulatorQuotas(
+      flags.quota,
+      quotaNames([...Object.keys(OPERATIONS), ...Object.keys(TAGGING_OPERATIONS)]),
+    );
     if (typeof parsed === "string") throw new ConfigError(`--quota: ${parsed}`);
     quotas = parsed;
   }

@@ -1,5 +1,5 @@
-import { DEFAULT_KMS_QUOTAS } from "../../shared/kms-quotas.js";
 import { type Logger, silentLogger } from "../../shared/logger.js";
+import { AWS_OPERATION_QUOTAS, AWS_SHARED_POOLS } from "./aws-quotas.js";
 import { AWS_DEFAULT_MAX_KEYS } from "./limits.js";
 import { TAGGING_QUOTAS } from "./operations/tagging.js";
 import { type EmulatorRole, ROLE_ARN } from "./roles.js";
@@ -16,8 +16,10 @@ export interface KmsEmulatorOptions {
   /** How long an import token (and its wrapping key) stays valid. @defaultValue 86_400_000 (24 h) */
   tokenTtlMs?: number;
   /**
-   * Requests per second per operation and Region (token buckets with one second of burst), as overrides on
-   * top of DEFAULT_KMS_QUOTAS; `false` lifts every quota. @defaultValue DEFAULT_KMS_QUOTAS
+   * Requests per second per operation or shared pool (e.g. RsaCryptography) and Region (token buckets with
+   * one second of burst), as overrides on top of the emulator's own AWS table (aws-quotas.ts); a pooled
+   * operation given a quota (e.g. Sign) gets its own bucket as well as its pool's. `false` lifts every quota.
+   * @defaultValue AWS_OPERATION_QUOTAS and AWS_SHARED_POOLS
    */
   quotas?: Record<string, number> | false;
   /** Delay injected before each request: fixed, or uniform in [min, max]. @defaultValue none */
@@ -137,7 +139,10 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     port: options.port ?? 0,
     host: options.host ?? "127.0.0.1",
     tokenTtlMs: options.tokenTtlMs ?? 86_400_000,
-    quotas: options.quotas === false ? {} : { ...TAGGING_QUOTAS, ...DEFAULT_KMS_QUOTAS, ...options.quotas },
+    quotas:
+      options.quotas === false
+        ? {}
+        : { ...TAGGING_QUOTAS, ...AWS_OPERATION_QUOTAS, ...AWS_SHARED_POOLS, ...options.quotas },
     latencyMs: options.latencyMs,
     faultRate: options.faultRate ?? 0,
     resetRate: options.resetRate ?? 0,

@@ -4,8 +4,10 @@ interface Bucket {
 }
 
 /**
- * Per-Region, per-operation token buckets: capacity = the quota (one second of burst), refilled
- * continuously at the quota's rate. Operations without a quota are never throttled.
+ * Per-Region token buckets, one per operation with a quota and one per shared pool (aws-quotas.ts):
+ * capacity = the quota (one second of burst), refilled continuously at the quota's rate. A request in a pool
+ * needs a token from its operation's bucket (if it has a quota) and from the pool's; when either is empty it
+ * is throttled and neither is spent. Names without a quota are never throttled.
  */
 export class QuotaBuckets {
   private readonly buckets = new Map<string, Bucket>();
@@ -15,18 +17,27 @@ export class QuotaBuckets {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Takes one request from the bucket; false means throttle it. */
-  take(region: string, operation: string): boolean {
-    const rate = this.quotas[operation];
-    if (rate === undefined) return true;
-    const key = `${region}\n${operation}`;
-    const now = this.now();
+  /** Refills and returns the bucket of `name` in `region`, or undefined when `name` has no quota. */
+  private bucket(region: string, name: string, now: number): Bucket | undefined {
+    const rate = this.quotas[name];
+    if (rate === undefined) return undefined;
+    const key = `${region}\n${name}`;
     const bucket = this.buckets.get(key) ?? { tokens: rate, updatedAt: now };
     bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.updatedAt) / 1000) * rate);
     bucket.updatedAt = now;
     this.buckets.set(key, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
+    return bucket;
+  }
+
+  /** Takes one request from the operation's bucket and its pool's (if any); false means throttle it. */
+  take(region: string, operation: string, pool?: string): boolean {
+    const now = this.now();
+    const buckets = [operation, pool]
+      .filter((name): name is string => name !== undefined)
+      .map((name) => this.bucket(region, name, now))
+      .filter((bucket): bucket is Bucket => bucket !== undefined);
+    if (buckets.some((bucket) => bucket.tokens < 1)) return false;
+    for (const bucket of buckets) bucket.tokens -= 1;
     return true;
   }
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EmulatorAccounts } from "./accounts.js";
 import { authenticate } from "./authenticate.js";
+import { sharedPoolFor } from "./aws-quotas.js";
 import { EmulatorClock } from "./clock.js";
 import type { EmulatorContext } from "./context.js";
 import { internal, KmsError } from "./errors.js";
@@ -11,6 +12,7 @@ import { KeyStore } from "./key-store.js";
 import { OPERATIONS } from "./operations/index.js";
 import { TAGGING_OPERATIONS } from "./operations/tagging.js";
 import { type KmsEmulatorOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import type { Input } from "./params.js";
 import { injectedLatencyMs, type KmsEmulatorStats, QuotaBuckets, StatsCounter } from "./quotas.js";
 import { loadState, StateSaver, serializeState } from "./state-file.js";
 import { answerSts } from "./sts.js";
@@ -46,6 +48,22 @@ interface Pipeline {
   quotas: QuotaBuckets;
   stats: StatsCounter;
   saver: StateSaver | undefined;
+}
+
+/** The KeySpec of the key a request names (undefined when it names none, or none that resolves). */
+function keySpecOf(
+  accounts: EmulatorAccounts,
+  account: string,
+  region: string,
+  input: Input,
+): string | undefined {
+  const keyId = input["KeyId"];
+  if (typeof keyId !== "string") return undefined;
+  try {
+    return accounts.account(account).store.resolveKey(region, keyId, true).keySpec;
+  } catch {
+    return undefined;
+  }
 }
 
 async function runRequest(pipeline: Pipeline, request: IncomingMessage, response: ServerResponse) {
@@ -85,7 +103,13 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
     if (delay > 0) await sleep(delay);
     // Quotas hold per account and Region (AWS KMS Developer Guide, "Quotas").
     const account = signed.account ?? accounts.homeAccountId;
-    if (operation && !pipeline.quotas.take(`${account}/${region}`, operation)) {
+    // The request is read first: which shared pool a cryptographic operation draws from depends on its key.
+    const input = await readJsonBody(request);
+    const pool =
+      operation && !tagging
+        ? sharedPoolFor(operation, keySpecOf(accounts, account, region, input))
+        : undefined;
+    if (operation && !pipeline.quotas.take(`${account}/${region}`, operation, pool)) {
       stats.count(region, operation, "throttled");
       // The Resource Groups Tagging API names its throttle ThrottledException.
       throw new KmsError(tagging ? "ThrottledException" : "ThrottlingException", "Rate exceeded");
@@ -106,7 +130,6 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
         "UnknownOperationException",
         `Unknown operation ${String(request.headers["x-amz-target"])}`,
       );
-    const input = await readJsonBody(request);
     const result = await definition.run({ ...context, ...accounts.account(account), region }, input);
     if (definition.mutates) await pipeline.saver?.save();
     if (operation === "GetParametersForImport" && typeof result["ImportToken"] === "string")

@@ -35,6 +35,12 @@ export interface KmsEmulatorOptions {
    */
   lostResponseRate?: number | Record<string, number>;
   /**
+   * Deterministic lost answers, per operation name: every Nth call of that operation (per Region) is processed
+   * and then its connection reset, as `lostResponseRate` does at random; for tests that must see a loss happen.
+   * @defaultValue none
+   */
+  lostResponseEvery?: Record<string, number>;
+  /**
    * Eventual consistency, as the AWS KMS Developer Guide ("AWS KMS eventual consistency") describes it: each
    * new key, alias, import and replica gets its own random delay, uniform in [0, this] milliseconds, during
    * which every call sees the state before it (NotFoundException for a new key or alias, PendingImport after
@@ -109,6 +115,7 @@ export interface ResolvedOptions {
   faultRate: number;
   resetRate: number;
   lostResponseRate: number | Record<string, number>;
+  lostResponseEvery: Record<string, number>;
   consistencyDelayMs: number;
   consistencyRandom: () => number;
   beforeOperation: KmsEmulatorOptions["beforeOperation"];
@@ -147,6 +154,7 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
     faultRate: options.faultRate ?? 0,
     resetRate: options.resetRate ?? 0,
     lostResponseRate: options.lostResponseRate ?? 0,
+    lostResponseEvery: options.lostResponseEvery ?? {},
     consistencyDelayMs: options.consistencyDelayMs ?? 0,
     consistencyRandom: options.consistencyRandom ?? Math.random,
     beforeOperation: options.beforeOperation,
@@ -206,6 +214,10 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
   check(
     lostRates.every((rate) => rate >= 0 && rate <= 1),
     "lostResponseRate must be between 0 and 1",
+  );
+  check(
+    Object.values(resolved.lostResponseEvery).every((every) => Number.isInteger(every) && every >= 1),
+    "lostResponseEvery must map operations to whole numbers >= 1",
   );
   check(
     Number.isFinite(resolved.consistencyDelayMs) && resolved.consistencyDelayMs >= 0,

@@ -48,6 +48,18 @@ interface Pipeline {
   quotas: QuotaBuckets;
   stats: StatsCounter;
   saver: StateSaver | undefined;
+  /** Answers counted per Region and operation, for `lostResponseEvery`. */
+  answered: AnswerCounter;
+}
+
+/** Counts answers per key ("region/operation"): `next` returns this answer's 1-based number. */
+class AnswerCounter {
+  readonly #counts = new Map<string, number>();
+  next(key: string): number {
+    const count = (this.#counts.get(key) ?? 0) + 1;
+    this.#counts.set(key, count);
+    return count;
+  }
 }
 
 /** The KeySpec of the key a request names (undefined when it names none, or none that resolves). */
@@ -138,7 +150,9 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       typeof options.lostResponseRate === "number"
         ? options.lostResponseRate
         : (options.lostResponseRate[operation ?? ""] ?? 0);
-    if (lostRate > 0 && Math.random() < lostRate) {
+    const every = options.lostResponseEvery[operation ?? ""];
+    const nth = every ? pipeline.answered.next(`${region}/${operation}`) : 0;
+    if ((lostRate > 0 && Math.random() < lostRate) || (every !== undefined && nth % every === 0)) {
       stats.count(region, operation ?? "unknown", "lostResponses");
       request.socket.destroy();
       return;
@@ -210,6 +224,7 @@ export async function startKmsEmulator(options?: KmsEmulatorOptions): Promise<Km
     },
     quotas: new QuotaBuckets(resolved.quotas),
     stats: new StatsCounter(),
+    answered: new AnswerCounter(),
     saver: stateFile ? new StateSaver(stateFile, () => serializeState(store, tokenCodec.secret)) : undefined,
   };
   const server = createServer((request, response) => void runRequest(pipeline, request, response));

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { AbandonLine } from "../../lifecycle/abandon.js";
 import type { CleanupKmsPort } from "../../lifecycle/cleanup-kms.js";
 import { redactUrl } from "../../shared/config.js";
+import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
 
@@ -28,15 +29,8 @@ export async function runAbandon(flags: AbandonFlags): Promise<number> {
   const { deleteCampaignState } = await import("../../lifecycle/campaign-state.js");
   const { createCleanupKms } = await import("../../lifecycle/cleanup-kms.js");
   const runtime = await openRuntime(config, "abandon");
-  const ports = new Map<string, CleanupKmsPort>();
-  const kms = (region: string): CleanupKmsPort => {
-    let port = ports.get(region);
-    if (!port) {
-      port = createCleanupKms({ region, endpoint: config.kmsEndpoint });
-      ports.set(region, port);
-    }
-    return port;
-  };
+  const ports = kmsPortCache((region) => createCleanupKms({ region, endpoint: config.kmsEndpoint }));
+  const kms = (region: string): CleanupKmsPort => ports.portFor(region);
   try {
     const prefix = config.queuePrefix;
     const known = (await runtime.ledger.campaign()) !== undefined || (await runtime.ledger.size()) > 0;
@@ -80,7 +74,7 @@ export async function runAbandon(flags: AbandonFlags): Promise<number> {
     );
     return failed > 0 ? EXIT.failed : EXIT.ok;
   } finally {
-    for (const port of ports.values()) port.close();
+    ports.close();
     await runtime.close();
   }
 }

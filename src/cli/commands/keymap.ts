@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { formatKeymap, isKeymapFormat, KEYMAP_FORMATS } from "../../lifecycle/keymap-formats.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
+import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -29,15 +30,8 @@ export async function runKeymap(flags: KeymapFlags): Promise<number> {
     await file?.close();
     throw error;
   });
-  const ports = new Map<string, KmsPort>();
-  const kms = (region: string): KmsPort => {
-    let port = ports.get(region);
-    if (!port) {
-      port = createKmsAdapter({ region, endpoint: config.kmsEndpoint });
-      ports.set(region, port);
-    }
-    return port;
-  };
+  const ports = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
+  const kms = (region: string): KmsPort => ports.portFor(region);
   try {
     const campaign = await checkCampaign(runtime.ledger, {
       url: redactUrl(config.redisUrl),
@@ -57,7 +51,7 @@ export async function runKeymap(flags: KeymapFlags): Promise<number> {
     return keymap.notMigrated > 0 || keymap.problems.length > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await file?.close();
-    for (const port of ports.values()) port.close();
+    ports.close();
     await runtime.close();
   }
 }

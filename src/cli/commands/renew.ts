@@ -4,6 +4,7 @@ import type { RenewLine } from "../../lifecycle/renew.js";
 import { parseDurationMs } from "../../shared/durations.js";
 import { ConfigError, fatal } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
+import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import {
@@ -46,15 +47,8 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
   const { renewExpiringMaterial } = await import("../../lifecycle/renew.js");
   const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const runtime = await openRuntime(config, "renew");
-  const ports = new Map<string, KmsPort>();
-  const kms = (region: string): KmsPort => {
-    let port = ports.get(region);
-    if (!port) {
-      port = createKmsAdapter({ region, endpoint: config.kmsEndpoint });
-      ports.set(region, port);
-    }
-    return port;
-  };
+  const ports = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
+  const kms = (region: string): KmsPort => ports.portFor(region);
   let hsm: HsmPort | undefined;
   try {
     // A dry run only reads: it needs no HSM.
@@ -103,7 +97,7 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
     return count("failed") > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await hsm?.close();
-    for (const port of ports.values()) port.close();
+    ports.close();
     await runtime.close();
   }
 }

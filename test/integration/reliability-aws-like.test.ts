@@ -14,7 +14,7 @@ import { reliabilityBench } from "../helpers/reliability-bench.js";
  * Issue #14's "done when": `hsm2kms migrate` of the sandbox keys against a KMS as unforgiving as AWS documents
  * it, all at once: every new key, alias, import and replica unseen for up to 2 s (eventual consistency), an
  * account already holding unrelated keys, request quotas that throttle (the emulator's are below what the
- * workers are told), 5 % of requests answered with a 500, and every fifth CreateKey and a tenth of
+ * workers are told), every 20th request answered with a 500, and every fifth CreateKey and a tenth of
  * ImportKeyMaterial answers lost after KMS acted. Every key must end migrated once: 0 failed, 0 duplicate,
  * 0 orphan KMS keys, the seeded keys untouched.
  */
@@ -33,7 +33,8 @@ beforeAll(async () => {
     seedKeys: SEEDED,
     // AWS's default request quotas, but GetParametersForImport at 3/s so that the run stays short.
     quotas: { GetParametersForImport: 3 },
-    faultRate: 0.05,
+    // One KMS request in 20 answered with a 500 (every 20th, so the faults surely happen).
+    faultEvery: 20,
     // Every fifth CreateKey answer is lost after KMS made the key (deterministic, so the loss surely happens),
     // and a tenth of ImportKeyMaterial answers at random.
     lostResponseEvery: { CreateKey: 5 },

@@ -26,6 +26,12 @@ export interface KmsEmulatorOptions {
   latencyMs?: number | [number, number];
   /** Probability (0..1) of answering a request with HTTP 500 KMSInternalException. @defaultValue 0 */
   faultRate?: number;
+  /**
+   * Deterministic injected faults: every Nth KMS request (per Region) is answered with an HTTP 500
+   * KMSInternalException, as `faultRate` does at random; for tests that must see a fault happen.
+   * @defaultValue none
+   */
+  faultEvery?: number;
   /** Probability (0..1) of resetting the connection before a request is processed (tests). @defaultValue 0 */
   resetRate?: number;
   /**
@@ -113,6 +119,7 @@ export interface ResolvedOptions {
   quotas: Record<string, number>;
   latencyMs: number | [number, number] | undefined;
   faultRate: number;
+  faultEvery: number | undefined;
   resetRate: number;
   lostResponseRate: number | Record<string, number>;
   lostResponseEvery: Record<string, number>;
@@ -152,6 +159,7 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
         : { ...TAGGING_QUOTAS, ...AWS_OPERATION_QUOTAS, ...AWS_SHARED_POOLS, ...options.quotas },
     latencyMs: options.latencyMs,
     faultRate: options.faultRate ?? 0,
+    faultEvery: options.faultEvery,
     resetRate: options.resetRate ?? 0,
     lostResponseRate: options.lostResponseRate ?? 0,
     lostResponseEvery: options.lostResponseEvery ?? {},
@@ -206,6 +214,10 @@ export function resolveOptions(options: KmsEmulatorOptions = {}): ResolvedOption
   );
   check(resolved.tokenTtlMs > 0, "tokenTtlMs must be positive");
   check(resolved.faultRate >= 0 && resolved.faultRate <= 1, "faultRate must be between 0 and 1");
+  check(
+    resolved.faultEvery === undefined || (Number.isInteger(resolved.faultEvery) && resolved.faultEvery >= 1),
+    "faultEvery must be a whole number >= 1",
+  );
   check(resolved.resetRate >= 0 && resolved.resetRate <= 1, "resetRate must be between 0 and 1");
   const lostRates =
     typeof resolved.lostResponseRate === "number"

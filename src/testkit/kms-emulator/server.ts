@@ -48,7 +48,7 @@ interface Pipeline {
   quotas: QuotaBuckets;
   stats: StatsCounter;
   saver: StateSaver | undefined;
-  /** Answers counted per Region and operation, for `lostResponseEvery`. */
+  /** Requests counted per Region and operation, for `lostResponseEvery` and `faultEvery`. */
   answered: AnswerCounter;
 }
 
@@ -126,7 +126,10 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       // The Resource Groups Tagging API names its throttle ThrottledException.
       throw new KmsError(tagging ? "ThrottledException" : "ThrottlingException", "Rate exceeded");
     }
-    if (options.faultRate > 0 && Math.random() < options.faultRate) {
+    const everyFault =
+      options.faultEvery !== undefined &&
+      pipeline.answered.next(`${region}/faults`) % options.faultEvery === 0;
+    if ((options.faultRate > 0 && Math.random() < options.faultRate) || everyFault) {
       stats.count(region, operation ?? "unknown", "faults");
       throw internal("Injected fault: KMS had an internal error. Try again.");
     }

@@ -79,7 +79,7 @@ export const KMS_ERROR_CODES = {
     awsNames: ["KMSInvalidStateException"],
   },
   // not-visible, not fatal: deploy/iam allows the import and verify calls only on keys carrying the provenance tag,
-  // and "changes to tags and aliases might take up to five minutes to affect KMS key authorization" (AWS KMS
+  // and "It might take up to five minutes for tag and alias changes to affect KMS key authorization" (AWS KMS
   // Developer Guide, "ABAC for AWS KMS"). Within HSM2KMS_KMS_CONSISTENCY_WINDOW of this campaign's change to the
   // key, AccessDenied may be that delay: wait and look again. Anything else (no change yet) fails at once.
   KMS_ACCESS_DENIED: {

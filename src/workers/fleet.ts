@@ -17,6 +17,7 @@ import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
 import { createPhaseProcessor } from "./processor.js";
+import { phaseSettingsOf, retryLimitsOf } from "./settings.js";
 
 /** How long forcing the workers closed, then closing the queues, may take after the deadline. */
 const FORCED_CLOSE_MS = 1000;
@@ -120,15 +121,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     now: () => new Date(),
     randomBytes,
     logger,
-    settings: {
-      tokenSafetyMarginMs: config.tokenSafetyMarginMs,
-      deletionWindowDays: config.deletionWindowDays,
-      wrappingKeySpec: config.wrappingKeySpec,
-      toolVersion: options.toolVersion,
-      campaign: config.queuePrefix,
-      paramsOnHsmHost: config.paramsOnHsmHost,
-      tagIndexWaitMs: config.tagIndexWaitMs,
-    },
+    settings: phaseSettingsOf(config, options.toolVersion),
   };
   // preflight's and wrap's workers may each run hsmConcurrency jobs, the sessions the HSM has in all: they
   // share the sessions fairly, so that neither phase's queue keeps the other's calls waiting.
@@ -145,13 +138,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const port = lane;
     return { ...context, hsm: () => port };
   };
-  const limits = {
-    maxAttempts: config.maxAttempts,
-    maxTokenRefreshes: config.maxTokenRefreshes,
-    tokenSafetyMarginMs: config.tokenSafetyMarginMs,
-    paramsOnHsmHost: config.paramsOnHsmHost,
-    consistencyWindowMs: config.kmsConsistencyWindowMs,
-  };
+  const limits = retryLimitsOf(config);
 
   const serve = (region: string) => {
     const started: PhaseName[] = [];

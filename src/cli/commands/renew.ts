@@ -6,6 +6,7 @@ import { ConfigError, fatal } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
 import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
+import { phaseSettingsOf, retryLimitsOf } from "../../workers/settings.js";
 import { EXIT } from "../exit-codes.js";
 import {
   type CommonFlags,
@@ -63,23 +64,9 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
       now: () => new Date(),
       randomBytes,
       logger: runtime.logger,
-      settings: {
-        tokenSafetyMarginMs: config.tokenSafetyMarginMs,
-        deletionWindowDays: config.deletionWindowDays,
-        wrappingKeySpec: config.wrappingKeySpec,
-        toolVersion: TOOL_VERSION,
-        campaign: config.queuePrefix,
-        paramsOnHsmHost: config.paramsOnHsmHost,
-        tagIndexWaitMs: config.tagIndexWaitMs,
-      },
+      settings: phaseSettingsOf(config, TOOL_VERSION),
     };
-    const limits = {
-      maxAttempts: config.maxAttempts,
-      maxTokenRefreshes: config.maxTokenRefreshes,
-      tokenSafetyMarginMs: config.tokenSafetyMarginMs,
-      paramsOnHsmHost: config.paramsOnHsmHost,
-      consistencyWindowMs: config.kmsConsistencyWindowMs,
-    };
+    const limits = retryLimitsOf(config);
     const lines = await renewExpiringMaterial(
       runtime.ledger,
       context,

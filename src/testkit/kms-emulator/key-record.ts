@@ -1,3 +1,4 @@
+import type { ImportTokenClaims } from "./import-token.js";
 import type { EmulatedKeySpec, EmulatedKeyUsage } from "./spec-table.js";
 
 /** `Creating`: a replica while ReplicateKey is still at work (AWS KMS API Reference, ReplicateKey). */
@@ -64,16 +65,11 @@ export interface AliasRecord {
   visibleAt?: number;
 }
 
-/** What GetParametersForImport handed out; the token bytes only name it. */
-export interface ImportTokenRecord {
-  tokenId: string;
-  region: string;
-  keyId: string;
-  wrappingAlgorithm: string;
-  wrappingKeySpec: string;
-  /** SHA-256 (hex) of the wrapping public key's DER: the token names the one key it goes with. */
-  wrappingKeySha256: string;
+/**
+ * What GetParametersForImport handed out: what its token binds (the token names the one wrapping key it goes
+ * with, by the SHA-256 of its public DER), and that wrapping key's private half.
+ */
+export interface ImportTokenRecord extends ImportTokenClaims {
   /** PKCS#8 DER of the wrapping private key. */
   wrappingPrivateKey: Buffer;
-  expiresAt: number;
 }

@@ -32,7 +32,10 @@ export interface EnqueueOptions {
   ledger?: Ledger;
   queues?: PhaseQueues;
   now?: () => Date;
-  /** Rows per Redis round trip. @defaultValue 500 */
+  /**
+   * Records per write (one ledger script and one addBulk): small enough that a chunk dies young in V8's heap
+   * instead of being promoted while its round trip is in flight. @defaultValue 100
+   */
   chunkSize?: number;
   onProblem?: (problem: RowProblem) => void;
   /** Key policy (checked JSON) for rows without their own `key_policy`. */
@@ -54,7 +57,7 @@ export async function enqueueManifest(
 ): Promise<EnqueueSummary> {
   const summary: EnqueueSummary = { accepted: 0, rejected: 0, queued: 0, alreadyKnown: 0 };
   const now = options.now ?? (() => new Date());
-  const chunkSize = options.chunkSize ?? 500;
+  const chunkSize = options.chunkSize ?? 100;
   let chunk: MigrationRecord[] = [];
   // Each policy file is read once, however many rows name it.
   const policies = new Map<string, Awaited<ReturnType<typeof readKeyPolicy>>>();

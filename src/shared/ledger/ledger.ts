@@ -2,7 +2,7 @@ import type { MigrationRecord } from "../migration.js";
 import type { RedisConnection } from "../redis.js";
 import { type CampaignMarker, ensureCampaign, readCampaign } from "./campaign.js";
 import { ledgerKey } from "./keys.js";
-import { CREATE_RECORD, SAVE_RECORD } from "./scripts.js";
+import { CREATE_RECORD, CREATE_RECORDS, SAVE_RECORD } from "./scripts.js";
 
 /** Another worker saved the record since we read it: our view is stale and we must not hand over. */
 export class LedgerConflictError extends Error {
@@ -44,6 +44,8 @@ export class Ledger {
   ) {
     redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
     redis.defineCommand("h2kSaveRecord", { numberOfKeys: 4, lua: SAVE_RECORD });
+    // Without numberOfKeys, the key count is the first argument: one per record, plus the four shared keys.
+    redis.defineCommand("h2kCreateRecords", { lua: CREATE_RECORDS });
   }
 
   private key(suffix: string): string {
@@ -74,16 +76,24 @@ export class Ledger {
     return (await (this.redis as unknown as Scripts).h2kCreateRecord(...this.createArgs(record))) === 1;
   }
 
-  /** Creates many records in one round trip; for each, true when created, false when already known. */
+  /**
+   * Creates many records in one round trip and one script run; for each, true when created, false when
+   * already known. Sequence numbers follow the records' order, as separate creates would give them.
+   */
   async createMany(records: MigrationRecord[]): Promise<boolean[]> {
-    const pipeline = this.redis.pipeline() as unknown as Scripts & {
-      exec(): Promise<Array<[Error | null, unknown]> | null>;
-    };
-    for (const record of records) pipeline.h2kCreateRecord(...this.createArgs(record));
-    return ((await pipeline.exec()) ?? []).map(([error, created]) => {
-      if (error) throw error;
-      return created === 1;
-    });
+    if (records.length === 0) return [];
+    const keys = [this.key("counts"), this.key("ids"), this.key("regions"), this.key("seq")];
+    const values: string[] = [];
+    for (const record of records) {
+      keys.push(this.recordKey(record.id));
+      values.push(record.id, JSON.stringify(record), record.status, record.phase, record.region);
+    }
+    const created = await (this.redis as unknown as Scripts).h2kCreateRecords(
+      keys.length,
+      ...keys,
+      ...values,
+    );
+    return created.map((flag) => flag === 1);
   }
 
   /** Many records by id, in one round trip (undefined where unknown). */
@@ -204,4 +214,5 @@ export class Ledger {
 interface Scripts {
   h2kCreateRecord(...args: Array<string | number>): Promise<number>;
   h2kSaveRecord(...args: Array<string | number>): Promise<number>;
+  h2kCreateRecords(...args: Array<string | number>): Promise<number[]>;
 }

@@ -93,7 +93,8 @@ export async function manifestExpectations(
 
 export interface AuditPorts {
   hsm: HsmPort;
-  kms(region: string): KmsPort;
+  /** The KMS port of a Region in an account (undefined: the caller's own). */
+  kms(region: string, account?: string | undefined): KmsPort;
   randomBytes(size: number): Buffer;
 }
 
@@ -129,7 +130,7 @@ async function auditKey(ports: AuditPorts, record: MigrationRecord): Promise<Aud
     auditLine(record, result, detail, keySpec);
   if (!record.kmsKeyId) return line("missing-in-kms", "the ledger names no KMS key for a migrated key");
 
-  const kms = ports.kms(record.region);
+  const kms = ports.kms(record.region, record.account);
   const kmsKey = await kms.describeKey(record.kmsKeyId);
   if (!kmsKey) return line("missing-in-kms", `KMS has no key ${record.kmsKeyId} in ${record.region}`);
   const spec = kmsKey.keySpec ?? "";

@@ -65,7 +65,7 @@ async function serveMetrics(
   ]);
   const metrics = createMetrics({ campaign: config.queuePrefix });
   observeWorkers(events, metrics, config.kmsQuotas);
-  collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.regions(), hsm });
+  collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.targets(), hsm });
   const server = await startMetricsServer({
     port: config.metricsPort,
     host: config.metricsHost,

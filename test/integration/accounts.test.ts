@@ -138,6 +138,32 @@ describe("a manifest over several accounts (HSM2KMS_ACCOUNTS_FILE)", () => {
               );
             }
 
+            // audit reaches each key in its account through its role: every migrated key identical, named with it.
+            const audit = await runCli(["audit", "--out", join(token.dir, "audit.csv")], env);
+            expect(audit.code, audit.output).toBe(1); // the refused account's keys are not migrated
+            const audited = (await readFile(join(token.dir, "audit.csv"), "utf8")).trim().split("\n");
+            expect(audited[0]).toMatch(/,detail,account$/);
+            expect(
+              audited
+                .slice(1)
+                .map((line) => [line.split(",")[5], line.split(",").at(-1)])
+                .sort(),
+            ).toEqual(ACCOUNTS.flatMap((account) => Array(4).fill(["identical", account])).sort());
+            // The evidence pack names each key's account (and the ones not migrated, with theirs).
+            const pack = join(token.dir, "evidence");
+            expect((await runCli(["evidence", "--out", pack], env)).code).toBe(1);
+            const packManifest = JSON.parse(await readFile(join(pack, "manifest.json"), "utf8"));
+            expect(packManifest.notMigrated.map((entry: { account: string }) => entry.account)).toEqual([
+              REFUSED,
+              REFUSED,
+            ]);
+            for (const entry of packManifest.records) {
+              const evidence = JSON.parse(await readFile(join(pack, entry.file), "utf8"));
+              expect(evidence.kms.account).toBe(entry.account);
+              expect(evidence.kms.keyArn).toContain(`:${entry.account}:key/`);
+            }
+            expect(packManifest.records).toHaveLength(12);
+
             // The report names each key's account, in the last column.
             const lines = (await readFile(report, "utf8")).trim().split("\n");
             expect(lines[0]).toMatch(/,error,account$/);

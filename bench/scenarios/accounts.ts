@@ -37,7 +37,13 @@ export const accountsScenario: Scenario = {
       info(scenario, "steady keys/s", result.steadyKeysPerSecond, "/s"),
       // Six groups in parallel: well above what one group's 1/s allows (a fleet paced per Region only
       // would be held at 2/s).
-      atLeast(scenario, "steady keys/s (6 groups at 1/s)", result.steadyKeysPerSecond, (GROUPS * 3) / 5, "/s"),
+      atLeast(
+        scenario,
+        "steady keys/s (6 groups at 1/s)",
+        result.steadyKeysPerSecond,
+        (GROUPS * 3) / 5,
+        "/s",
+      ),
       atMost(scenario, "failed keys", result.failed, 0),
       info(scenario, "GetParametersForImport throttled", params.throttled, `of ${params.calls}`),
     ];

@@ -14,7 +14,13 @@ import { neutraliseFormula } from "./report-csv.js";
 /** `mismatch: label (us-east-1, KMS key 1234...): detail` */
 function problemLine(line: AuditLine): string {
   const who = line.source_label || line.source_id || "a manifest row";
-  const where = [line.region, line.kms_key_id && `KMS key ${line.kms_key_id}`].filter(Boolean).join(", ");
+  const where = [
+    line.account && `account ${line.account}`,
+    line.region,
+    line.kms_key_id && `KMS key ${line.kms_key_id}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
   return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
 }
 

@@ -29,6 +29,7 @@ export function reportRow(record: MigrationRecord): ReportRow {
     verified: record.status === "migrated" ? (record.verified ?? "false") : "false",
     attempts: String(record.attempts),
     error: problem(record),
+    account: record.account ?? "",
   };
 }
 

@@ -37,7 +37,8 @@ export interface AbandonLine {
 }
 
 export interface AbandonPorts {
-  kms: (region: string) => CleanupKmsPort;
+  /** The cleanup port of a Region in an account (undefined: the caller's own). */
+  kms: (region: string, account?: string | undefined) => CleanupKmsPort;
 }
 
 const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
@@ -145,7 +146,7 @@ async function abandonRecord(
   ports: AbandonPorts,
   request: AbandonRequest,
 ): Promise<AbandonLine[]> {
-  const kms = ports.kms(record.region);
+  const kms = ports.kms(record.region, record.account);
   const base = {
     kind: "ledger" as const,
     region: record.region,

@@ -118,7 +118,7 @@ async function renewOne(
   const now = context.now();
   if (result.status === "migrated") {
     // The phases skip an import they take for done; only KMS's ValidTo proves this renewal took effect.
-    const after = await context.kms(record.region).describeKey(record.kmsKeyId ?? "");
+    const after = await context.kms(record.region, record.account).describeKey(record.kmsKeyId ?? "");
     if (Math.floor((after?.validTo?.getTime() ?? 0) / 1000) !== Math.floor(newValidTo.getTime() / 1000))
       result = {
         ...result,
@@ -168,7 +168,7 @@ export async function renewExpiringMaterial(
   for await (const record of ledger.records()) {
     if (record.status !== "migrated" || !record.kmsKeyId || !record.request.expiresAt) continue;
     const now = context.now();
-    const info = await context.kms(record.region).describeKey(record.kmsKeyId);
+    const info = await context.kms(record.region, record.account).describeKey(record.kmsKeyId);
     const validTo = info?.validTo?.getTime() ?? Date.parse(record.request.expiresAt);
     const expired = info?.keyState === "PendingImport" || validTo <= now.getTime();
     const base = {

@@ -1,5 +1,6 @@
 import type { MigrationRecord } from "../migration.js";
 import type { RedisConnection } from "../redis.js";
+import { type KmsTarget, parseTargetName, targetName } from "../targets.js";
 import { type CampaignMarker, ensureCampaign, readCampaign } from "./campaign.js";
 import { ledgerKey } from "./keys.js";
 import { CREATE_RECORD, CREATE_RECORDS, SAVE_RECORD } from "./scripts.js";
@@ -42,7 +43,7 @@ export class Ledger {
     private readonly redis: RedisConnection,
     readonly prefix: string,
   ) {
-    redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
+    redis.defineCommand("h2kCreateRecord", { numberOfKeys: 6, lua: CREATE_RECORD });
     redis.defineCommand("h2kSaveRecord", { numberOfKeys: 4, lua: SAVE_RECORD });
     // Without numberOfKeys, the key count is the first argument: one per record, plus the four shared keys.
     redis.defineCommand("h2kCreateRecords", { lua: CREATE_RECORDS });
@@ -63,11 +64,13 @@ export class Ledger {
       this.key("ids"),
       this.key("regions"),
       this.key("seq"),
+      this.key("targets"),
       record.id,
       JSON.stringify(record),
       record.status,
       record.phase,
       record.region,
+      record.account === undefined ? "" : targetName({ account: record.account, region: record.region }),
     ];
   }
 
@@ -168,6 +171,15 @@ export class Ledger {
 
   async regions(): Promise<string[]> {
     return (await this.redis.smembers(this.key("regions"))).sort();
+  }
+
+  /**
+   * Every target (account, Region) with keys: the caller's own account in each Region of the ledger, then
+   * each other account's Regions. The phase queues are per target.
+   */
+  async targets(): Promise<KmsTarget[]> {
+    const [regions, others] = await Promise.all([this.regions(), this.redis.smembers(this.key("targets"))]);
+    return [...regions.map((region) => ({ region })), ...others.sort().map(parseTargetName)];
   }
 
   /** Keys that finished (migrated or failed) since `sinceMs`. */

@@ -20,8 +20,9 @@ end
 `;
 
 /**
- * Creates a record unless one exists. KEYS: record, counts, ids, regions, seq.
- * ARGV: id, json, status, phase, region. Returns 1 when created, 0 when it existed.
+ * Creates a record unless one exists. KEYS: record, counts, ids, regions, seq, targets.
+ * ARGV: id, json, status, phase, region, target (`<account>-<region>` for a key that goes to another
+ * account, else empty). Returns 1 when created, 0 when it existed.
  */
 export const CREATE_RECORD = `${SHIFT_COUNTERS}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -29,6 +30,7 @@ redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'phase', ARGV[4]
 shift(KEYS[2], ARGV[3], ARGV[4], ARGV[5], '', 1)
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[5])
+if ARGV[6] and ARGV[6] ~= '' then redis.call('SADD', KEYS[6], ARGV[6]) end
 return 1
 `;
 

@@ -62,7 +62,11 @@ describe("the ledger's createMany (one script per chunk)", () => {
     const one = deployment();
     const many = deployment();
     const first = [...records(["a", "b"], "us-east-1"), ...records(["c"], "eu-west-1")];
-    const second = [...records(["b", "d"], "us-east-1"), ...records(["c", "e"], "eu-west-1")];
+    const second = [
+      ...records(["b", "d"], "us-east-1"),
+      ...records(["c"], "eu-west-1"),
+      ...records(["e"], "eu-west-1").map((record) => ({ ...record, account: "444455556666" })),
+    ];
     for (const record of [...first, ...second]) await one.ledger.create(record);
     expect(await many.ledger.createMany(first)).toEqual([true, true, true]);
     // Some known, some new, in one call: only the new ones are created, in the order given.
@@ -77,6 +81,8 @@ describe("the ledger's createMany (one script per chunk)", () => {
     expect(await ids(many.ledger)).toHaveLength(5);
     expect(await many.ledger.counts()).toEqual(await one.ledger.counts());
     expect(await many.ledger.regions()).toEqual(["eu-west-1", "us-east-1"]);
+    expect(await many.ledger.targets()).toEqual(await one.ledger.targets());
+    expect(await many.ledger.targets()).toContainEqual({ account: "444455556666", region: "eu-west-1" });
     const stored = await many.ledger.get(second[1]!.id);
     expect(stored).toEqual({ record: second[1], rev: 1 });
   });

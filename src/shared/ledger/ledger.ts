@@ -85,11 +85,24 @@ export class Ledger {
    */
   async createMany(records: MigrationRecord[]): Promise<boolean[]> {
     if (records.length === 0) return [];
-    const keys = [this.key("counts"), this.key("ids"), this.key("regions"), this.key("seq")];
+    const keys = [
+      this.key("counts"),
+      this.key("ids"),
+      this.key("regions"),
+      this.key("seq"),
+      this.key("targets"),
+    ];
     const values: string[] = [];
     for (const record of records) {
       keys.push(this.recordKey(record.id));
-      values.push(record.id, JSON.stringify(record), record.status, record.phase, record.region);
+      values.push(
+        record.id,
+        JSON.stringify(record),
+        record.status,
+        record.phase,
+        record.region,
+        record.account === undefined ? "" : targetName({ account: record.account, region: record.region }),
+      );
     }
     const created = await (this.redis as unknown as Scripts).h2kCreateRecords(
       keys.length,

@@ -37,19 +37,20 @@ return 1
 /**
  * Creates many records at once, each unless it exists: what CREATE_RECORD does per record, in one call (one
  * round trip and one script run per enqueue chunk instead of one per row), with the counters, the sequence
- * and the Region set moved once per distinct value. KEYS: counts, ids, regions, seq, then one record key per
- * record. ARGV: per record, in KEYS' order, id, json, status, phase, region (5 values each). Returns one 1
- * (created) or 0 (existed) per record.
+ * and the Region and target sets moved once per distinct value. KEYS: counts, ids, regions, seq, targets,
+ * then one record key per record. ARGV: per record, in KEYS' order, id, json, status, phase, region, target
+ * (6 values each; target as in CREATE_RECORD). Returns one 1 (created) or 0 (existed) per record.
  */
 export const CREATE_RECORDS = `
-local created, increments, regions = {}, {}, {}
+local created, increments, regions, targets = {}, {}, {}, {}
 local fresh = 0
-for index = 5, #KEYS do
-  local at = (index - 5) * 5
+for index = 6, #KEYS do
+  local at = (index - 6) * 6
   if redis.call('EXISTS', KEYS[index]) == 1 then
     created[#created + 1] = 0
   else
     local id, json, status, phase, region = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
+    if ARGV[at + 6] ~= '' then targets[ARGV[at + 6]] = true end
     redis.call('HSET', KEYS[index], 'json', json, 'status', status, 'phase', phase, 'region', region, 'code', '', 'rev', 1)
     for _, field in ipairs({'status:' .. status, 'phase:' .. phase .. '|' .. status, 'region:' .. region .. '|' .. status}) do
       increments[field] = (increments[field] or 0) + 1
@@ -70,6 +71,7 @@ if fresh > 0 then
   end
   for field, by in pairs(increments) do redis.call('HINCRBY', KEYS[1], field, by) end
   for region in pairs(regions) do redis.call('SADD', KEYS[3], region) end
+  for target in pairs(targets) do redis.call('SADD', KEYS[5], target) end
 end
 return created
 `;

@@ -31,14 +31,14 @@ export function migrationId(row: SourceKeyInRegion): string {
 }
 
 /**
- * A 12-byte digest of the source key in its region, as a 12-character latin1 string: a compact Map key
- * for duplicate detection (a collision needs ~2^48 rows).
+ * A 12-byte digest of the source key in its region (and account), for duplicate detection (a collision needs
+ * ~2^48 rows).
  */
-export function sourceKeyDigest(row: SourceKeyInRegion): string {
-  return keyDigest(row).toString("latin1", 0, 12);
+export function sourceKeyDigest(row: SourceKeyInRegion): Buffer {
+  return keyDigest(row).subarray(0, 12);
 }
 
 /** A 12-byte digest of an alias in a region, for duplicate alias detection. */
-export function aliasDigest(region: string, alias: string): string {
-  return createHash("sha256").update(`${region}\0${alias}`, "utf8").digest().toString("latin1", 0, 12);
+export function aliasDigest(region: string, alias: string): Buffer {
+  return createHash("sha256").update(`${region}\0${alias}`, "utf8").digest().subarray(0, 12);
 }

@@ -1,6 +1,7 @@
 import { type Parser, parse } from "csv-parse";
 import { formatCsvLine } from "../shared/csv.js";
 import { decodeManifestText } from "./decode.js";
+import { DigestTable } from "./digest-table.js";
 import { ManifestFileError } from "./file-error.js";
 import { parseHeader } from "./header.js";
 import { aliasDigest, sourceKeyDigest } from "./migration-id.js";
@@ -122,8 +123,8 @@ function entryFor(
 
 /** Rows already accepted, as digests: the same source key, or the same alias, twice in one region. */
 class DuplicateIndex {
-  private readonly keys = new Map<string, number>();
-  private readonly aliases = new Map<string, number>();
+  private readonly keys = new DigestTable();
+  private readonly aliases = new DigestTable();
 
   check({ row, problems }: { row: ManifestRow | undefined; problems: RowProblem[] }): ManifestEntry {
     if (row === undefined) return { kind: "rejected", line: problems[0]!.line, problems };
@@ -155,8 +156,8 @@ class DuplicateIndex {
         message: `${show(row.alias!)} is already used in ${row.account === undefined ? "" : `account ${row.account}, `}${row.region} by line ${earlierAlias}; expected one key per alias and region`,
       });
     if (problems.length > 0) return { kind: "rejected", line: row.line, problems };
-    this.keys.set(keyDigest!, row.line);
-    if (aliasKey !== undefined) this.aliases.set(aliasKey, row.line);
+    this.keys.add(keyDigest!, row.line);
+    if (aliasKey !== undefined) this.aliases.add(aliasKey, row.line);
     return { kind: "row", row };
   }
 }

@@ -76,6 +76,11 @@ const PIPELINE_ERROR_CODES = {
     curableByRetry: false,
     hint: "the key's KMS key is pending deletion: cancel the deletion (CancelKeyDeletion), then `hsm2kms retry --failed --all`",
   },
+  KMS_KEY_WRONG_ACCOUNT: {
+    kind: "fatal",
+    curableByRetry: false,
+    hint: "the KMS key made or found for this key is in another account than the manifest's: check the account's role in HSM2KMS_ACCOUNTS_FILE and the KMS endpoint, remove the stray key with `hsm2kms abandon --orphans` or by hand, then re-enqueue the key",
+  },
   DUPLICATE_KMS_KEYS: {
     kind: "fatal",
     curableByRetry: true,

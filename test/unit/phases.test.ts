@@ -153,6 +153,22 @@ describe("create", () => {
     expect(h.checkpoints.some((patch) => patch.createStartedAt)).toBe(true);
   });
 
+  it("stops before import when the key is in another account than the manifest's", async () => {
+    const h = harness();
+    // The fake KMS acts in account 111122223333, as a wrong role or endpoint would for this key.
+    const preflighted = await step(
+      h,
+      { ...recordFor(h.hsm.add("ec", "ECC_NIST_P256")), account: "444455556666" },
+      "preflight",
+    );
+    const error = await phaseRejection(PHASE_FUNCTIONS.create(h.ctx, preflighted));
+    expect(error.code).toBe("KMS_KEY_WRONG_ACCOUNT");
+    expect(error.kind).toBe("fatal");
+    expect(error.message).toContain("not 444455556666");
+    const same = await step(h, { ...preflighted, account: "111122223333", kmsKeyId: undefined }, "create");
+    expect(same.phase).toBe("params");
+  });
+
   it("is idempotent: a repeat finds the key by alias", async () => {
     const h = harness();
     const first = await stepsThrough(

@@ -202,6 +202,14 @@ export const create: Phase = async (ctx, record) => {
       key = await createNewKey(ctx, kms, record, source);
     }
   }
+  // A role of the key's account acts in that account only (IAM); an ARN naming another one means the wrong role
+  // or endpoint: stop before material goes into a key the manifest did not ask for.
+  const keyAccount = key.arn.split(":")[4];
+  if (record.account !== undefined && keyAccount !== record.account)
+    throw fatal(
+      "KMS_KEY_WRONG_ACCOUNT",
+      `${describeSource(record.source)}: KMS key ${key.arn} is in account ${keyAccount}, not ${record.account} as the manifest asks`,
+    );
   if (key.keyState === "PendingDeletion")
     throw fatal(
       "KMS_KEY_PENDING_DELETION",

@@ -57,14 +57,14 @@ export class Ledger {
     return this.key(`rec:${id}`);
   }
 
-  private createArgs(record: MigrationRecord): Array<string | number> {
+  /** The keys every create touches besides the record's own: counts, ids, regions, seq, targets. */
+  private createKeys(): string[] {
+    return ["counts", "ids", "regions", "seq", "targets"].map((suffix) => this.key(suffix));
+  }
+
+  /** What the create scripts store of a record: id, json, status, phase, region, target (or ""). */
+  private createValues(record: MigrationRecord): string[] {
     return [
-      this.recordKey(record.id),
-      this.key("counts"),
-      this.key("ids"),
-      this.key("regions"),
-      this.key("seq"),
-      this.key("targets"),
       record.id,
       JSON.stringify(record),
       record.status,
@@ -76,7 +76,13 @@ export class Ledger {
 
   /** Creates the record unless the key is already known. Returns true when created. */
   async create(record: MigrationRecord): Promise<boolean> {
-    return (await (this.redis as unknown as Scripts).h2kCreateRecord(...this.createArgs(record))) === 1;
+    return (
+      (await (this.redis as unknown as Scripts).h2kCreateRecord(
+        this.recordKey(record.id),
+        ...this.createKeys(),
+        ...this.createValues(record),
+      )) === 1
+    );
   }
 
   /**
@@ -85,24 +91,11 @@ export class Ledger {
    */
   async createMany(records: MigrationRecord[]): Promise<boolean[]> {
     if (records.length === 0) return [];
-    const keys = [
-      this.key("counts"),
-      this.key("ids"),
-      this.key("regions"),
-      this.key("seq"),
-      this.key("targets"),
-    ];
+    const keys = this.createKeys();
     const values: string[] = [];
     for (const record of records) {
       keys.push(this.recordKey(record.id));
-      values.push(
-        record.id,
-        JSON.stringify(record),
-        record.status,
-        record.phase,
-        record.region,
-        record.account === undefined ? "" : targetName({ account: record.account, region: record.region }),
-      );
+      values.push(...this.createValues(record));
     }
     const created = await (this.redis as unknown as Scripts).h2kCreateRecords(
       keys.length,

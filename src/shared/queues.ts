@@ -76,6 +76,19 @@ export function bullPrefix(prefix: string, phase: PhaseName, region: string): st
   return `${prefix}:{${phase}-${region}}`;
 }
 
+/**
+ * Name of a campaign's renewal queue: `renew` carries the scheduled sweep (one BullMQ job scheduler per
+ * campaign), `renew-<region>` one job per key due in that Region.
+ */
+export function renewQueueName(region?: string): string {
+  return region ? `renew-${region}` : "renew";
+}
+
+/** BullMQ prefix of a renewal queue, with the same hash-tag convention as `bullPrefix`: `<prefix>:{renew-<region>}`. */
+export function renewBullPrefix(prefix: string, region?: string): string {
+  return `${prefix}:{${renewQueueName(region)}}`;
+}
+
 /** Deterministic job id of a key's phase: adding it twice adds nothing. No ':' and never all digits. */
 export function phaseJobId(record: Pick<MigrationRecord, "id" | "generation">, phase: PhaseName): string {
   return `${record.id}-${phase}-g${record.generation}`;

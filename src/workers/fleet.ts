@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "bullmq";
 import type { Logger } from "pino";
+import { type RenewalSchedule, startRenewalSchedule } from "../lifecycle/renew-schedule.js";
 import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
 import { HsmSlots, hsmLane } from "../shared/hsm/hsm-share.js";
@@ -26,6 +27,11 @@ export interface FleetOptions {
   config: Config;
   /** Phases this process runs. */
   phases: PhaseName[];
+  /**
+   * Also run the campaign's scheduled renewal of expiring material (`renew` in `--phases`): upsert its job
+   * scheduler and serve its jobs. Needs the HSM. @defaultValue false
+   */
+  renew?: boolean;
   /** Regions to serve; default: every Region in the ledger (re-read while running), else AWS_REGION. */
   regions?: string[] | undefined;
   /** Exit once this process's queues are empty. */
@@ -139,8 +145,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     return { ...context, hsm: () => port };
   };
   const limits = retryLimitsOf(config);
+  if (options.renew && !options.hsm)
+    throw fatal(
+      "HSM_NOT_CONFIGURED",
+      "the scheduled renewal (renew) wraps in the HSM: it needs the HSM settings",
+    );
+  // Renewals wrap through wrap's share of the HSM's sessions.
+  const renewal: RenewalSchedule | undefined = options.renew
+    ? await startRenewalSchedule({
+        config,
+        connection,
+        ledger,
+        deps: { context: contextFor("wrap"), limits },
+        logger,
+        onError,
+      })
+    : undefined;
 
   const serve = (region: string) => {
+    renewal?.serve(region);
     const started: PhaseName[] = [];
     for (const phase of options.phases) {
       const name = queueName(phase, region);
@@ -193,7 +216,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const close = async (deadlineMs = 30_000) => {
     if (stopping) return;
     stopping = true;
-    const graceful = Promise.all([...workers.values()].map((worker) => worker.close()));
+    const graceful = Promise.all([
+      ...[...workers.values()].map((worker) => worker.close()),
+      renewal?.close(),
+    ]);
     // An unref'd timer: a graceful close must not keep the process alive until the deadline.
     const timedOut = await Promise.race([
       graceful.then(() => false),
@@ -206,7 +232,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       );
       // Forcing, and closing the queues, wait for Redis; while it does not answer they would wait for ever.
       await Promise.race([
-        Promise.all([...workers.values()].map((worker) => worker.close(true))),
+        Promise.all([...[...workers.values()].map((worker) => worker.close(true)), renewal?.close(true)]),
         sleep(FORCED_CLOSE_MS, undefined, { ref: false }),
       ]);
     }

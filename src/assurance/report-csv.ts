@@ -14,6 +14,9 @@ export const REPORT_COLUMNS = [
   "verified",
   "attempts",
   "error",
+  "material_expires_at",
+  "next_renewal",
+  "renewal_error",
 ] as const;
 
 export type ReportColumn = (typeof REPORT_COLUMNS)[number];

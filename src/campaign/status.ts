@@ -1,3 +1,4 @@
+import { collectExpiringMaterial, type ExpiringMaterialStatus } from "../lifecycle/expiry-status.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import { PHASES } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
@@ -59,6 +60,8 @@ export interface StatusReport {
   quotaFloorSeconds: number;
   failures: Array<{ code: string; count: number }>;
   recentFailures: Array<{ id: string; source: string; region: string; code: string; message: string }>;
+  /** Migrated keys whose material expires: ValidTo, next renewal, failed renewals (with `expiry` only). */
+  expiringMaterial?: ExpiringMaterialStatus | undefined;
 }
 
 const percent = (part: number, whole: number) => (whole > 0 ? (part / whole) * 100 : 0);
@@ -106,7 +109,13 @@ function phaseTable(
 export async function collectStatus(
   ledger: Ledger,
   queues: PhaseQueues,
-  options: { paramsQuota: number; windowMinutes?: number; now?: number },
+  options: {
+    paramsQuota: number;
+    windowMinutes?: number;
+    now?: number;
+    /** Also read the expiring material (a scan of the ledger), due within `beforeMs`; and the schedule's next run. */
+    expiry?: { beforeMs: number; nextScheduledRun?: () => Promise<Date | undefined> };
+  },
 ): Promise<StatusReport> {
   const now = options.now ?? Date.now();
   const windowMinutes = options.windowMinutes ?? 5;
@@ -152,6 +161,13 @@ export async function collectStatus(
   const endMs = remaining === 0 && span.lastMs !== undefined ? span.lastMs : now;
   const failedIds = await ledger.failedIds(0, 20);
   const failedRecords = await ledger.getMany(failedIds);
+  const expiry = options.expiry;
+  const expiringMaterial = expiry
+    ? {
+        ...(await collectExpiringMaterial(ledger, { beforeMs: expiry.beforeMs, now })),
+        nextScheduledRun: (await expiry.nextScheduledRun?.())?.toISOString(),
+      }
+    : undefined;
   return {
     total,
     byStatus: counts.byStatus,
@@ -187,5 +203,6 @@ export async function collectStatus(
           ]
         : [],
     ),
+    expiringMaterial,
   };
 }

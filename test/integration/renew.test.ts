@@ -162,13 +162,18 @@ describe("keeping expiring material alive", () => {
         await workers.kill(0);
         importGate = undefined;
         release();
-        // KMS acted on the held imports after their caller died: a renewal whose answer was lost.
-        const held = claimed[0]!;
+        // KMS acted on the held imports after their caller died: renewals whose answer was lost.
+        let lost: MigrationRecord | undefined;
         await waitFor(
-          async () => (await validTo(held.kmsKeyId ?? "")) === held.renewalClaim?.validTo,
+          async () => {
+            for (const record of claimed)
+              if ((await validTo(record.kmsKeyId ?? "")) === record.renewalClaim?.validTo) lost = record;
+            return lost !== undefined;
+          },
           10_000,
-          "the held import to take effect",
+          "a held import to take effect",
         );
+        const held = lost ?? expect.fail("no held import took effect");
 
         // Two workers take over (both upsert the campaign's one scheduler).
         workers.start(2);
@@ -209,6 +214,40 @@ describe("keeping expiring material alive", () => {
       ["worker", "--phases", "renew"],
     );
 
+    // status and report show the expiring material, with the urgent failure named.
+    const [statusJson, statusText, report] = await Promise.all([
+      runCli(["status", "--json"], renewEnv),
+      runCli(["status"], renewEnv),
+      runCli(["report"], renewEnv),
+    ]);
+    expect(statusJson.code, statusJson.output).toBe(0);
+    const expiring = JSON.parse(statusJson.output).expiringMaterial;
+    expect(expiring).toMatchObject({ keys: 4, due: 1, expired: 0, renewalFailures: 1, urgentFailures: 1 });
+    expect(Date.parse(expiring.soonestValidTo)).toBe(Date.parse(firstValidTo));
+    expect(Date.parse(expiring.nextRenewal)).toBe(Date.parse(firstValidTo) - 10 * 60_000);
+    expect(Date.parse(expiring.nextScheduledRun)).toBeGreaterThan(0);
+    expect(expiring.failures).toEqual([
+      expect.objectContaining({
+        source: expect.stringContaining('"renew-3"'),
+        code: "SOURCE_KEY_NOT_FOUND",
+        urgent: true,
+      }),
+    ]);
+    expect(statusText.output).toMatch(
+      /expiring material: 4 keys, 1 due for renewal, 0 expired; soonest ValidTo /,
+    );
+    expect(statusText.output).toContain("failed renewals: 1 (1 URGENT)");
+    expect(statusText.output).toMatch(/ {2}URGENT source key label "renew-3".*: SOURCE_KEY_NOT_FOUND: /);
+    expect(report.code, report.output).toBe(0);
+    const rows = report.output.trim().split("\n");
+    expect(rows[0]).toMatch(/,error,material_expires_at,next_renewal,renewal_error$/);
+    const renewed = (await records()).get("renew-0")?.request.expiresAt ?? "";
+    const nextRenewal = new Date(Date.parse(renewed) - 10 * 60_000).toISOString();
+    expect(rows.find((row) => row.startsWith("renew-0,"))).toMatch(
+      new RegExp(`,${renewed},${nextRenewal},$`),
+    );
+    expect(rows.find((row) => row.startsWith("renew-3,"))).toMatch(/,"?SOURCE_KEY_NOT_FOUND: /);
+
     // The gauges the alert reads: the earliest ValidTo is the key that was not renewed, one failure.
     const { redis, ledger } = testLedger(prefix);
     try {
@@ -238,10 +277,10 @@ describe("keeping expiring material alive", () => {
     // On demand, with the first import token expiring before its import: new parameters, wrapped again, renewed.
     requests.clear();
     expireNextImportToken = true;
-    const renewed = await runCli(["renew", "--before", "2h", "--renew-for", "7d"], env);
-    expect(renewed.code, renewed.output).toBe(1);
-    expect(renewed.output).toContain("renew: 3 renewed, 0 not due, 1 failed (1 urgent)");
-    expect(renewed.output).toMatch(
+    const again = await runCli(["renew", "--before", "2h", "--renew-for", "7d"], env);
+    expect(again.code, again.output).toBe(1);
+    expect(again.output).toContain("renew: 3 renewed, 0 not due, 1 failed (1 urgent)");
+    expect(again.output).toMatch(
       /URGENT failed: renew-3 .*SOURCE_KEY_NOT_FOUND: the HSM key this KMS key holds is gone/,
     );
     expect(requests.get("ImportKeyMaterial")).toBe(4);

@@ -200,6 +200,7 @@ export async function audit(context: DemoContext, auditPath: string): Promise<Au
   try {
     return await writeAudit({
       ledger: context.runtime.ledger,
+      prefix: config.queuePrefix,
       ports: { hsm: context.hsm, kms: () => kms, randomBytes },
       concurrency: config.hsmConcurrency,
       out: file.stream,

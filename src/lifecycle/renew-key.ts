@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { toMigrationError } from "../shared/errors.js";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
@@ -132,15 +133,36 @@ async function importAgain(
       message: result.error?.message ?? "the renewal did not finish",
     };
   // The phases skip an import they take for done; only KMS's ValidTo proves this renewal took effect.
-  const after = await context.kms(record.region).describeKey(record.kmsKeyId ?? "");
-  if (Math.floor((after?.validTo?.getTime() ?? 0) / 1000) !== Math.floor(newValidTo.getTime() / 1000))
+  const shown = await validToShown(deps, record, newValidTo);
+  if (shown !== true)
     return {
       ok: false,
       code: "RENEWAL_NOT_APPLIED",
-      message: `KMS shows ValidTo ${after?.validTo?.toISOString() ?? "none"} after the renewal, not ${newValidTo.toISOString()}`,
+      message: `KMS shows ValidTo ${shown ?? "none"} after the renewal, not ${newValidTo.toISOString()}`,
     };
   await patchClaimedOutcome(deps, record, result);
   return { ok: true };
+}
+
+/**
+ * Whether DescribeKey shows the new ValidTo (to the second): true, or the ValidTo KMS still shows once
+ * HSM2KMS_KMS_CONSISTENCY_WINDOW has passed. AWS KMS Developer Guide, "AWS KMS eventual consistency": a change
+ * such as an import may show in other calls only after a while, so a ValidTo still old right after the import
+ * is looked at again (soon at first, then less often) before it counts as not applied.
+ */
+async function validToShown(
+  deps: RenewalDeps,
+  record: MigrationRecord,
+  newValidTo: Date,
+): Promise<true | string | undefined> {
+  const kms = deps.context.kms(record.region);
+  const deadline = Date.now() + (deps.limits.consistencyWindowMs ?? 300_000);
+  for (let waitMs = 250; ; waitMs = Math.min(waitMs * 2, 10_000)) {
+    const shown = (await kms.describeKey(record.kmsKeyId ?? ""))?.validTo;
+    if (Math.floor((shown?.getTime() ?? 0) / 1000) === Math.floor(newValidTo.getTime() / 1000)) return true;
+    if (Date.now() + waitMs > deadline) return shown?.toISOString();
+    await sleep(waitMs);
+  }
 }
 
 /** The ledger keeps what verify proved again (checks, verified), besides the new ValidTo set by the caller. */

@@ -140,7 +140,16 @@ async function importAgain(
       code: "RENEWAL_NOT_APPLIED",
       message: `KMS shows ValidTo ${shown ?? "none"} after the renewal, not ${newValidTo.toISOString()}`,
     };
-  await patchClaimedOutcome(deps, record, result);
+  // The ledger keeps the new ValidTo and what verify proved again.
+  const now = context.now();
+  const outcome = {
+    request: result.request,
+    renewedAt: now.toISOString(),
+    renewalError: undefined,
+    checks: result.checks,
+    verified: result.verified,
+  };
+  await patchClaimed(deps.ledger, record.id, record.renewalClaim?.holder ?? "", outcome, now);
   return { ok: true };
 }
 
@@ -163,25 +172,6 @@ async function validToShown(
     if (Date.now() + waitMs > deadline) return shown?.toISOString();
     await sleep(waitMs);
   }
-}
-
-/** The ledger keeps what verify proved again (checks, verified), besides the new ValidTo set by the caller. */
-async function patchClaimedOutcome(deps: RenewalDeps, record: MigrationRecord, result: MigrationRecord) {
-  const now = deps.context.now();
-  const holder = record.renewalClaim?.holder ?? "";
-  await patchClaimed(
-    deps.ledger,
-    record.id,
-    holder,
-    {
-      request: result.request,
-      renewedAt: now.toISOString(),
-      renewalError: undefined,
-      checks: result.checks,
-      verified: result.verified,
-    },
-    now,
-  );
 }
 
 /**

@@ -136,9 +136,31 @@ describe("keeping expiring material alive", () => {
     });
     expect((await listTokenObjects(token.env)).map((object) => object.label)).not.toContain("renew-3");
 
+    // Another host's live claim on renew-2 keeps renew off it ("busy"); then the claim is gone again.
+    const setClaim = async (renewalClaim: MigrationRecord["renewalClaim"]) => {
+      const { redis, ledger } = testLedger(prefix);
+      try {
+        const stored = await ledger.get(migrated.get("renew-2")?.id ?? "");
+        if (!stored) expect.fail("no record for renew-2");
+        await ledger.save({ ...stored.record, renewalClaim }, stored.rev);
+      } finally {
+        redis.disconnect();
+      }
+    };
+    const until = new Date(Date.now() + 10 * 60_000).toISOString();
+    await setClaim({
+      holder: "another-host",
+      validTo: new Date(Date.now() + 3_600_000).toISOString(),
+      until,
+    });
     const dry = await runCli(["renew", "--dry-run", "--before", "10m"], env);
+    await setClaim(undefined);
     expect(dry.code, dry.output).toBe(0);
-    expect(dry.output).toContain("renew: dry run: 4 keys due (expiring within 10m), 0 not due, 0 urgent");
+    expect(dry.output).toContain(
+      "renew: dry run: 3 keys due (expiring within 10m), 0 not due, 1 being renewed by another host, 0 urgent",
+    );
+    expect(dry.output).toContain(`busy: renew-2 `);
+    expect(dry.output).toContain(`another renewal holds it until ${until}`);
     expect(dry.output).toMatch(
       new RegExp(
         `would-renew: renew-0 \\(CKA_ID [0-9a-f]+\\) \\(us-east-1, KMS key ${keyIds.get("renew-0")}\\): ValidTo `,

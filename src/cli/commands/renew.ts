@@ -82,7 +82,7 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
     const busy = count("busy") > 0 ? `, ${count("busy")} being renewed by another host` : "";
     process.stderr.write(
       flags.dryRun
-        ? `renew: dry run: ${count("would-renew")} keys due (expiring within ${beforeText}), ${count("not-due")} not due, ${urgent} urgent\n`
+        ? `renew: dry run: ${count("would-renew")} keys due (expiring within ${beforeText}), ${count("not-due")} not due${busy}, ${urgent} urgent\n`
         : `renew: ${count("renewed")} renewed, ${count("not-due")} not due${busy}, ${count("failed")} failed (${urgent} urgent)\n`,
     );
     return count("failed") > 0 ? EXIT.failed : EXIT.ok;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { BenchEnv } from "./lib/bench-env.js";
 import { type Figure, formatTable } from "./lib/report.js";
 import { accountScenario } from "./scenarios/account.js";
+import { accountsScenario } from "./scenarios/accounts.js";
 import { enqueueScenario } from "./scenarios/enqueue.js";
 import { hostsScenario } from "./scenarios/hosts.js";
 import { hsmSearchScenario } from "./scenarios/hsm-search.js";
@@ -33,6 +34,7 @@ const SCENARIOS: Scenario[] = [
   longQueueScenario,
   hsmSearchScenario,
   accountScenario,
+  accountsScenario,
   userRunScenario,
   quotaDefaultScenario,
   startupScenario,

@@ -55,10 +55,12 @@ export async function growCachedToken(token: CachedToken, count: number): Promis
   const started = performance.now();
   const before = token.keys.length;
   while (token.keys.length < count) {
-    // addMixedKeys numbers CKA_IDs from 0 on every call: the labels keep each key unique.
+    // addMixedKeys numbers CKA_IDs from 0 on every call: the labels keep each key unique. A run that dies
+    // mid-batch leaves that batch's keys on the token but not in keys.json: the label's per-batch stamp keeps
+    // the next run's batch from making their twins (two keys with one label and id are ambiguous to hsm2kms).
     const more = await addMixedKeys(
       token.env,
-      `bench${token.keys.length}`,
+      `bench${token.keys.length}t${Date.now().toString(36)}`,
       Math.min(BATCH, count - token.keys.length),
       token.keys.length === 0 ? 4 : 0,
     );

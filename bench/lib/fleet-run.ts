@@ -1,8 +1,12 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Redis } from "ioredis";
 import { enqueueManifest } from "../../src/campaign/enqueue.js";
 import { formatManifestCsv } from "../../src/manifest/read.js";
 import { loadConfig } from "../../src/shared/config.js";
+import { formatCsvLine } from "../../src/shared/csv.js";
 import { openPkcs11Hsm } from "../../src/shared/hsm/index.js";
 import type { HsmPort } from "../../src/shared/hsm/types.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
@@ -25,6 +29,11 @@ export interface FleetRunOptions {
   keys: SampleKey[];
   /** Keys are spread round-robin over these Regions (the manifest's region column). */
   regions: string[];
+  /**
+   * Target accounts (manifest column `account`): keys are spread round-robin over every account and Region,
+   * each account reached through a role the emulator lets the bench assume (HSM2KMS_ACCOUNTS_FILE).
+   */
+  accounts?: string[];
   /** Extra environment for loadConfig (HSM2KMS_KMS_QUOTAS, HSM2KMS_HSM_CONCURRENCY, ...). */
   configEnv?: Record<string, string>;
   emulator?: KmsEmulatorOptions;
@@ -69,17 +78,40 @@ export function benchManifest(keys: SampleKey[], regions: string[]): string {
   );
 }
 
+/** The role the bench assumes in a target account. */
+export const benchRole = (account: string) => `arn:aws:iam::${account}:role/hsm2kms-bench`;
+
+/** The manifest of `keys` over every (account, Region) pair, round-robin, each with an alias. */
+export function accountsManifest(keys: SampleKey[], regions: string[], accounts: string[]): string {
+  const groups = accounts.flatMap((account) => regions.map((region) => ({ account, region })));
+  let text = formatCsvLine(["source_label", "source_id", "region", "alias", "account"]);
+  for (const [index, key] of keys.entries()) {
+    const { account, region } = groups[index % groups.length]!;
+    text += formatCsvLine([key.label, key.idHex, region, `alias/bench/${key.label}`, account]);
+  }
+  return text;
+}
+
 /**
  * Runs one migration through the real fleet (in-process BullMQ workers for every phase, the real SDK
  * against a fresh KMS emulator, the shared SoftHSM2 token) under a fresh Redis prefix, and measures it.
  */
 export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions): Promise<FleetRunResult> {
   const prefix = env.prefix(options.label);
+  const accounts = options.accounts ?? [];
   const emulator = await startKmsEmulator({
     acceptKwpZeroPadding: true,
     ...BENCH_WRAPPING_KEYS,
+    ...(accounts.length ? { roles: accounts.map((account) => ({ roleArn: benchRole(account) })) } : {}),
     ...options.emulator,
   });
+  const accountsDir = accounts.length ? await mkdtemp(join(tmpdir(), "hsm2kms-bench-accounts-")) : undefined;
+  const accountsFile = accountsDir ? join(accountsDir, "accounts.csv") : undefined;
+  if (accountsFile)
+    await writeFile(
+      accountsFile,
+      `account,role_arn\n${accounts.map((account) => `${account},${benchRole(account)}`).join("\n")}\n`,
+    );
   const config = loadConfig({
     REDIS_URL,
     HSM2KMS_QUEUE_PREFIX: prefix,
@@ -87,6 +119,7 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
     HSM2KMS_KMS_ENDPOINT: emulator.url,
     HSM2KMS_WRAPPING_KEY_SPEC: "RSA_2048",
     HSM2KMS_LOG_LEVEL: "error",
+    ...(accountsFile ? { HSM2KMS_ACCOUNTS_FILE: accountsFile } : {}),
     ...options.configEnv,
   });
   const logger = createLogger({ level: config.logLevel, base: { component: `bench-${options.label}` } });
@@ -95,8 +128,12 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
   const hsm = options.hsm ? options.hsm(raw) : raw;
   try {
     const queues = new PhaseQueues(redis, prefix);
-    await enqueueManifest(Readable.from([benchManifest(options.keys, options.regions)]), {
+    const manifest = accounts.length
+      ? accountsManifest(options.keys, options.regions, accounts)
+      : benchManifest(options.keys, options.regions);
+    await enqueueManifest(Readable.from([manifest]), {
       defaultRegion: config.region,
+      accounts: config.accounts,
       ledger: new Ledger(redis, prefix),
       queues,
     });
@@ -179,6 +216,7 @@ export async function runFleetMigration(env: BenchEnv, options: FleetRunOptions)
     await emulator.close();
     redis.disconnect();
     await env.releasePrefix(prefix);
+    if (accountsDir) await rm(accountsDir, { recursive: true, force: true });
   }
 }
 

@@ -15,7 +15,13 @@ import { neutraliseFormula } from "./report-csv.js";
 /** `mismatch: label (us-east-1, KMS key 1234...): detail` */
 function problemLine(line: AuditLine): string {
   const who = line.source_label || line.source_id || "a manifest row";
-  const where = [line.region, line.kms_key_id && `KMS key ${line.kms_key_id}`].filter(Boolean).join(", ");
+  const where = [
+    line.account && `account ${line.account}`,
+    line.region,
+    line.kms_key_id && `KMS key ${line.kms_key_id}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
   return `${line.result}: ${who}${where ? ` (${where})` : ""}: ${line.detail}\n`;
 }
 
@@ -82,14 +88,20 @@ export async function writeAudit(options: WriteAuditOptions): Promise<AuditSumma
 const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
 
 /**
- * The campaign's live orphans in each Region of its ledger (what `abandon --orphans` removes): keys tagged with
+ * The campaign's live orphans in each target (account, Region) of its ledger (what `abandon --orphans` removes): keys tagged with
  * this campaign that the ledger does not track. One already pending deletion was cleaned up and is left out.
  */
 async function orphanLines(ledger: Ledger, ports: AuditPorts, prefix: string): Promise<AuditLine[]> {
   const lines: AuditLine[] = [];
-  for (const region of await ledger.regions())
-    for (const orphan of await findOrphans(ledger, ports.kms(region), region, prefix)) {
-      const info = await ports.kms(region).describeKey(orphan.keyId);
+  for (const target of await ledger.targets())
+    for (const orphan of await findOrphans(
+      ledger,
+      ports.kms(target.region, target.account),
+      target,
+      prefix,
+    )) {
+      const { region, account } = target;
+      const info = await ports.kms(region, account).describeKey(orphan.keyId);
       if (!info || GONE_STATES.has(info.keyState)) continue;
       const source = sourceKeyOf(orphan.record, orphan.tags);
       lines.push({
@@ -99,6 +111,7 @@ async function orphanLines(ledger: Ledger, ports: AuditPorts, prefix: string): P
         kms_key_id: orphan.keyId,
         key_spec: info.keySpec ?? "",
         result: "orphan",
+        account: account ?? "",
         detail: `${info.keyState} KMS key tagged with this campaign that its ledger does not track (${orphanReason(orphan)}; a late CreateKey from a host that lost its job): remove it with hsm2kms abandon --orphans --yes`,
       });
     }

@@ -37,6 +37,8 @@ export const AUDIT_COLUMNS = [
   "key_spec",
   "result",
   "detail",
+  // The 12-digit target account (empty: the caller's own), last so that scripts reading by position keep working.
+  "account",
 ] as const;
 
 export interface AuditLine {
@@ -47,6 +49,7 @@ export interface AuditLine {
   key_spec: string;
   result: AuditResult;
   detail: string;
+  account: string;
 }
 
 /** A key a manifest asks for: one per row and per replica Region, by migration id. */
@@ -55,6 +58,7 @@ export interface ExpectedKey {
   label: string | undefined;
   idHex: string | undefined;
   region: string;
+  account: string | undefined;
 }
 
 /** What a manifest asks for: the keys by migration id, and its rejected rows (never enqueued). */
@@ -79,6 +83,7 @@ export async function manifestExpectations(
         key_spec: "",
         result: "not-in-ledger",
         detail: `manifest ${entry.problems.map(formatProblem).join("; ")} (the row is invalid: enqueue rejects it)`,
+        account: "",
       });
       continue;
     }
@@ -88,6 +93,7 @@ export async function manifestExpectations(
         label: record.source.label,
         idHex: record.source.idHex,
         region: record.region,
+        account: record.account,
       });
   }
   return { expected, rejected };
@@ -95,7 +101,8 @@ export async function manifestExpectations(
 
 export interface AuditPorts {
   hsm: HsmPort;
-  kms(region: string): KmsPort;
+  /** The KMS port of a Region in an account (undefined: the caller's own). */
+  kms(region: string, account?: string | undefined): KmsPort;
   randomBytes(size: number): Buffer;
 }
 
@@ -121,6 +128,7 @@ function auditLine(record: MigrationRecord, result: AuditResult, detail: string,
     key_spec: keySpec,
     result,
     detail,
+    account: record.account ?? "",
   };
 }
 
@@ -131,9 +139,13 @@ async function auditKey(ports: AuditPorts, record: MigrationRecord): Promise<Aud
     auditLine(record, result, detail, keySpec);
   if (!record.kmsKeyId) return line("missing-in-kms", "the ledger names no KMS key for a migrated key");
 
-  const kms = ports.kms(record.region);
+  const kms = ports.kms(record.region, record.account);
   const kmsKey = await kms.describeKey(record.kmsKeyId);
-  if (!kmsKey) return line("missing-in-kms", `KMS has no key ${record.kmsKeyId} in ${record.region}`);
+  if (!kmsKey)
+    return line(
+      "missing-in-kms",
+      `KMS has no key ${record.kmsKeyId} in ${record.account ? `account ${record.account}, ` : ""}${record.region}`,
+    );
   const spec = kmsKey.keySpec ?? "";
   if (kmsKey.keyState !== "Enabled")
     return line("kms-key-not-enabled", `the KMS key is ${kmsKey.keyState}`, spec);
@@ -210,8 +222,9 @@ export async function* auditMigration(
   const hsmKeys = new Map<string, string>();
   const duplicateOf = (record: MigrationRecord): string | undefined => {
     const ref = sourceRef(record);
-    const kmsName = `${record.region}/${record.kmsKeyId}`;
-    const hsmName = `${record.region}/${ref.label ?? ""}/${ref.idHex ?? ""}`;
+    // The same HSM key may go to the same Region of several accounts: each is its own KMS key.
+    const kmsName = `${record.account ?? ""}/${record.region}/${record.kmsKeyId}`;
+    const hsmName = `${record.account ?? ""}/${record.region}/${ref.label ?? ""}/${ref.idHex ?? ""}`;
     const earlier = (record.kmsKeyId && kmsKeys.get(kmsName)) || hsmKeys.get(hsmName);
     if (record.kmsKeyId && !kmsKeys.has(kmsName)) kmsKeys.set(kmsName, record.id);
     if (!hsmKeys.has(hsmName)) hsmKeys.set(hsmName, record.id);
@@ -262,6 +275,7 @@ export async function* auditMigration(
         key_spec: "",
         result: "not-in-ledger",
         detail: `manifest line ${key.line}: no migration record under this prefix (never enqueued, or removed from Redis)`,
+        account: key.account ?? "",
       }),
     );
     batch.push(...[...manifest.rejected, ...missing].map((line) => Promise.resolve(line)));

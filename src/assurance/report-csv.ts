@@ -1,6 +1,9 @@
 import { formatCsvLine } from "../shared/csv.js";
 
-/** The report's columns, in order: a user-facing contract (README.md#report). */
+/**
+ * The report's columns, in order: a user-facing contract (README.md#report). New columns go at the end, so
+ * that scripts reading columns by position keep working.
+ */
 export const REPORT_COLUMNS = [
   "source_label",
   "source_id",
@@ -14,6 +17,8 @@ export const REPORT_COLUMNS = [
   "verified",
   "attempts",
   "error",
+  // The 12-digit target account; empty for the caller's own.
+  "account",
   "material_expires_at",
   "next_renewal",
   "renewal_error",

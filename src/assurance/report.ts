@@ -42,6 +42,7 @@ export function reportRow(record: MigrationRecord, renewBeforeMs = DEFAULT_RENEW
     verified: record.status === "migrated" ? (record.verified ?? "false") : "false",
     attempts: String(record.attempts),
     error: problem(record),
+    account: record.account ?? "",
     ...expiry(record, renewBeforeMs),
     renewal_error: record.renewalError ? `${record.renewalError.code}: ${record.renewalError.message}` : "",
   };

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { readKeyPolicy } from "../manifest/key-policy.js";
 import { type ManifestRow, type RowProblem, readManifest } from "../manifest/read.js";
 import { migrationRecordsOf } from "../manifest/records.js";
+import type { AccountRoles } from "../shared/accounts.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
@@ -32,9 +33,17 @@ export interface EnqueueOptions {
   ledger?: Ledger;
   queues?: PhaseQueues;
   now?: () => Date;
-  /** Rows per Redis round trip. @defaultValue 500 */
+  /**
+   * Records per write (one ledger script and one addBulk): small enough that a chunk dies young in V8's heap
+   * instead of being promoted while its round trip is in flight. @defaultValue 100
+   */
   chunkSize?: number;
   onProblem?: (problem: RowProblem) => void;
+  /**
+   * The roles of HSM2KMS_ACCOUNTS_FILE: a row whose `account` is not among them is rejected (workers could not
+   * reach that account). @defaultValue none: every row with an account is rejected
+   */
+  accounts?: AccountRoles | undefined;
   /** Key policy (checked JSON) for rows without their own `key_policy`. */
   keyPolicy?: string;
   /** Folder `key_policy` paths are relative to (the manifest's). @defaultValue the working directory */
@@ -54,7 +63,7 @@ export async function enqueueManifest(
 ): Promise<EnqueueSummary> {
   const summary: EnqueueSummary = { accepted: 0, rejected: 0, queued: 0, alreadyKnown: 0 };
   const now = options.now ?? (() => new Date());
-  const chunkSize = options.chunkSize ?? 500;
+  const chunkSize = options.chunkSize ?? 100;
   let chunk: MigrationRecord[] = [];
   // Each policy file is read once, however many rows name it.
   const policies = new Map<string, Awaited<ReturnType<typeof readKeyPolicy>>>();
@@ -109,6 +118,12 @@ export async function enqueueManifest(
         for (const problem of entry.problems) options.onProblem?.(problem);
         continue;
       }
+      const unreachable = accountProblem(entry.row, options.accounts);
+      if (unreachable) {
+        summary.rejected++;
+        options.onProblem?.(unreachable);
+        continue;
+      }
       const policy = await policyOf(entry.row);
       if (typeof policy === "object") {
         summary.rejected++;
@@ -128,4 +143,14 @@ export async function enqueueManifest(
   }
   await writing;
   return summary;
+}
+
+/** A row naming an account HSM2KMS_ACCOUNTS_FILE does not list: workers would have no role to reach it. */
+function accountProblem(row: ManifestRow, accounts: AccountRoles | undefined): RowProblem | undefined {
+  if (row.account === undefined || accounts?.has(row.account)) return undefined;
+  return {
+    line: row.line,
+    column: "account",
+    message: `account ${row.account} is not in ${accounts ? "HSM2KMS_ACCOUNTS_FILE" : "HSM2KMS_ACCOUNTS_FILE (not set)"}: expected a line ${row.account},arn:aws:iam::${row.account}:role/<role hsm2kms assumes there> in that file (the same file on every worker), or an empty account cell for the caller's own account`,
+  };
 }

@@ -42,7 +42,12 @@ export function createFleetMetrics(sources: {
         ...(await sources.ledger.regions()),
       ]),
     ].sort();
-  collectAtScrape(metrics, { queues: sources.queues, regions });
+  // The queues of every target: the caller's own account in each Region, then the other accounts'.
+  const targets = async () => [
+    ...(await regions()),
+    ...(await sources.ledger.targets()).filter((target) => target.account !== undefined),
+  ];
+  collectAtScrape(metrics, { queues: sources.queues, regions: targets });
 
   const fleetKeys: Gauge<"status" | "region"> = new Gauge({
     name: "hsm2kms_fleet_keys",

@@ -1,7 +1,8 @@
 import { collectExpiringMaterial, type ExpiringMaterialStatus } from "../lifecycle/expiry-status.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import { PHASES } from "../shared/migration.js";
-import type { PhaseQueues } from "../shared/queues.js";
+import { type PhaseQueues, queueName } from "../shared/queues.js";
+import { targetName } from "../shared/targets.js";
 
 /** One target Region's share of the campaign. */
 export interface RegionStatus {
@@ -85,17 +86,17 @@ function finishingRate(finished: number, firstMs: number | undefined, now: numbe
   };
 }
 
-/** Sums each phase's queue counts over the Regions, with the ledger's failed keys per phase. */
+/** Sums each phase's queue counts over the targets (by name), with the ledger's failed keys per phase. */
 function phaseTable(
   queueCounts: Record<string, Record<string, number>>,
   byPhase: Record<string, Record<string, number>>,
-  regions: string[],
+  targetNames: string[],
 ): Record<string, PhaseStatus> {
   const phases: Record<string, PhaseStatus> = {};
   for (const phase of PHASES) {
     const row: PhaseStatus = { waiting: 0, running: 0, retrying: 0, failed: byPhase[phase]?.["failed"] ?? 0 };
-    for (const region of regions) {
-      const counts = queueCounts[`${phase}-${region}`] ?? {};
+    for (const name of targetNames) {
+      const counts = queueCounts[`${phase}-${name}`] ?? {};
       row.waiting += (counts["waiting"] ?? 0) + (counts["prioritized"] ?? 0);
       row.running += counts["active"] ?? 0;
       row.retrying += counts["delayed"] ?? 0;
@@ -119,10 +120,10 @@ export async function collectStatus(
 ): Promise<StatusReport> {
   const now = options.now ?? Date.now();
   const windowMinutes = options.windowMinutes ?? 5;
-  const [counts, total, regions, finished, span, campaign] = await Promise.all([
+  const [counts, total, targets, finished, span, campaign] = await Promise.all([
     ledger.counts(),
     ledger.size(),
-    ledger.regions(),
+    ledger.targets(),
     ledger.finishedSince(now - windowMinutes * 60_000),
     ledger.finishedSpan(),
     ledger.campaign(),
@@ -132,11 +133,13 @@ export async function collectStatus(
     const [phase = "", status = ""] = key.split("|");
     byPhase[phase] = { ...byPhase[phase], [status]: count };
   }
+  const regions = [...new Set(targets.map((target) => target.region))];
+  // One queue per phase and target (account, Region): `queues` is keyed by queue name.
   const queueCounts: Record<string, Record<string, number>> = {};
-  for (const region of regions)
+  for (const target of targets)
     for (const phase of PHASES)
-      queueCounts[`${phase}-${region}`] = await queues
-        .queue(phase, region)
+      queueCounts[queueName(phase, target)] = await queues
+        .queue(phase, target)
         .getJobCounts("waiting", "active", "delayed", "prioritized", "completed", "failed");
 
   const remaining = (counts.byStatus["queued"] ?? 0) + (counts.byStatus["in_progress"] ?? 0);
@@ -172,7 +175,7 @@ export async function collectStatus(
     total,
     byStatus: counts.byStatus,
     byPhase,
-    phases: phaseTable(queueCounts, byPhase, regions),
+    phases: phaseTable(queueCounts, byPhase, targets.map(targetName)),
     queues: queueCounts,
     regions,
     byRegion,

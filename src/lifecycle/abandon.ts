@@ -1,6 +1,7 @@
 import type { Ledger } from "../shared/ledger/index.js";
 import { LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
+import type { KmsTarget } from "../shared/targets.js";
 import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 import type { CleanupKmsPort } from "./cleanup-kms.js";
 import { findOrphans, sourceOf } from "./orphans.js";
@@ -38,7 +39,8 @@ export interface AbandonLine {
 }
 
 export interface AbandonPorts {
-  kms: (region: string) => CleanupKmsPort;
+  /** The cleanup port of a Region in an account (undefined: the caller's own). */
+  kms: (region: string, account?: string | undefined) => CleanupKmsPort;
 }
 
 const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
@@ -140,7 +142,7 @@ async function abandonRecord(
   ports: AbandonPorts,
   request: AbandonRequest,
 ): Promise<AbandonLine[]> {
-  const kms = ports.kms(record.region);
+  const kms = ports.kms(record.region, record.account);
   const base = {
     kind: "ledger" as const,
     region: record.region,
@@ -190,13 +192,14 @@ async function abandonRecord(
 /** Abandons the campaign's orphans in one Region (see findOrphans). */
 async function sweepOrphans(
   ledger: Ledger,
-  region: string,
+  target: KmsTarget,
   ports: AbandonPorts,
   request: AbandonRequest,
 ): Promise<AbandonLine[]> {
-  const kms = ports.kms(region);
+  const { region, account } = target;
+  const kms = ports.kms(region, account);
   const lines: AbandonLine[] = [];
-  for (const orphan of await findOrphans(ledger, kms, region, request.prefix)) {
+  for (const orphan of await findOrphans(ledger, kms, target, request.prefix)) {
     const base = {
       kind: "orphan" as const,
       region,
@@ -240,8 +243,12 @@ export async function abandonCampaign(
   if (request.orphans) {
     const regions = new Set(request.regions ?? (await ledger.regions()));
     if (regions.size === 0 && request.defaultRegion) regions.add(request.defaultRegion);
-    for (const region of [...regions].sort())
-      for (const line of await sweepOrphans(ledger, region, ports, request)) emit(line);
+    // The caller's own account in each Region, then the other accounts the ledger sends keys to there.
+    const others = (await ledger.targets()).filter(
+      (target) => target.account !== undefined && regions.has(target.region),
+    );
+    for (const target of [...[...regions].sort().map((region) => ({ region })), ...others])
+      for (const line of await sweepOrphans(ledger, target, ports, request)) emit(line);
   }
   return lines;
 }

@@ -46,7 +46,7 @@ export interface Keymap {
 
 /** Ports keymap reads through: KMS per Region (DescribeKey; ListResourceTags when tags are asked for). */
 export interface KeymapPorts {
-  kms: (region: string) => KmsPort;
+  kms: (region: string, account?: string | undefined) => KmsPort;
 }
 
 /** `payments-signer` -> `payments_signer`; names that start with a digit get a `key_` prefix. */
@@ -97,7 +97,13 @@ export async function buildKeymap(
   const entries = new Map<string, KeymapEntry>();
   const replicas: Array<{ record: MigrationRecord; key: KeymapKey }> = [];
   for (const record of migrated) {
-    const key = await describeForKeymap(record, ports.kms(record.region), nameFor(record), options, problems);
+    const key = await describeForKeymap(
+      record,
+      ports.kms(record.region, record.account),
+      nameFor(record),
+      options,
+      problems,
+    );
     if (!key) continue;
     if (record.replicaOf) replicas.push({ record, key });
     else entries.set(record.id, { ...key, replicas: [] });

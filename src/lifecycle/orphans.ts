@@ -1,6 +1,7 @@
 import type { KmsPort } from "../shared/kms/types.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
+import type { KmsTarget } from "../shared/targets.js";
 import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 
 /**
@@ -10,6 +11,8 @@ import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
  */
 export interface OrphanKey {
   region: string;
+  /** The account it is in (undefined: the caller's own). */
+  account: string | undefined;
   keyId: string;
   /** The key's `hsm2kms:migration-id` tag, if any. */
   migrationId: string | undefined;
@@ -46,22 +49,23 @@ export function orphanReason(orphan: OrphanKey): string {
 }
 
 /**
- * The campaign's orphans in one Region, found through the Resource Groups Tagging API by the campaign tag
+ * The campaign's orphans in one target (account and Region), found through the Resource Groups Tagging API by the campaign tag
  * (eventually consistent: a key tagged moments ago may show only later). Keys in any state, pending deletion
  * included: the caller decides what a deleted one means.
  */
 export async function findOrphans(
   ledger: Ledger,
   kms: Pick<KmsPort, "findKeysByTag">,
-  region: string,
+  target: KmsTarget,
   prefix: string,
 ): Promise<OrphanKey[]> {
+  const { region, account } = target;
   const orphans: OrphanKey[] = [];
   for (const key of await kms.findKeysByTag(PROVENANCE_TAGS.campaign, tagValue(prefix))) {
     const migrationId = key.tags[PROVENANCE_TAGS.migrationId];
     const record = migrationId ? (await ledger.get(migrationId))?.record : undefined;
     if (record?.kmsKeyId === key.keyId) continue;
-    orphans.push({ region, keyId: key.keyId, migrationId, record, tags: key.tags });
+    orphans.push({ region, account, keyId: key.keyId, migrationId, record, tags: key.tags });
   }
   return orphans;
 }

@@ -164,7 +164,7 @@ async function validToShown(
   record: MigrationRecord,
   newValidTo: Date,
 ): Promise<true | string | undefined> {
-  const kms = deps.context.kms(record.region);
+  const kms = deps.context.kms(record.region, record.account);
   const deadline = Date.now() + (deps.limits.consistencyWindowMs ?? 300_000);
   for (let waitMs = 250; ; waitMs = Math.min(waitMs * 2, 10_000)) {
     const shown = (await kms.describeKey(record.kmsKeyId ?? ""))?.validTo;
@@ -191,7 +191,7 @@ export async function renewKey(
     if (!stored || !hasExpiringMaterial(stored.record)) return undefined;
     const record = stored.record;
     const now = context.now();
-    const info = await context.kms(record.region).describeKey(record.kmsKeyId ?? "");
+    const info = await context.kms(record.region, record.account).describeKey(record.kmsKeyId ?? "");
     const validTo = info?.validTo?.getTime() ?? Date.parse(record.request.expiresAt ?? "");
     const expired = info?.keyState === "PendingImport" || validTo <= now.getTime();
     const base = {

@@ -5,6 +5,7 @@ import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
 import { phaseLimiter, renewBullPrefix, renewQueueName } from "../shared/queues.js";
 import type { RedisConnection } from "../shared/redis.js";
+import { type KmsTarget, targetName, targetOf } from "../shared/targets.js";
 import { paramsPhase } from "../workers/phases/params.js";
 import { hasExpiringMaterial, type RenewalDeps, type RenewLine, renewKey } from "./renew-key.js";
 
@@ -49,8 +50,8 @@ export interface RenewalScheduleOptions {
 }
 
 export interface RenewalSchedule {
-  /** Starts this host's renewal worker for a Region (idempotent). */
-  serve(region: string): void;
+  /** Starts this host's renewal worker for a target, an account's Region (idempotent). */
+  serve(target: KmsTarget): void;
   close(force?: boolean): Promise<void>;
 }
 
@@ -64,7 +65,7 @@ function logLine(logger: Logger, line: RenewLine): void {
 
 /**
  * The scheduled renewal on an HSM host (`hsm2kms worker` serving `renew`): upserts the campaign's one BullMQ
- * job scheduler (every HSM2KMS_RENEW_INTERVAL), whose sweep adds one job per key due to `renew-<region>`
+ * job scheduler (every HSM2KMS_RENEW_INTERVAL), whose sweep adds one job per key due to `renew-<region>` (`renew-<account>-<region>` for another account's keys)
  * (deterministic job ids: two sweeps add it once), and serves those jobs, paced fleet-wide at the Region's
  * GetParametersForImport quota as the migration's params queue is. Each job does what `hsm2kms renew
  * --before HSM2KMS_RENEW_BEFORE` does for its key, claimed in the ledger; a job whose worker died is taken up
@@ -76,15 +77,16 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
   const request = { beforeMs: config.renewBeforeMs, renewForMs: config.renewForMs, dryRun: false };
   const keyQueues = new Map<string, Queue<RenewJobData>>();
   const workers = new Map<string, Worker>();
-  const keyQueue = (region: string) => {
-    let queue = keyQueues.get(region);
+  const keyQueue = (target: KmsTarget) => {
+    const name = targetName(target);
+    let queue = keyQueues.get(name);
     if (!queue) {
-      queue = new Queue<RenewJobData>(renewQueueName(region), {
+      queue = new Queue<RenewJobData>(renewQueueName(target), {
         connection,
-        prefix: renewBullPrefix(prefix, region),
+        prefix: renewBullPrefix(prefix, target),
       });
-      queue.on("error", options.onError(renewQueueName(region)));
-      keyQueues.set(region, queue);
+      queue.on("error", options.onError(renewQueueName(target)));
+      keyQueues.set(name, queue);
     }
     return queue;
   };
@@ -96,7 +98,7 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
       if (!dueForRenewal(record, now, config.renewBeforeMs)) continue;
       due++;
       // Removed once done, so that the next sweep can add the key again if it is still due (a failure).
-      await keyQueue(record.region).add(
+      await keyQueue(targetOf(record)).add(
         "renew",
         { migrationId: record.id },
         {
@@ -131,14 +133,15 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
     concurrency: 1,
   });
   sweeper.on("error", options.onError(renewQueueName()));
-  workers.set("", sweeper);
+  workers.set(renewQueueName(), sweeper);
 
-  // One GetParametersForImport per renewal: paced as the migration paces that operation.
+  // One GetParametersForImport per renewal: paced as the migration paces that operation, per account and Region.
   const limiter = phaseLimiter(paramsPhase(config), config.kmsQuotas, config.paramsOnHsmHost);
-  const serve = (region: string) => {
-    if (workers.has(region)) return;
+  const serve = (target: KmsTarget) => {
+    const name = targetName(target);
+    if (workers.has(name)) return;
     const worker = new Worker<RenewJobData>(
-      renewQueueName(region),
+      renewQueueName(target),
       async (job) => {
         const line = await renewKey(
           { ...options.deps, ledger },
@@ -151,13 +154,13 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
       },
       {
         ...workerOptions,
-        prefix: renewBullPrefix(prefix, region),
+        prefix: renewBullPrefix(prefix, target),
         concurrency: config.hsmConcurrency,
         ...(limiter ? { limiter } : {}),
       },
     );
-    worker.on("error", options.onError(renewQueueName(region)));
-    workers.set(region, worker);
+    worker.on("error", options.onError(renewQueueName(target)));
+    workers.set(name, worker);
   };
 
   return {

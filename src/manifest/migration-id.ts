@@ -1,24 +1,30 @@
 import { createHash } from "node:crypto";
 
-/** What identifies a source key in one target region. */
+/** What identifies a source key in one target region (and account). */
 export type SourceKeyInRegion = {
   region: string;
   sourceLabel: string | undefined;
   sourceIdHex: string | undefined;
+  /** The target account; undefined: the caller's own. */
+  account?: string | undefined;
 };
 
 function keyDigest(row: SourceKeyInRegion): Buffer {
   // NUL cannot occur in a region, a valid label (no control characters) or hex, so the join is unambiguous.
+  // Without an account the text is exactly what earlier versions hashed: their ledgers and re-runs keep
+  // their ids. With one, it starts `account:<12 digits>`, which no Region name does.
+  const account = row.account === undefined ? "" : `account:${row.account}\0`;
   return createHash("sha256")
-    .update(`${row.region}\0${row.sourceLabel ?? ""}\0${row.sourceIdHex ?? ""}`, "utf8")
+    .update(`${account}${row.region}\0${row.sourceLabel ?? ""}\0${row.sourceIdHex ?? ""}`, "utf8")
     .digest();
 }
 
 /**
  * The deterministic id of one key's migration to one region: `k` + the first 40 hex digits of
- * sha256(region NUL label NUL id). The same key and region always give the same id, so re-running a manifest
- * adds nothing twice. It never holds `:` (BullMQ's key separator) and is never all digits (BullMQ rejects
- * integer job ids).
+ * sha256(region NUL label NUL id), with `account:<account>` NUL in front for a key that goes to another
+ * account. The same key, account and region always give the same id, so re-running a manifest adds nothing
+ * twice, and the same key in the same Region of two accounts has two ids. It never holds `:` (BullMQ's key
+ * separator) and is never all digits (BullMQ rejects integer job ids).
  */
 export function migrationId(row: SourceKeyInRegion): string {
   return `k${keyDigest(row).toString("hex", 0, 20)}`;

@@ -27,8 +27,6 @@ export interface ReadManifestOptions {
   defaultRegion: string | undefined;
   /** The time expires_at is checked against. @defaultValue the time of the call */
   now?: Date;
-  /** Read the `account` column (`hsm2kms plan`); otherwise it is refused. @defaultValue false */
-  account?: boolean;
 }
 
 const newlines = (fields: readonly string[]) => fields.reduce((n, f) => n + f.split("\n").length - 1, 0);
@@ -72,7 +70,7 @@ export async function* readManifest(
       const first = line;
       line += newlines(fields) + 1;
       if (isBlank(fields)) continue;
-      if (columns === undefined) columns = parseHeader(fields, first, { account: options.account === true });
+      if (columns === undefined) columns = parseHeader(fields, first);
       else yield duplicates.check(entryFor(fields, columns, first, context));
     }
   }

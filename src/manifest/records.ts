@@ -35,6 +35,8 @@ export function migrationRecordsOf(row: ManifestRow, options: RowRecordOptions):
     options.now,
     row.line,
   );
+  // Only a key with an account carries the field: other records stay as earlier versions wrote them.
+  if (row.account !== undefined) primary.account = row.account;
   const replicas = row.replicaRegions.map((region) => ({
     ...newMigrationRecord(
       migrationId({ ...row, region }),
@@ -44,6 +46,7 @@ export function migrationRecordsOf(row: ManifestRow, options: RowRecordOptions):
       options.now,
       row.line,
     ),
+    ...(row.account === undefined ? {} : { account: row.account }),
     replicaOf: primary.id,
   }));
   return [primary, ...replicas];

@@ -22,13 +22,13 @@ export const MANIFEST_COLUMNS = [
 export type ManifestColumn = (typeof MANIFEST_COLUMNS)[number];
 
 /**
- * `account`: the 12-digit AWS account a key goes to. Read only when the reader is asked to (`hsm2kms plan`):
- * workers cannot migrate into other accounts yet, so `enqueue` refuses the column rather than put every key
- * into the caller's own account.
+ * `account`: the 12-digit AWS account a key goes to (empty: the caller's own), reached through the role
+ * HSM2KMS_ACCOUNTS_FILE names for it. Not among the inventory's columns: an HSM does not know where its keys
+ * should go.
  */
 export const ACCOUNT_COLUMN = "account";
 
-/** A column a reader may meet: the manifest's, plus `account` where it is read. */
+/** A column a manifest may have: the inventory's, plus `account`. */
 export type ReadColumn = ManifestColumn | typeof ACCOUNT_COLUMN;
 
 export function isManifestColumn(name: string): name is ManifestColumn {
@@ -59,7 +59,7 @@ export interface ManifestRow {
   replicaRegions: string[];
   /** Path of a JSON key policy file (relative to the manifest's folder); read and checked at enqueue. */
   keyPolicyPath: string | undefined;
-  /** The target account (12 digits), when the reader reads `account`; undefined: the caller's own. */
+  /** The target account (12 digits); undefined: the caller's own. */
   account?: string | undefined;
 }
 

@@ -130,3 +130,25 @@ export class AccountCredentials {
     }
   }
 }
+
+/**
+ * The credentials a KMS client of `account` signs with: `base` (undefined: the SDK's chain) for the caller's
+ * own account, else the account's assumed role. An account `accounts` cannot reach (HSM2KMS_ACCOUNTS_FILE
+ * does not list it on this worker) gets a provider that fails every call of that account's keys, and only
+ * those, with ACCOUNT_NOT_CONFIGURED: never the caller's own credentials, which would put its keys elsewhere.
+ */
+export function credentialsForAccount<Base>(
+  accounts: AccountCredentials | undefined,
+  account: string | undefined,
+  base: Base,
+): Base | (() => Promise<AccountCredentialIdentity>) {
+  if (account === undefined) return base;
+  const provider = accounts?.provider(account);
+  if (provider) return provider;
+  return async () => {
+    throw fatal(
+      "ACCOUNT_NOT_CONFIGURED",
+      `account ${account}: this worker's HSM2KMS_ACCOUNTS_FILE ${accounts ? "does not name it" : "is not set"}; give every worker the file enqueue was given (a line ${account},<role ARN>), then hsm2kms retry --failed`,
+    );
+  };
+}

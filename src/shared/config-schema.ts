@@ -155,7 +155,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     name: "HSM2KMS_ACCOUNTS_FILE",
     defaultText: "",
     explanation:
-      "CSV account,role_arn[,external_id[,session_name]]: the role assumed in each target account (plan reads it so far)",
+      "CSV account,role_arn[,external_id[,session_name]]: the role assumed in each target account of the manifest's account column (the same file on every worker)",
     shown: (c) => (c.accounts ? `${c.accounts.size} account(s)` : undefined),
   },
   {

@@ -107,7 +107,7 @@ export interface Config {
   hsmWrapRate: number | undefined;
   /**
    * How to reach each target account other than the caller's own: the role to assume there
-   * (`HSM2KMS_ACCOUNTS_FILE`, CSV `account,role_arn[,external_id[,session_name]]`). Read by `plan` so far.
+   * (`HSM2KMS_ACCOUNTS_FILE`, CSV `account,role_arn[,external_id[,session_name]]`): `plan`, `enqueue`, the workers and the commands that act in KMS.
    * @defaultValue none: every key goes to the caller's own account
    */
   accounts: AccountRoles | undefined;

@@ -161,6 +161,11 @@ const PIPELINE_ERROR_CODES = {
     curableByRetry: true,
     hint: "STS did not answer while assuming this account's role: check the network path to STS, then `hsm2kms retry --failed`",
   },
+  ACCOUNT_NOT_CONFIGURED: {
+    kind: "fatal",
+    curableByRetry: true,
+    hint: "the worker's HSM2KMS_ACCOUNTS_FILE does not name this key's account: give every worker the file enqueue was given (a line account,role_arn for it), then `hsm2kms retry --failed`",
+  },
   PHASE_ORDER: {
     kind: "fatal",
     curableByRetry: true,

@@ -2,22 +2,23 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 
 /**
  * The contract's metrics (docs/architecture.md#observability), on their own registry. Labels are bounded:
- * phase, outcome, operation, status, key_spec, reason, state, region, and `campaign` (the queue prefix) on
+ * phase, outcome, operation, status, key_spec, reason, state, region, account (the 12-digit target account
+ * of a key that goes to another account; absent for the caller's own), and `campaign` (the queue prefix) on
  * every series of the process. Never a per-key label.
  */
 export interface Metrics {
   registry: Registry;
-  phaseDuration: Histogram<"phase" | "outcome" | "region">;
-  keys: Counter<"status" | "key_spec" | "region">;
-  kmsRequests: Counter<"operation" | "outcome" | "region">;
-  kmsThrottled: Counter<"operation" | "region">;
+  phaseDuration: Histogram<"phase" | "outcome" | "region" | "account">;
+  keys: Counter<"status" | "key_spec" | "region" | "account">;
+  kmsRequests: Counter<"operation" | "outcome" | "region" | "account">;
+  kmsThrottled: Counter<"operation" | "region" | "account">;
   /** The KMS request quota this process paces an operation at in a Region (HSM2KMS_KMS_QUOTAS over AWS's defaults). */
-  kmsQuota: Gauge<"operation" | "region">;
-  kmsRequestDuration: Histogram<"operation" | "region">;
-  kmsResourceQuotaExceeded: Gauge<"region" | "quota">;
-  kmsNotYetVisible: Counter<"operation" | "region">;
-  tokenRefreshes: Counter<"reason" | "region">;
-  queueJobs: Gauge<"phase" | "state" | "region">;
+  kmsQuota: Gauge<"operation" | "region" | "account">;
+  kmsRequestDuration: Histogram<"operation" | "region" | "account">;
+  kmsResourceQuotaExceeded: Gauge<"region" | "quota" | "account">;
+  kmsNotYetVisible: Counter<"operation" | "region" | "account">;
+  tokenRefreshes: Counter<"reason" | "region" | "account">;
+  queueJobs: Gauge<"phase" | "state" | "region" | "account">;
   hsmSessions: Gauge<"state">;
 }
 
@@ -47,63 +48,63 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     phaseDuration: new Histogram({
       name: "hsm2kms_phase_duration_seconds",
       help: "Duration of one phase run, by phase and outcome (success, retry, wait, throttle, refresh, fail, skip, conflict)",
-      labelNames: ["phase", "outcome", "region"],
+      labelNames: ["phase", "outcome", "region", "account"],
       buckets: PHASE_BUCKETS,
       registers: [registry],
     }),
     keys: new Counter({
       name: "hsm2kms_keys_total",
       help: "Keys that reached a final status (migrated or failed), by KMS key spec",
-      labelNames: ["status", "key_spec", "region"],
+      labelNames: ["status", "key_spec", "region", "account"],
       registers: [registry],
     }),
     kmsRequests: new Counter({
       name: "hsm2kms_kms_requests_total",
       help: "KMS requests by operation and outcome (success, throttled, error)",
-      labelNames: ["operation", "outcome", "region"],
+      labelNames: ["operation", "outcome", "region", "account"],
       registers: [registry],
     }),
     kmsThrottled: new Counter({
       name: "hsm2kms_kms_throttled_total",
       help: "KMS requests answered with ThrottlingException, by operation",
-      labelNames: ["operation", "region"],
+      labelNames: ["operation", "region", "account"],
       registers: [registry],
     }),
     kmsQuota: new Gauge({
       name: "hsm2kms_kms_quota_requests_per_second",
       help: "The request quota this worker paces a KMS operation at in a Region, fleet-wide (HSM2KMS_KMS_QUOTAS over AWS's defaults): the line throughput is drawn against",
-      labelNames: ["operation", "region"],
+      labelNames: ["operation", "region", "account"],
       registers: [registry],
     }),
     kmsRequestDuration: new Histogram({
       name: "hsm2kms_kms_request_duration_seconds",
       help: "Duration of one KMS request (any outcome), by operation and Region",
-      labelNames: ["operation", "region"],
+      labelNames: ["operation", "region", "account"],
       buckets: KMS_BUCKETS,
       registers: [registry],
     }),
     kmsResourceQuotaExceeded: new Gauge({
       name: "hsm2kms_kms_resource_quota_exceeded",
       help: "1 while this worker holds back key creation because KMS answered LimitExceededException (a resource quota, e.g. AWS KMS keys per Region), 0 once a key is created there again",
-      labelNames: ["region", "quota"],
+      labelNames: ["region", "quota", "account"],
       registers: [registry],
     }),
     kmsNotYetVisible: new Counter({
       name: "hsm2kms_kms_not_yet_visible_total",
       help: "Times KMS did not show a change hsm2kms made yet (NotFoundException, PendingImport, Creating) and the key waited, by operation",
-      labelNames: ["operation", "region"],
+      labelNames: ["operation", "region", "account"],
       registers: [registry],
     }),
     tokenRefreshes: new Counter({
       name: "hsm2kms_import_token_refreshes_total",
       help: "Times a key went back to GetParametersForImport for a new import token, by reason",
-      labelNames: ["reason", "region"],
+      labelNames: ["reason", "region", "account"],
       registers: [registry],
     }),
     queueJobs: new Gauge({
       name: "hsm2kms_queue_jobs",
       help: "Jobs in the phase queues by state, read from Redis at scrape time",
-      labelNames: ["phase", "state", "region"],
+      labelNames: ["phase", "state", "region", "account"],
       registers: [registry],
     }),
     hsmSessions: new Gauge({

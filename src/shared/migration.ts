@@ -95,6 +95,11 @@ export interface MigrationErrorInfo {
 export interface MigrationRecord {
   id: string;
   region: string;
+  /**
+   * The 12-digit AWS account the key goes to (manifest column `account`), reached through the role
+   * HSM2KMS_ACCOUNTS_FILE names for it; undefined: the caller's own account.
+   */
+  account?: string | undefined;
   manifestLine?: number | undefined;
   source: SourceKeyRef;
   request: MigrationRequest;

@@ -2,6 +2,7 @@ import { type JobsOptions, Queue } from "bullmq";
 import type { KmsQuotas } from "./kms-quotas.js";
 import type { MigrationRecord, PhaseName } from "./migration.js";
 import type { RedisConnection } from "./redis.js";
+import { type KmsTarget, parseTargetName, targetName, targetOf } from "./targets.js";
 
 /** What a phase job carries: only the key's id and generation. State lives in the ledger, never secrets here. */
 export interface PhaseJobData {
@@ -63,30 +64,40 @@ export function phaseLimiter(
   return { max: perWindow, duration: Math.ceil((1000 * perWindow * slack) / rps) };
 }
 
-/** Queue name of a phase in a Region: `<phase>-<region>`. */
-export function queueName(phase: PhaseName, region: string): string {
-  return `${phase}-${region}`;
+/**
+ * Queue name of a phase for a target: `<phase>-<region>` for the caller's own account (a bare Region is
+ * that), `<phase>-<account>-<region>` for another account, so that each account and Region is paced by its
+ * own limiter, as KMS meters it.
+ */
+export function queueName(phase: PhaseName, target: KmsTarget | string): string {
+  return `${phase}-${targetName(target)}`;
+}
+
+/** The phase and target of a {@link queueName} (phase names hold no `-`; Regions and accounts may). */
+export function parseQueueName(name: string): { phase: PhaseName; target: KmsTarget } {
+  const dash = name.indexOf("-");
+  return { phase: name.slice(0, dash) as PhaseName, target: parseTargetName(name.slice(dash + 1)) };
 }
 
 /**
  * BullMQ prefix of a phase queue. The braces are a Redis Cluster hash tag: every key of one queue lands in
  * one slot (BullMQ's scripts touch several keys of a queue at once), while different queues spread out.
  */
-export function bullPrefix(prefix: string, phase: PhaseName, region: string): string {
-  return `${prefix}:{${phase}-${region}}`;
+export function bullPrefix(prefix: string, phase: PhaseName, target: KmsTarget | string): string {
+  return `${prefix}:{${queueName(phase, target)}}`;
 }
 
 /**
  * Name of a campaign's renewal queue: `renew` carries the scheduled sweep (one BullMQ job scheduler per
- * campaign), `renew-<region>` one job per key due in that Region.
+ * campaign), `renew-<target>` (as queueName names targets) one job per key due in that account and Region.
  */
-export function renewQueueName(region?: string): string {
-  return region ? `renew-${region}` : "renew";
+export function renewQueueName(target?: KmsTarget | string): string {
+  return target === undefined ? "renew" : `renew-${targetName(target)}`;
 }
 
 /** BullMQ prefix of a renewal queue, with the same hash-tag convention as `bullPrefix`: `<prefix>:{renew-<region>}`. */
-export function renewBullPrefix(prefix: string, region?: string): string {
-  return `${prefix}:{${renewQueueName(region)}}`;
+export function renewBullPrefix(prefix: string, target?: KmsTarget | string): string {
+  return `${prefix}:{${renewQueueName(target)}}`;
 }
 
 /** Deterministic job id of a key's phase: adding it twice adds nothing. No ':' and never all digits. */
@@ -103,7 +114,7 @@ export const PHASE_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 86_400 },
 };
 
-/** The phase queues of one deployment (prefix), created on demand per phase and Region. */
+/** The phase queues of one deployment (prefix), created on demand per phase and target (account, Region). */
 export class PhaseQueues {
   private readonly queues = new Map<string, Queue<PhaseJobData>>();
 
@@ -117,13 +128,14 @@ export class PhaseQueues {
     private readonly onError: (error: Error) => void = () => undefined,
   ) {}
 
-  queue(phase: PhaseName, region: string): Queue<PhaseJobData> {
-    const name = queueName(phase, region);
+  /** The queue of a phase for a target (a bare Region: the caller's own account there). */
+  queue(phase: PhaseName, target: KmsTarget | string): Queue<PhaseJobData> {
+    const name = queueName(phase, target);
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new Queue<PhaseJobData>(name, {
         connection: this.connection,
-        prefix: bullPrefix(this.prefix, phase, region),
+        prefix: bullPrefix(this.prefix, phase, target),
       });
       queue.on("error", this.onError);
       this.queues.set(name, queue);
@@ -134,7 +146,7 @@ export class PhaseQueues {
   /** Adds the job of the record's current phase (a no-op if it exists). */
   async addFor(record: MigrationRecord): Promise<void> {
     if (record.phase === "done") return;
-    await this.queue(record.phase, record.region).add(
+    await this.queue(record.phase, targetOf(record)).add(
       record.phase,
       { migrationId: record.id, generation: record.generation },
       { ...PHASE_JOB_OPTIONS, jobId: phaseJobId(record, record.phase) },
@@ -146,13 +158,13 @@ export class PhaseQueues {
     const groups = new Map<string, MigrationRecord[]>();
     for (const record of records) {
       if (record.phase === "done") continue;
-      const name = queueName(record.phase, record.region);
+      const name = queueName(record.phase, targetOf(record));
       groups.set(name, [...(groups.get(name) ?? []), record]);
     }
     for (const group of groups.values()) {
       const first = group[0]!;
       const phase = first.phase as PhaseName;
-      await this.queue(phase, first.region).addBulk(
+      await this.queue(phase, targetOf(first)).addBulk(
         group.map((record) => ({
           name: phase,
           data: { migrationId: record.id, generation: record.generation },

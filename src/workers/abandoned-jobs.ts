@@ -36,6 +36,7 @@ export async function failAbandonedJob(
       status: "failed",
       keySpec: record.sourceKey?.keySpec ?? "unknown",
       region,
+      account: record.account,
     });
   } catch (failure) {
     // Another worker moved the key on meanwhile (conflict): then it is not stuck. Anything else is logged.

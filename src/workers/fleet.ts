@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "bullmq";
 import type { Logger } from "pino";
 import { type RenewalSchedule, startRenewalSchedule } from "../lifecycle/renew-schedule.js";
+import { AccountCredentials, credentialsForAccount } from "../shared/account-credentials.js";
 import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
 import { HsmSlots, hsmLane } from "../shared/hsm/hsm-share.js";
@@ -14,6 +15,7 @@ import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
 import { bullPrefix, type PhaseJobData, PhaseQueues, phaseLimiter, queueName } from "../shared/queues.js";
 import { type RedisConnection, RedisTimeoutError, withRedisTimeout } from "../shared/redis.js";
 import { isConnectionError, RedisOutageLog } from "../shared/redis-outage.js";
+import { type KmsTarget, targetName } from "../shared/targets.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
@@ -32,7 +34,10 @@ export interface FleetOptions {
    * scheduler and serve its jobs. Needs the HSM. @defaultValue false
    */
   renew?: boolean;
-  /** Regions to serve; default: every Region in the ledger (re-read while running), else AWS_REGION. */
+  /**
+   * Regions to serve (every account's keys there); default: every Region in the ledger (re-read while
+   * running), else AWS_REGION.
+   */
   regions?: string[] | undefined;
   /** Exit once this process's queues are empty. */
   untilIdle?: boolean;
@@ -62,6 +67,8 @@ export interface Fleet {
   close(deadlineMs?: number): Promise<void>;
   /** Regions served so far. */
   regions(): string[];
+  /** Targets (account, Region) served so far. */
+  targets(): KmsTarget[];
   /**
    * Why the fleet stopped on its own, if not idle or asked: the campaign's ledger was lost
    * (CampaignLostError), or Redis did not answer within HSM2KMS_REDIS_TIMEOUT under --until-idle.
@@ -78,6 +85,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const ledger = new Ledger(connection, config.queuePrefix);
   const queues = new PhaseQueues(connection, config.queuePrefix, (error) => onError("queue")(error));
   const workers = new Map<string, Worker<PhaseJobData>>();
+  /** The target each served queue (by name) belongs to. */
+  const served = new Map<string, { phase: PhaseName; target: KmsTarget }>();
   const pollMs = options.pollMs ?? 500;
   const campaignCheckMs = options.campaignCheckMs ?? 2000;
   const redisUrl = redactUrl(config.redisUrl);
@@ -98,25 +107,35 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       "HSM phases (preflight, wrap) need HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL and a PIN on this host",
     );
 
-  const kmsPorts = kmsPortCache((region) =>
+  // Other accounts are reached through their roles (HSM2KMS_ACCOUNTS_FILE), assumed with this worker's own
+  // credentials; STS answers at the KMS endpoint override too (the sandbox's emulator).
+  const accountCredentials = config.accounts
+    ? new AccountCredentials(config.accounts, {
+        region: config.region ?? "us-east-1",
+        endpoint: config.kmsEndpoint,
+        baseCredentials: options.kmsCredentials,
+      })
+    : undefined;
+  const kmsPorts = kmsPortCache((region, account) =>
     createKmsAdapter({
       region,
+      account,
       endpoint: config.kmsEndpoint,
-      credentials: options.kmsCredentials,
+      credentials: credentialsForAccount(accountCredentials, account, options.kmsCredentials),
       onRequest: (event) => events.emit("kms:request", event),
       onResourceQuota: (event) => {
         // Once per hold and process: the adapter itself stops sending CreateKey into that Region.
         if (event.state === "exceeded")
           logger.error(
-            { region: event.region, quota: event.quota, operation: event.operation },
-            `KMS refused ${event.operation}: the account is at its "${event.quota}" resource quota in ${event.region}; keys that reach create there fail (KMS_RESOURCE_QUOTA_EXCEEDED) until it is raised in Service Quotas; then hsm2kms retry --failed`,
+            { region: event.region, account: event.account, quota: event.quota, operation: event.operation },
+            `KMS refused ${event.operation}: the account${event.account ? ` ${event.account}` : ""} is at its "${event.quota}" resource quota in ${event.region}; keys that reach create there fail (KMS_RESOURCE_QUOTA_EXCEEDED) until it is raised in Service Quotas; then hsm2kms retry --failed`,
           );
         else logger.info({ region: event.region, quota: event.quota }, "KMS creates keys again");
         events.emit("kms:resource-quota", event);
       },
     }),
   );
-  const kms = (region: string): KmsPort => kmsPorts.portFor(region);
+  const kms = (region: string, account?: string): KmsPort => kmsPorts.portFor(region, account);
   const context = {
     hsm: () => {
       if (!options.hsm) throw fatal("HSM_NOT_CONFIGURED", "this worker has no HSM configured");
@@ -162,21 +181,23 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       })
     : undefined;
 
-  const serve = (region: string) => {
-    renewal?.serve(region);
+  // One worker per phase and target: each account-Region queue has its own limiter, as KMS meters quotas.
+  const serve = (target: KmsTarget) => {
+    const { region, account } = target;
+    renewal?.serve(target);
     const started: PhaseName[] = [];
     for (const phase of options.phases) {
-      const name = queueName(phase, region);
+      const name = queueName(phase, target);
       if (workers.has(name)) continue;
       started.push(phase);
       const hsmPhase = HSM_PHASES.includes(phase);
       const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
       const worker = new Worker<PhaseJobData>(
         name,
-        createPhaseProcessor(phase, region, { ledger, queues, context: contextFor(phase), limits, events }),
+        createPhaseProcessor(phase, target, { ledger, queues, context: contextFor(phase), limits, events }),
         {
           connection,
-          prefix: bullPrefix(config.queuePrefix, phase, region),
+          prefix: bullPrefix(config.queuePrefix, phase, target),
           concurrency: hsmPhase ? config.hsmConcurrency : config.kmsConcurrency,
           ...(limiter ? { limiter } : {}),
           lockDuration: config.jobLockMs,
@@ -191,21 +212,26 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         if (job) void failAbandonedJob({ ledger, events, logger }, phase, region, job, error);
       });
       workers.set(name, worker);
+      served.set(name, { phase, target });
     }
-    if (started.length > 0) events.emit("region:served", { region, phases: started });
+    if (started.length > 0) events.emit("region:served", { region, account, phases: started });
   };
 
-  const discoverRegions = async (): Promise<string[]> => {
-    if (options.regions?.length) return options.regions;
-    const known = await ledger.regions();
-    return known.length > 0 ? known : config.region ? [config.region] : [];
+  // The caller's own account in each Region, and every other account's Regions, as the ledger knows them.
+  const discoverTargets = async (): Promise<KmsTarget[]> => {
+    const known = await ledger.targets();
+    if (options.regions?.length) {
+      const wanted = new Set(options.regions);
+      const others = known.filter((target) => target.account !== undefined && wanted.has(target.region));
+      return [...options.regions.map((region) => ({ region })), ...others];
+    }
+    return known.length > 0 ? known : config.region ? [{ region: config.region }] : [];
   };
 
   const isIdle = async (): Promise<boolean> => {
-    for (const name of workers.keys()) {
-      const [phase, ...regionParts] = name.split("-");
+    for (const { phase, target } of served.values()) {
       const counts = await queues
-        .queue(phase as PhaseName, regionParts.join("-"))
+        .queue(phase, target)
         .getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
       if (Object.values(counts).some((count) => count > 0)) return false;
     }
@@ -238,6 +264,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     }
     await Promise.race([queues.close(), sleep(FORCED_CLOSE_MS, undefined, { ref: false })]);
     kmsPorts.close();
+    accountCredentials?.destroy();
   };
 
   /** Stops taking work at once: the campaign is lost, or Redis is gone under --until-idle. */
@@ -263,7 +290,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     if (reading.kind === "lost") await giveUp(reading.error);
   };
 
-  for (const region of await bounded(discoverRegions())) serve(region);
+  for (const target of await bounded(discoverTargets())) serve(target);
   const stopped = (async () => {
     let idleChecks = 0;
     while (!stopping) {
@@ -272,7 +299,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       try {
         await watchCampaign();
         if (stopping) break;
-        if (!options.regions?.length) for (const region of await bounded(discoverRegions())) serve(region);
+        for (const target of await bounded(discoverTargets())) serve(target);
         // Redis answered: an outage that ended without a reconnect (a slow or paused server) is over.
         outage.recovered();
         if (!options.untilIdle) continue;
@@ -295,7 +322,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     events,
     stopped,
     close,
-    regions: () => [...new Set([...workers.keys()].map((name) => name.slice(name.indexOf("-") + 1)))],
+    regions: () => [...new Set([...served.values()].map(({ target }) => target.region))],
+    targets: () => [
+      ...new Map([...served.values()].map(({ target }) => [targetName(target), target])).values(),
+    ],
     failure: () => failure,
     sawCampaign: () => campaign.marker !== undefined,
   };

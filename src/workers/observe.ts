@@ -3,6 +3,7 @@ import { KEY_SPECS } from "../shared/key-specs.js";
 import type { Metrics } from "../shared/metrics.js";
 import { PHASES } from "../shared/migration.js";
 import type { PhaseQueues } from "../shared/queues.js";
+import { type KmsTarget, toTarget } from "../shared/targets.js";
 import type { WorkerEvents } from "./events.js";
 
 /** Job states shown in hsm2kms_queue_jobs. */
@@ -40,6 +41,14 @@ const REFRESH_REASONS = [
 ];
 
 /**
+ * The `account` label of a series: the target account of another account's keys, absent for the caller's
+ * own (so a campaign without accounts has the series it always had).
+ */
+function where(region: string, account: string | undefined): { region: string; account?: string } {
+  return account === undefined ? { region } : { region, account };
+}
+
+/**
  * Creates a Region's counter series at zero when the worker starts serving it. A series that first appears
  * at 1 has no earlier sample, so increase() and rate() would miss a worker's first failure, throttle or
  * refresh: the alerts and the dashboard's failure panels count from here. The duration histogram starts at
@@ -47,20 +56,21 @@ const REFRESH_REASONS = [
  */
 function startSeriesAtZero(
   metrics: Metrics,
-  region: string,
+  at: { region: string; account?: string },
   phases: readonly string[],
   zeroed: Set<string>,
 ): void {
-  // Histogram.zero() overwrites what a series holds: zero each phase and Region once only.
-  for (const phase of phases.filter((name) => !zeroed.has(`${name}|${region}`))) {
-    zeroed.add(`${phase}|${region}`);
-    metrics.phaseDuration.zero({ phase, outcome: "success", region });
+  // Histogram.zero() overwrites what a series holds: zero each phase, account and Region once only.
+  const target = `${at.account ?? ""}|${at.region}`;
+  for (const phase of phases.filter((name) => !zeroed.has(`${name}|${target}`))) {
+    zeroed.add(`${phase}|${target}`);
+    metrics.phaseDuration.zero({ phase, outcome: "success", ...at });
   }
   for (const keySpec of KEY_SPECS)
-    for (const status of ["migrated", "failed"]) metrics.keys.inc({ status, key_spec: keySpec, region }, 0);
-  for (const operation of PACED_OPERATIONS) metrics.kmsThrottled.inc({ operation, region }, 0);
-  for (const operation of VISIBILITY_OPERATIONS) metrics.kmsNotYetVisible.inc({ operation, region }, 0);
-  for (const reason of REFRESH_REASONS) metrics.tokenRefreshes.inc({ reason, region }, 0);
+    for (const status of ["migrated", "failed"]) metrics.keys.inc({ status, key_spec: keySpec, ...at }, 0);
+  for (const operation of PACED_OPERATIONS) metrics.kmsThrottled.inc({ operation, ...at }, 0);
+  for (const operation of VISIBILITY_OPERATIONS) metrics.kmsNotYetVisible.inc({ operation, ...at }, 0);
+  for (const reason of REFRESH_REASONS) metrics.tokenRefreshes.inc({ reason, ...at }, 0);
 }
 
 /**
@@ -74,47 +84,60 @@ export function observeWorkers(
   kmsQuotas: Readonly<Record<string, number>> = {},
 ): void {
   const zeroed = new Set<string>();
-  events.on("region:served", ({ region, phases }) => {
-    startSeriesAtZero(metrics, region, phases, zeroed);
+  events.on("region:served", ({ region, account, phases }) => {
+    const at = where(region, account);
+    startSeriesAtZero(metrics, at, phases, zeroed);
+    // Quotas hold per account and Region: each pair is paced at them on its own.
     for (const [operation, rate] of Object.entries(kmsQuotas))
-      metrics.kmsQuota.set({ operation, region }, rate);
+      metrics.kmsQuota.set({ operation, ...at }, rate);
   });
-  events.on("phase:ended", ({ phase, outcome, region, durationMs }) =>
-    metrics.phaseDuration.observe({ phase, outcome, region }, durationMs / 1000),
+  events.on("phase:ended", ({ phase, outcome, region, account, durationMs }) =>
+    metrics.phaseDuration.observe({ phase, outcome, ...where(region, account) }, durationMs / 1000),
   );
-  // region on every series: the dashboard and alerts are per Region (quotas are per Region).
-  events.on("key:finished", ({ status, keySpec, region }) =>
-    metrics.keys.inc({ status, key_spec: keySpec, region }),
+  // region (and account) on every series: the dashboard and alerts are per Region, quotas per account and Region.
+  events.on("key:finished", ({ status, keySpec, region, account }) =>
+    metrics.keys.inc({ status, key_spec: keySpec, ...where(region, account) }),
   );
-  events.on("token:refreshed", ({ reason, region }) => metrics.tokenRefreshes.inc({ reason, region }));
-  events.on("kms:resource-quota", ({ region, quota, state }) =>
-    metrics.kmsResourceQuotaExceeded.set({ region, quota }, state === "exceeded" ? 1 : 0),
+  events.on("token:refreshed", ({ reason, region, account }) =>
+    metrics.tokenRefreshes.inc({ reason, ...where(region, account) }),
   );
-  events.on("kms:not-visible", ({ operation, region }) =>
-    metrics.kmsNotYetVisible.inc({ operation, region }),
+  events.on("kms:resource-quota", ({ region, account, quota, state }) =>
+    metrics.kmsResourceQuotaExceeded.set({ ...where(region, account), quota }, state === "exceeded" ? 1 : 0),
   );
-  events.on("kms:request", ({ operation, outcome, region, durationMs }) => {
-    metrics.kmsRequests.inc({ operation, outcome, region });
-    metrics.kmsRequestDuration.observe({ operation, region }, durationMs / 1000);
-    if (outcome === "throttled") metrics.kmsThrottled.inc({ operation, region });
+  events.on("kms:not-visible", ({ operation, region, account }) =>
+    metrics.kmsNotYetVisible.inc({ operation, ...where(region, account) }),
+  );
+  events.on("kms:request", ({ operation, outcome, region, account, durationMs }) => {
+    const at = where(region, account);
+    metrics.kmsRequests.inc({ operation, outcome, ...at });
+    metrics.kmsRequestDuration.observe({ operation, ...at }, durationMs / 1000);
+    if (outcome === "throttled") metrics.kmsThrottled.inc({ operation, ...at });
   });
 }
 
 /** Reads queue depths from Redis and HSM session use when Prometheus scrapes, not on a timer. */
 export function collectAtScrape(
   metrics: Metrics,
-  sources: { queues?: PhaseQueues; regions?: () => Promise<string[]> | string[]; hsm?: HsmPort | undefined },
+  sources: {
+    queues?: PhaseQueues;
+    /** The targets whose queues are read: a bare Region is the caller's own account there. */
+    regions?: () => Promise<Array<KmsTarget | string>> | Array<KmsTarget | string>;
+    hsm?: HsmPort | undefined;
+  },
 ): void {
   const queueGauge = metrics.queueJobs as unknown as { collect?: () => Promise<void> };
   queueGauge.collect = async () => {
     const { queues, regions } = sources;
     if (!queues || !regions) return;
     metrics.queueJobs.reset();
-    for (const region of await regions())
+    for (const target of await regions()) {
+      const { region, account } = toTarget(target);
       for (const phase of PHASES) {
-        const counts = await queues.queue(phase, region).getJobCounts(...QUEUE_STATES);
-        for (const state of QUEUE_STATES) metrics.queueJobs.set({ phase, state, region }, counts[state] ?? 0);
+        const counts = await queues.queue(phase, target).getJobCounts(...QUEUE_STATES);
+        for (const state of QUEUE_STATES)
+          metrics.queueJobs.set({ phase, state, ...where(region, account) }, counts[state] ?? 0);
       }
+    }
   };
   const sessionGauge = metrics.hsmSessions as unknown as { collect?: () => void };
   sessionGauge.collect = () => {

@@ -1,5 +1,6 @@
 import type { Ledger } from "../shared/ledger/index.js";
 import type { PhaseQueues } from "../shared/queues.js";
+import { type KmsTarget, targetName } from "../shared/targets.js";
 import { effectiveMarginMs, usableTokenMs } from "./phases/token-margin.js";
 
 /** Shortest and longest pause of the params queue while the wrap backlog drains. */
@@ -33,16 +34,18 @@ const readings = new WeakMap<PhaseQueues, Map<string, { at: number; holdMs: Prom
 export function paramsHoldMs(
   queues: PhaseQueues,
   ledger: Ledger,
-  region: string,
+  target: KmsTarget | string,
   now: Date,
   tokenSafetyMarginMs: number,
 ): Promise<number> {
   const perRegion = readings.get(queues) ?? new Map<string, { at: number; holdMs: Promise<number> }>();
   readings.set(queues, perRegion);
+  // Per target (account and Region): each has its own wrap queue.
+  const region = targetName(target);
   const reading = perRegion.get(region);
   const at = performance.now();
   if (reading && at - reading.at < READING_REUSE_MS) return reading.holdMs;
-  const holdMs = readHoldMs(queues, ledger, region, now, tokenSafetyMarginMs);
+  const holdMs = readHoldMs(queues, ledger, target, now, tokenSafetyMarginMs);
   perRegion.set(region, { at, holdMs });
   // A failed reading is not reused: the next job reads again (and sees the error itself).
   holdMs.catch(() => perRegion.get(region)?.holdMs === holdMs && perRegion.delete(region));
@@ -52,11 +55,11 @@ export function paramsHoldMs(
 async function readHoldMs(
   queues: PhaseQueues,
   ledger: Ledger,
-  region: string,
+  target: KmsTarget | string,
   now: Date,
   tokenSafetyMarginMs: number,
 ): Promise<number> {
-  const wrap = queues.queue("wrap", region);
+  const wrap = queues.queue("wrap", target);
   const waiting = await wrap.getWaitingCount();
   if (waiting < MIN_BACKLOG) return 0;
   const [oldest] = await wrap.getJobs(["waiting"], 0, 0, true);

@@ -3,6 +3,7 @@ import { type MigrationError, toMigrationError } from "../shared/errors.js";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord, PhaseName } from "../shared/migration.js";
 import type { PhaseJobData, PhaseQueues } from "../shared/queues.js";
+import { type KmsTarget, toTarget } from "../shared/targets.js";
 import type { WorkerEvents } from "./events.js";
 import { type AfterError, decideAfterError, type RetryLimits } from "./outcomes.js";
 import { paramsHoldMs } from "./params-gate.js";
@@ -29,19 +30,21 @@ function isCurrent(record: MigrationRecord, phase: PhaseName, job: Job<PhaseJobD
  * outcome to the ledger and then adds the next phase's job (deterministic id) before the job completes,
  * so a crash anywhere repeats at most one idempotent phase. Errors become BullMQ actions here and only here.
  */
-export function createPhaseProcessor(phase: PhaseName, region: string, deps: ProcessorDeps) {
+export function createPhaseProcessor(phase: PhaseName, queueTarget: KmsTarget | string, deps: ProcessorDeps) {
   const { ledger, queues, context, limits, events } = deps;
+  const target = toTarget(queueTarget);
+  const { region, account } = target;
   const ended = (outcome: string, started: number) =>
-    events.emit("phase:ended", { phase, region, outcome, durationMs: performance.now() - started });
+    events.emit("phase:ended", { phase, region, account, outcome, durationMs: performance.now() - started });
 
   return async (job: Job<PhaseJobData>, token?: string): Promise<void> => {
     const started = performance.now();
     if (phase === "params" && !context.settings.paramsOnHsmHost) {
       // Just in time: no new token while the wrap backlog would outlast it (no KMS call, no attempt spent).
-      const holdMs = await paramsHoldMs(queues, ledger, region, context.now(), limits.tokenSafetyMarginMs);
+      const holdMs = await paramsHoldMs(queues, ledger, target, context.now(), limits.tokenSafetyMarginMs);
       if (holdMs > 0) {
         ended("hold", started);
-        await queues.queue(phase, region).rateLimit(holdMs);
+        await queues.queue(phase, target).rateLimit(holdMs);
         throw Worker.RateLimitError();
       }
     }
@@ -81,6 +84,7 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
             status: schedule.status,
             keySpec: record.sourceKey?.keySpec ?? "unknown",
             region,
+            account,
           });
           if (failure) throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
           return;
@@ -89,7 +93,7 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
           throw new DelayedError();
         case "pause-queue":
           // Pause the whole queue (fleet-wide) and put the job back without spending an attempt.
-          await queues.queue(phase, region).rateLimit(schedule.delayMs);
+          await queues.queue(phase, target).rateLimit(schedule.delayMs);
           throw Worker.RateLimitError();
       }
     };
@@ -112,7 +116,7 @@ export function createPhaseProcessor(phase: PhaseName, region: string, deps: Pro
       ended(decision.action, started);
       const transition = applyDecision(record, decision);
       await save(transition.record);
-      observeDecision(deps, record, phase, region, error, decision);
+      observeDecision(deps, record, phase, target, error, decision);
       await carryOut(transition.schedule, error);
     }
   };
@@ -123,7 +127,7 @@ function observeDecision(
   { context, events }: ProcessorDeps,
   record: MigrationRecord,
   phase: PhaseName,
-  region: string,
+  { region, account }: KmsTarget,
   error: MigrationError,
   decision: AfterError,
 ): void {
@@ -135,7 +139,7 @@ function observeDecision(
       );
       return;
     case "refresh":
-      events.emit("token:refreshed", { reason: decision.reason, region });
+      events.emit("token:refreshed", { reason: decision.reason, region, account });
       return;
     case "retry": {
       const line = retryLogLine(record, phase, error, decision.delayMs);
@@ -143,7 +147,7 @@ function observeDecision(
       return;
     }
     case "wait":
-      events.emit("kms:not-visible", { operation: decision.operation, region });
+      events.emit("kms:not-visible", { operation: decision.operation, region, account });
       context.logger.info(
         { migrationId: record.id, phase, code: error.code, delayMs: decision.delayMs },
         "KMS does not show this campaign's change yet: looking again later",

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { enqueueManifest } from "../../src/campaign/enqueue.js";
 import { formatManifestCsv, ManifestFileError } from "../../src/manifest/read.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
+import { newMigrationRecord } from "../../src/shared/migration.js";
 import { PhaseQueues, phaseJobId } from "../../src/shared/queues.js";
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
 
@@ -45,6 +46,47 @@ async function recordsWithJobs({ ledger, queues }: ReturnType<typeof deployment>
   }
   return { records, withJob };
 }
+
+describe("the ledger's createMany (one script per chunk)", () => {
+  it("leaves the ledger as one create per record would: records, order, counters, Regions", async () => {
+    const records = (labels: string[], region: string) =>
+      labels.map((label, n) =>
+        newMigrationRecord(
+          `k-many-${region}-${label}`,
+          region,
+          { label },
+          { tags: { team: label }, multiRegion: false },
+          new Date(1_000 + n),
+        ),
+      );
+    const one = deployment();
+    const many = deployment();
+    const first = [...records(["a", "b"], "us-east-1"), ...records(["c"], "eu-west-1")];
+    const second = [
+      ...records(["b", "d"], "us-east-1"),
+      ...records(["c"], "eu-west-1"),
+      ...records(["e"], "eu-west-1").map((record) => ({ ...record, account: "444455556666" })),
+    ];
+    for (const record of [...first, ...second]) await one.ledger.create(record);
+    expect(await many.ledger.createMany(first)).toEqual([true, true, true]);
+    // Some known, some new, in one call: only the new ones are created, in the order given.
+    expect(await many.ledger.createMany(second)).toEqual([false, true, false, true]);
+    expect(await many.ledger.createMany([])).toEqual([]);
+    const ids = async (ledger: Ledger) => {
+      const seen: string[] = [];
+      for await (const record of ledger.records()) seen.push(record.id);
+      return seen;
+    };
+    expect(await ids(many.ledger)).toEqual(await ids(one.ledger));
+    expect(await ids(many.ledger)).toHaveLength(5);
+    expect(await many.ledger.counts()).toEqual(await one.ledger.counts());
+    expect(await many.ledger.regions()).toEqual(["eu-west-1", "us-east-1"]);
+    expect(await many.ledger.targets()).toEqual(await one.ledger.targets());
+    expect(await many.ledger.targets()).toContainEqual({ account: "444455556666", region: "eu-west-1" });
+    const stored = await many.ledger.get(second[1]!.id);
+    expect(stored).toEqual({ record: second[1], rev: 1 });
+  });
+});
 
 describe("enqueue writes a chunk while parsing the next", () => {
   it("queues every row once in small chunks; a re-run adds nothing", async () => {

@@ -262,7 +262,7 @@ describe("keeping expiring material alive", () => {
     expect(statusText.output).toMatch(/ {2}URGENT source key label "renew-3".*: SOURCE_KEY_NOT_FOUND: /);
     expect(report.code, report.output).toBe(0);
     const rows = report.output.trim().split("\n");
-    expect(rows[0]).toMatch(/,error,material_expires_at,next_renewal,renewal_error$/);
+    expect(rows[0]).toMatch(/,error,account,material_expires_at,next_renewal,renewal_error$/);
     const renewed = (await records()).get("renew-0")?.request.expiresAt ?? "";
     const nextRenewal = new Date(Date.parse(renewed) - 10 * 60_000).toISOString();
     expect(rows.find((row) => row.startsWith("renew-0,"))).toMatch(

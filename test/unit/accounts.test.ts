@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type ManifestEntry, ManifestFileError, readManifest } from "../../src/manifest/read.js";
+import { enqueueManifest } from "../../src/campaign/enqueue.js";
+import { type ManifestEntry, type RowProblem, readManifest } from "../../src/manifest/read.js";
 import { CampaignWorkload, planCampaign } from "../../src/planning/index.js";
+import { credentialsForAccount } from "../../src/shared/account-credentials.js";
 import { parseAccountsFile } from "../../src/shared/accounts.js";
 import { loadConfig } from "../../src/shared/config.js";
 import { ConfigError } from "../../src/shared/errors.js";
@@ -73,10 +75,10 @@ describe("HSM2KMS_ACCOUNTS_FILE", () => {
   });
 });
 
-async function read(text: string, account: boolean): Promise<{ entries: ManifestEntry[]; error: unknown }> {
+async function read(text: string): Promise<{ entries: ManifestEntry[]; error: unknown }> {
   const entries: ManifestEntry[] = [];
   try {
-    for await (const entry of readManifest(toChunks(text), { defaultRegion: "us-east-1", account }))
+    for await (const entry of readManifest(toChunks(text), { defaultRegion: "us-east-1" }))
       entries.push(entry);
     return { entries, error: undefined };
   } catch (error) {
@@ -88,7 +90,6 @@ describe("manifest column account", () => {
   it("is read for plan: 12 digits, a bad one rejects its row by line, and one key may go to two accounts", async () => {
     const { entries, error } = await read(
       "source_label,account,region\nk1,222222222222,us-east-1\nk1,333333333333,us-east-1\nk2,12345,us-east-1\nk3,,us-east-1\n",
-      true,
     );
     expect(error).toBeUndefined();
     expect(entries.map((e) => (e.kind === "row" ? e.row.account : e.problems))).toEqual([
@@ -105,10 +106,31 @@ describe("manifest column account", () => {
     ]);
   });
 
-  it("is refused where keys would be migrated (enqueue, migrate): workers cannot reach other accounts yet", async () => {
-    const { error } = await read("source_label,account\nk1,222222222222\n", false);
-    expect(error).toBeInstanceOf(ManifestFileError);
-    expect((error as Error).message).toMatch(/column account is read by hsm2kms plan only so far/);
+  it("is enqueued only for accounts HSM2KMS_ACCOUNTS_FILE names: another row is rejected by line, naming the account and the fix", async () => {
+    const problems: RowProblem[] = [];
+    const ids: string[] = [];
+    const summary = await enqueueManifest(
+      toChunks("source_label,account\nk1,222222222222\nk1,333333333333\nk1,\n"),
+      {
+        defaultRegion: "us-east-1",
+        dryRun: true,
+        accounts: parseAccountsFile(`account,role_arn\n222222222222,${ROLE("222222222222")}\n`),
+        onProblem: (problem) => problems.push(problem),
+        onValidRow: (_row, id) => ids.push(id),
+      },
+    );
+    expect(summary).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(problems).toEqual([
+      {
+        line: 3,
+        column: "account",
+        message: expect.stringContaining(
+          "account 333333333333 is not in HSM2KMS_ACCOUNTS_FILE: expected a line 333333333333,arn:aws:iam::333333333333:role/",
+        ),
+      },
+    ]);
+    // The same key in the caller's own account and in another has two migration ids.
+    expect(new Set(ids).size).toBe(2);
   });
 
   it("groups a plan by account and Region, naming the role that reaches each account", async () => {
@@ -136,3 +158,19 @@ describe("manifest column account", () => {
 async function* toChunks(text: string): AsyncGenerator<Buffer> {
   yield Buffer.from(text);
 }
+
+describe("credentialsForAccount (which credentials a KMS client of an account signs with)", () => {
+  it("the caller's own for its own account; for an account the worker's file lacks, a refusal of that account's calls only", async () => {
+    const base = { accessKeyId: "test", secretAccessKey: "test" };
+    expect(credentialsForAccount(undefined, undefined, base)).toBe(base);
+    const missing = credentialsForAccount(undefined, "222222222222", base);
+    expect(missing).not.toBe(base);
+    await expect((missing as () => Promise<unknown>)()).rejects.toMatchObject({
+      code: "ACCOUNT_NOT_CONFIGURED",
+      kind: "fatal",
+      message: expect.stringContaining(
+        "account 222222222222: this worker's HSM2KMS_ACCOUNTS_FILE is not set",
+      ),
+    });
+  });
+});

@@ -21,4 +21,24 @@ describe("kmsPortCache", () => {
     cache.close();
     expect(closed).toHaveLength(2);
   });
+
+  it("keys ports by account and Region: one per target, the caller's own apart from every other account", () => {
+    const made: Array<[string, string | undefined]> = [];
+    const cache = kmsPortCache((region, account) => {
+      made.push([region, account]);
+      return new FakeKms(region);
+    });
+    const own = cache.portFor("us-east-1");
+    const app = cache.portFor("us-east-1", "222222222222");
+    expect(app).not.toBe(own);
+    expect(cache.portFor("us-east-1", "222222222222")).toBe(app);
+    expect(cache.portFor("us-east-1", undefined)).toBe(own);
+    expect(cache.portFor("us-east-1", "333333333333")).not.toBe(app);
+    expect(made).toEqual([
+      ["us-east-1", undefined],
+      ["us-east-1", "222222222222"],
+      ["us-east-1", "333333333333"],
+    ]);
+    cache.close();
+  });
 });

@@ -3,7 +3,7 @@ import { MAX_RECORD_CHARS } from "../../src/manifest/read.js";
 import { fileErrorOf, readAll, summarise } from "./manifest-helpers.js";
 
 const VALID =
-  "valid columns: source_label, source_id, key_spec, key_usage, alias, description, tags, region, multi_region, expires_at, replica_regions, key_policy";
+  "valid columns: source_label, source_id, key_spec, key_usage, alias, description, tags, region, multi_region, expires_at, replica_regions, key_policy, account";
 const a = (n: number) => "a".repeat(n);
 
 const utf8Invalid = Buffer.concat([

@@ -11,6 +11,24 @@ describe("migrationId", () => {
     expect(migrationId(key)).toBe(`k${digest.slice(0, 40)}`);
   });
 
+  it("stays byte-identical for a key without an account (ledgers written by earlier versions rely on it)", () => {
+    expect(migrationId(key)).toBe("kc754d0ed2aebbec984f77a229448fdf5cecbc513");
+    expect(migrationId({ ...key, account: undefined })).toBe("kc754d0ed2aebbec984f77a229448fdf5cecbc513");
+  });
+
+  it("differs per account, for the same key and Region, and from the caller's own account", () => {
+    const ids = new Set([
+      migrationId(key),
+      migrationId({ ...key, account: "222222222222" }),
+      migrationId({ ...key, account: "333333333333" }),
+      migrationId({ ...key, account: "222222222222", region: "us-east-1" }),
+    ]);
+    expect(ids.size).toBe(4);
+    expect(migrationId({ ...key, account: "222222222222" })).toBe(
+      migrationId({ ...key, account: "222222222222" }),
+    );
+  });
+
   it("is deterministic and ignores other fields", () => {
     expect(migrationId({ ...key })).toBe(migrationId(key));
     expect(migrationId({ ...key, alias: "alias/x" } as typeof key)).toBe(migrationId(key));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_KMS_QUOTAS } from "../../src/shared/kms-quotas.js";
-import { phaseLimiter } from "../../src/shared/queues.js";
+import { bullPrefix, parseQueueName, phaseLimiter, queueName } from "../../src/shared/queues.js";
+import { parseTargetName, targetName, targetOf } from "../../src/shared/targets.js";
 
 /** Jobs per second a limiter lets start. */
 const rate = (limiter: { max: number; duration: number } | undefined) =>
@@ -39,5 +40,38 @@ describe("phaseLimiter", () => {
   it("with HSM2KMS_PARAMS_ON_HSM_HOST paces wrap, not params, at GetParametersForImport's quota", () => {
     expect(phaseLimiter("wrap", DEFAULT_KMS_QUOTAS, true)).toEqual({ max: 1, duration: 1020 });
     expect(phaseLimiter("params", DEFAULT_KMS_QUOTAS, true)).toBeUndefined();
+  });
+});
+
+describe("queue names per target (account, Region)", () => {
+  it("keeps the names of earlier versions for the caller's own account, and gives each other account its own", () => {
+    expect(queueName("params", "us-east-1")).toBe("params-us-east-1");
+    expect(queueName("params", { region: "us-east-1" })).toBe("params-us-east-1");
+    expect(bullPrefix("hsm2kms", "params", "us-east-1")).toBe("hsm2kms:{params-us-east-1}");
+    expect(queueName("params", { account: "222222222222", region: "us-east-1" })).toBe(
+      "params-222222222222-us-east-1",
+    );
+    expect(bullPrefix("hsm2kms", "wrap", { account: "222222222222", region: "ap-south-2" })).toBe(
+      "hsm2kms:{wrap-222222222222-ap-south-2}",
+    );
+  });
+
+  it("parses back to the phase and target, Regions with '-' included", () => {
+    for (const target of [
+      { region: "us-gov-west-1" },
+      { account: "222222222222", region: "us-gov-west-1" },
+      { account: "012345678901", region: "eu-central-2" },
+    ])
+      for (const phase of ["preflight", "create", "params", "wrap", "import", "verify"] as const) {
+        const name = queueName(phase, target);
+        expect(parseQueueName(name)).toEqual({ phase, target });
+        expect(parseTargetName(targetName(target))).toEqual(target);
+      }
+  });
+
+  it("a record's queue is its account's: the same key in two accounts goes to two queues", () => {
+    const record = { region: "eu-west-1", account: "333333333333" };
+    expect(queueName("create", targetOf(record))).toBe("create-333333333333-eu-west-1");
+    expect(queueName("create", targetOf({ region: "eu-west-1" }))).toBe("create-eu-west-1");
   });
 });

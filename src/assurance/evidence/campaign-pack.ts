@@ -53,7 +53,7 @@ export async function writeCampaignPack(options: CampaignPackOptions): Promise<{
     );
     for (const entry of manifest.notMigrated.slice(0, 20))
       err.write(
-        `  ${entry.sourceLabel ?? entry.sourceIdHex ?? entry.migrationId} (${entry.region}): ${entry.status}${entry.error ? `, ${entry.error.code}` : ""}\n`,
+        `  ${entry.sourceLabel ?? entry.sourceIdHex ?? entry.migrationId} (${entry.account ? `account ${entry.account}, ` : ""}${entry.region}): ${entry.status}${entry.error ? `, ${entry.error.code}` : ""}\n`,
       );
     if (notMigrated > 20) err.write(`  ... and ${notMigrated - 20} more\n`);
   }

@@ -53,6 +53,8 @@ export function evidenceRecord(
     kms: {
       keyArn: record.kmsKeyArn,
       keyId: record.kmsKeyId,
+      // The ARN names the account the key is in (arn:aws:kms:<region>:<account>:key/<id>).
+      account: record.account ?? record.kmsKeyArn.split(":")[4] ?? "",
       region: record.region,
       keySpec: source.keySpec,
       keyUsage: source.keyUsage,
@@ -92,6 +94,7 @@ export function notMigratedEntry(record: MigrationRecord, why?: string): NotMigr
     migrationId: record.id,
     sourceLabel: record.sourceKey?.label ?? record.source.label,
     sourceIdHex: record.sourceKey?.idHex ?? record.source.idHex,
+    account: record.account,
     region: record.region,
     status: record.status,
     error: record.error

@@ -45,6 +45,8 @@ export interface EvidenceRecord {
   kms: {
     keyArn: string;
     keyId: string;
+    /** The 12-digit account the KMS key is in (the manifest's account, else the one its ARN names). */
+    account: string;
     region: string;
     keySpec: string;
     keyUsage: string;
@@ -76,6 +78,8 @@ export interface ManifestEntry {
   bytes: number;
   migrationId: string;
   sourceLabel: string;
+  /** The key's target account; absent: the caller's own. */
+  account?: string | undefined;
   region: string;
 }
 
@@ -84,6 +88,8 @@ export interface NotMigratedEntry {
   migrationId: string;
   sourceLabel?: string | undefined;
   sourceIdHex?: string | undefined;
+  /** The key's target account; absent: the caller's own. */
+  account?: string | undefined;
   region: string;
   status: string;
   error?: { code: string; message: string } | undefined;

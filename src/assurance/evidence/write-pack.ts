@@ -156,6 +156,7 @@ export async function writeEvidencePack(options: WritePackOptions): Promise<Writ
         bytes: bytes.length,
         migrationId: record.id,
         sourceLabel: sourceLabelOf(record),
+        account: record.account,
         region: record.region,
       });
     }

@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import type { AbandonLine } from "../../lifecycle/abandon.js";
 import type { CleanupKmsPort } from "../../lifecycle/cleanup-kms.js";
 import { redactUrl } from "../../shared/config.js";
-import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import { EXIT } from "../exit-codes.js";
 import { type CommonFlags, configFrom, openRuntime, withCommonFlags } from "../runtime.js";
 
@@ -29,8 +28,9 @@ export async function runAbandon(flags: AbandonFlags): Promise<number> {
   const { deleteCampaignState } = await import("../../lifecycle/campaign-state.js");
   const { createCleanupKms } = await import("../../lifecycle/cleanup-kms.js");
   const runtime = await openRuntime(config, "abandon");
-  const ports = kmsPortCache((region) => createCleanupKms({ region, endpoint: config.kmsEndpoint }));
-  const kms = (region: string): CleanupKmsPort => ports.portFor(region);
+  const { accountPortCache } = await import("../../shared/kms/account-ports.js");
+  const ports = accountPortCache(config, createCleanupKms);
+  const kms = (region: string, account?: string): CleanupKmsPort => ports.portFor(region, account);
   try {
     const prefix = config.queuePrefix;
     const known = (await runtime.ledger.campaign()) !== undefined || (await runtime.ledger.size()) > 0;

@@ -6,7 +6,6 @@ import { auditSummaryLine, writeAudit } from "../../assurance/audit-run.js";
 import { ManifestFileError, readManifest } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
 import { ConfigError } from "../../shared/errors.js";
-import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -42,8 +41,10 @@ export async function runAudit(flags: AuditFlags, keys?: AuditLine[]): Promise<A
     throw error;
   });
   const { createKmsAdapter } = await import("../../shared/kms/index.js");
-  const kmsPorts = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
-  const kms = (region: string): KmsPort => kmsPorts.portFor(region);
+  const { accountPortCache } = await import("../../shared/kms/account-ports.js");
+  // Each key is audited in its own account, through the role HSM2KMS_ACCOUNTS_FILE names for it.
+  const kmsPorts = accountPortCache(config, createKmsAdapter);
+  const kms = (region: string, account?: string): KmsPort => kmsPorts.portFor(region, account);
   let summary: AuditSummary;
   try {
     const hsm = await openHsm(config, runtime.logger);

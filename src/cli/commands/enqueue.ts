@@ -47,6 +47,7 @@ export async function runEnqueue(path: string, flags: EnqueueFlags): Promise<num
   try {
     const summary = await enqueueManifest(await openManifest(path), {
       defaultRegion: config.region,
+      accounts: config.accounts,
       dryRun,
       baseDir: dirname(path),
       ...(keyPolicy ? { keyPolicy } : {}),
@@ -113,7 +114,7 @@ export function registerEnqueueCommand(program: Command): void {
       .command("enqueue")
       .argument("<manifest>", "manifest CSV (header row; see README for the columns)")
       .description(
-        "Validate a manifest and enqueue one migration per key. Bad rows are reported by line and column and the good rows are still enqueued. Re-running the same or an overlapping manifest adds nothing twice. Exit 1 if any row was rejected, 2 if the file is unusable.",
+        "Validate a manifest and enqueue one migration per key. Bad rows are reported by line and column and the good rows are still enqueued. Re-running the same or an overlapping manifest adds nothing twice. A row's account column sends its key to that AWS account, through the role HSM2KMS_ACCOUNTS_FILE names for it (a row naming an account the file lacks is rejected). Exit 1 if any row was rejected, 2 if the file is unusable.",
       )
       .option("--dry-run", "validate only; touch nothing in Redis")
       .option(

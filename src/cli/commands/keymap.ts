@@ -2,7 +2,6 @@ import type { Command } from "commander";
 import { formatKeymap, isKeymapFormat, KEYMAP_FORMATS } from "../../lifecycle/keymap-formats.js";
 import { redactUrl } from "../../shared/config.js";
 import { ConfigError } from "../../shared/errors.js";
-import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { EXIT } from "../exit-codes.js";
 import { openOutFile } from "../out-file.js";
@@ -30,8 +29,9 @@ export async function runKeymap(flags: KeymapFlags): Promise<number> {
     await file?.close();
     throw error;
   });
-  const ports = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
-  const kms = (region: string): KmsPort => ports.portFor(region);
+  const { accountPortCache } = await import("../../shared/kms/account-ports.js");
+  const ports = accountPortCache(config, createKmsAdapter);
+  const kms = (region: string, account?: string): KmsPort => ports.portFor(region, account);
   try {
     const campaign = await checkCampaign(runtime.ledger, {
       url: redactUrl(config.redisUrl),

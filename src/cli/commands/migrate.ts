@@ -19,7 +19,7 @@ export function registerMigrateCommand(program: Command): void {
       .command("migrate")
       .argument("<manifest>", "manifest CSV")
       .description(
-        "For one host and small runs: enqueue the manifest, run every phase here until nothing is left, then print one line per key (KMS key id, wrapping algorithm, verification). Exit 1 if any key failed or any row was rejected.",
+        "For one host and small runs: enqueue the manifest, run every phase here until nothing is left, then print one line per key (KMS key id, wrapping algorithm, verification). A row's account column sends its key to that AWS account, through the role HSM2KMS_ACCOUNTS_FILE names for it (a row naming an account the file lacks is rejected). Exit 1 if any key failed or any row was rejected.",
       )
       .option("--out <file>", "also write the CSV report (the `report` command's columns) to this file")
       .option("--key-policy <file>", "JSON key policy for every key whose row has no key_policy"),

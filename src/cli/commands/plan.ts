@@ -95,7 +95,7 @@ export async function runPlan(path: string, flags: PlanFlags): Promise<number> {
   let rejected = 0;
   try {
     const input = await openManifestFile(path, "a CSV file with a header row");
-    for await (const entry of readManifest(input, { defaultRegion: config.region, account: true })) {
+    for await (const entry of readManifest(input, { defaultRegion: config.region })) {
       if (entry.kind === "row") workload.add(entry.row);
       else {
         rejected += 1;

@@ -4,7 +4,6 @@ import type { RenewLine } from "../../lifecycle/renew.js";
 import { formatDuration, parseDurationMs } from "../../shared/durations.js";
 import { ConfigError, fatal } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
-import { kmsPortCache } from "../../shared/kms/port-cache.js";
 import type { KmsPort } from "../../shared/kms/types.js";
 import { phaseSettingsOf, retryLimitsOf } from "../../workers/settings.js";
 import { EXIT } from "../exit-codes.js";
@@ -51,8 +50,9 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
   const { renewExpiringMaterial } = await import("../../lifecycle/renew.js");
   const { createKmsAdapter } = await import("../../shared/kms/index.js");
   const runtime = await openRuntime(config, "renew");
-  const ports = kmsPortCache((region) => createKmsAdapter({ region, endpoint: config.kmsEndpoint }));
-  const kms = (region: string): KmsPort => ports.portFor(region);
+  const { accountPortCache } = await import("../../shared/kms/account-ports.js");
+  const ports = accountPortCache(config, createKmsAdapter);
+  const kms = (region: string, account?: string): KmsPort => ports.portFor(region, account);
   let hsm: HsmPort | undefined;
   try {
     // A dry run only reads: it needs no HSM.

@@ -84,7 +84,7 @@ async function serveMetrics(
   ]);
   const metrics = createMetrics({ campaign: config.queuePrefix });
   observeWorkers(events, metrics, config.kmsQuotas);
-  collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.regions(), hsm });
+  collectAtScrape(metrics, { queues: runtime.queues, regions: () => runtime.ledger.targets(), hsm });
   const server = await startMetricsServer({
     port: config.metricsPort,
     host: config.metricsHost,
@@ -195,7 +195,10 @@ export function registerWorkerCommand(program: Command): void {
         "--phases <list>",
         `comma-separated phases from ${PHASES.join(",")},renew (renew: the scheduled renewal of expiring material, HSM hosts only; default: all, renew included, with an HSM configured, else the KMS phases)`,
       )
-      .option("--regions <list>", "Regions to serve (default: every Region in the ledger, else AWS_REGION)")
+      .option(
+        "--regions <list>",
+        "Regions to serve, for every account's keys there (default: every Region in the ledger, else AWS_REGION)",
+      )
       .option("--until-idle", "exit when no work is left for this worker's phases")
       .option(
         "--shutdown-deadline <seconds>",

@@ -20,7 +20,7 @@ import {
   SignCommand,
   type SigningAlgorithmSpec,
 } from "@aws-sdk/client-kms";
-import { fatal } from "../errors.js";
+import { fatal, isMigrationError } from "../errors.js";
 import { createKmsClient, type KmsClientSettings } from "./kms-client.js";
 import { awsErrorName, mapKmsError } from "./kms-errors.js";
 import { KeyQuotaHold } from "./quota-hold.js";
@@ -28,6 +28,11 @@ import { createTaggingClient, findKmsKeysByTag } from "./tag-lookup.js";
 import type { KmsKeyInfo, KmsPort, KmsRequestEvent, ResourceQuotaEvent } from "./types.js";
 
 export interface KmsAdapterOptions extends KmsClientSettings {
+  /**
+   * The account `credentials` act in, named in events and messages; undefined: the caller's own (the
+   * credentials then are the caller's).
+   */
+  account?: string | undefined;
   /** Called after every request; an observer that throws is ignored. */
   onRequest?: (event: KmsRequestEvent) => void;
   /**
@@ -80,13 +85,16 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
   const sendOnceClient: KMSClient = createKmsClient({ ...options, maxAttempts: 1 });
   const tagging = createTaggingClient(options);
   const region = options.region;
+  const account = options.account;
+  // Where messages say a call went: the Region, with the account when it is another one.
+  const place = account === undefined ? region : `account ${account}, ${region}`;
   // Where the calls go, for log lines: the override, else the SDK's default KMS endpoint of the Region
   // (AWS General Reference, "AWS Key Management Service endpoints and quotas").
   const endpoint =
     options.endpoint ?? `https://kms.${region}.amazonaws.com${region.startsWith("cn-") ? ".cn" : ""}`;
   const keyQuota = new KeyQuotaHold(options.resourceQuotaHoldMs ?? 300_000, (event) => {
     try {
-      options.onResourceQuota?.(event);
+      options.onResourceQuota?.(account === undefined ? event : { ...event, account });
     } catch {
       // Observers never break the work.
     }
@@ -110,18 +118,16 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
     const started = performance.now();
     try {
       const result = await run();
-      notify({ region, operation, outcome: "success", durationMs: performance.now() - started });
+      notify({ region, account, operation, outcome: "success", durationMs: performance.now() - started });
       return result;
     } catch (error) {
-      const mapped = mapKmsError(
-        error,
-        operation,
-        `${operation} (${what}, ${region})`,
-        quotaRegion,
-        endpoint,
-      );
+      // The account's credentials could not be had (its role refused, STS away): that error says so itself.
+      const mapped = isMigrationError(error)
+        ? error
+        : mapKmsError(error, operation, `${operation} (${what}, ${place})`, quotaRegion, endpoint);
       notify({
         region,
+        account,
         operation,
         outcome: mapped.kind === "throttled" ? "throttled" : "error",
         durationMs: performance.now() - started,

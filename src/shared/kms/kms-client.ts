@@ -1,5 +1,11 @@
 import { KMSClient } from "@aws-sdk/client-kms";
-import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
+import type {
+  AwsCredentialIdentity,
+  AwsCredentialIdentityProvider,
+  RetryErrorInfo,
+  RetryStrategyV2,
+  RetryToken,
+} from "@smithy/types";
 
 /** How the SDK itself retries: transient and 5xx errors only, a few times, with jittered backoff. */
 export interface SdkRetrySettings {
@@ -46,8 +52,11 @@ export interface KmsClientSettings extends SdkRetrySettings {
   region: string;
   /** Endpoint override, e.g. the sandbox KMS emulator. */
   endpoint?: string | undefined;
-  /** Explicit credentials; default: the SDK's default provider chain. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  /**
+   * Explicit credentials, or a provider of them (another account's, from its assumed role); default: the SDK's
+   * default provider chain.
+   */
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider | undefined;
   /** Socket timeout per request. @defaultValue 30000 */
   requestTimeoutMs?: number;
 }

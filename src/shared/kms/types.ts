@@ -66,6 +66,8 @@ export interface TaggedKmsKey {
 /** What one KMS request did, for metrics and logs (observers; they cannot break the call). */
 export interface KmsRequestEvent {
   region: string;
+  /** The account the request acted in; undefined: the caller's own. */
+  account?: string | undefined;
   operation: string;
   outcome: "success" | "throttled" | "error";
   durationMs: number;
@@ -75,6 +77,8 @@ export interface KmsRequestEvent {
 /** A Region's key quota ("AWS KMS keys") found full, or keys being created there again. */
 export interface ResourceQuotaEvent {
   region: string;
+  /** The account whose quota it is; undefined: the caller's own. */
+  account?: string | undefined;
   /** The quota's name, e.g. `AWS KMS keys`. */
   quota: string;
   state: "exceeded" | "cleared";

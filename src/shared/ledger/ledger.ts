@@ -1,8 +1,9 @@
 import type { MigrationRecord } from "../migration.js";
 import type { RedisConnection } from "../redis.js";
+import { type KmsTarget, parseTargetName, targetName } from "../targets.js";
 import { type CampaignMarker, ensureCampaign, readCampaign } from "./campaign.js";
 import { ledgerKey } from "./keys.js";
-import { CREATE_RECORD, SAVE_RECORD } from "./scripts.js";
+import { CREATE_RECORD, CREATE_RECORDS, SAVE_RECORD } from "./scripts.js";
 
 /** Another worker saved the record since we read it: our view is stale and we must not hand over. */
 export class LedgerConflictError extends Error {
@@ -42,8 +43,10 @@ export class Ledger {
     private readonly redis: RedisConnection,
     readonly prefix: string,
   ) {
-    redis.defineCommand("h2kCreateRecord", { numberOfKeys: 5, lua: CREATE_RECORD });
+    redis.defineCommand("h2kCreateRecord", { numberOfKeys: 6, lua: CREATE_RECORD });
     redis.defineCommand("h2kSaveRecord", { numberOfKeys: 4, lua: SAVE_RECORD });
+    // Without numberOfKeys, the key count is the first argument: one per record, plus the four shared keys.
+    redis.defineCommand("h2kCreateRecords", { lua: CREATE_RECORDS });
   }
 
   private key(suffix: string): string {
@@ -61,11 +64,13 @@ export class Ledger {
       this.key("ids"),
       this.key("regions"),
       this.key("seq"),
+      this.key("targets"),
       record.id,
       JSON.stringify(record),
       record.status,
       record.phase,
       record.region,
+      record.account === undefined ? "" : targetName({ account: record.account, region: record.region }),
     ];
   }
 
@@ -74,16 +79,37 @@ export class Ledger {
     return (await (this.redis as unknown as Scripts).h2kCreateRecord(...this.createArgs(record))) === 1;
   }
 
-  /** Creates many records in one round trip; for each, true when created, false when already known. */
+  /**
+   * Creates many records in one round trip and one script run; for each, true when created, false when
+   * already known. Sequence numbers follow the records' order, as separate creates would give them.
+   */
   async createMany(records: MigrationRecord[]): Promise<boolean[]> {
-    const pipeline = this.redis.pipeline() as unknown as Scripts & {
-      exec(): Promise<Array<[Error | null, unknown]> | null>;
-    };
-    for (const record of records) pipeline.h2kCreateRecord(...this.createArgs(record));
-    return ((await pipeline.exec()) ?? []).map(([error, created]) => {
-      if (error) throw error;
-      return created === 1;
-    });
+    if (records.length === 0) return [];
+    const keys = [
+      this.key("counts"),
+      this.key("ids"),
+      this.key("regions"),
+      this.key("seq"),
+      this.key("targets"),
+    ];
+    const values: string[] = [];
+    for (const record of records) {
+      keys.push(this.recordKey(record.id));
+      values.push(
+        record.id,
+        JSON.stringify(record),
+        record.status,
+        record.phase,
+        record.region,
+        record.account === undefined ? "" : targetName({ account: record.account, region: record.region }),
+      );
+    }
+    const created = await (this.redis as unknown as Scripts).h2kCreateRecords(
+      keys.length,
+      ...keys,
+      ...values,
+    );
+    return created.map((flag) => flag === 1);
   }
 
   /** Many records by id, in one round trip (undefined where unknown). */
@@ -160,6 +186,15 @@ export class Ledger {
     return (await this.redis.smembers(this.key("regions"))).sort();
   }
 
+  /**
+   * Every target (account, Region) with keys: the caller's own account in each Region of the ledger, then
+   * each other account's Regions. The phase queues are per target.
+   */
+  async targets(): Promise<KmsTarget[]> {
+    const [regions, others] = await Promise.all([this.regions(), this.redis.smembers(this.key("targets"))]);
+    return [...regions.map((region) => ({ region })), ...others.sort().map(parseTargetName)];
+  }
+
   /** Keys that finished (migrated or failed) since `sinceMs`. */
   async finishedSince(sinceMs: number): Promise<number> {
     return this.redis.zcount(this.key("finished"), String(sinceMs), "+inf");
@@ -204,4 +239,5 @@ export class Ledger {
 interface Scripts {
   h2kCreateRecord(...args: Array<string | number>): Promise<number>;
   h2kSaveRecord(...args: Array<string | number>): Promise<number>;
+  h2kCreateRecords(...args: Array<string | number>): Promise<number[]>;
 }

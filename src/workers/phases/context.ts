@@ -37,8 +37,8 @@ export interface PhaseSettings {
 export interface PhaseContext {
   /** The HSM; throws HSM_NOT_CONFIGURED on a host without one. */
   hsm(): HsmPort;
-  /** The KMS port of a Region. */
-  kms(region: string): KmsPort;
+  /** The KMS port of a Region, in `account` (a record's `account`; undefined: the caller's own). */
+  kms(region: string, account?: string | undefined): KmsPort;
   now(): Date;
   randomBytes(size: number): Buffer;
   /**

@@ -179,7 +179,7 @@ export const create: Phase = async (ctx, record) => {
   if (record.replicaOf) return replicate(ctx, record);
   const source = record.sourceKey;
   if (!source) throw fatal("PHASE_ORDER", `${describeSource(record.source)}: create ran before preflight`);
-  const kms = ctx.kms(record.region);
+  const kms = ctx.kms(record.region, record.account);
 
   let key = record.kmsKeyId ? await kms.describeKey(record.kmsKeyId) : undefined;
   // The key this campaign made may not be visible yet: the scheduler waits within the consistency window.

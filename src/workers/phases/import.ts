@@ -23,7 +23,7 @@ export const importMaterial: Phase = async (ctx, record) => {
   const importParams = record.importParams;
   if (!record.kmsKeyId || !importParams || !record.wrappedMaterialB64)
     throw fatal("PHASE_ORDER", `${who}: import ran before wrap`);
-  const kms = ctx.kms(record.region);
+  const kms = ctx.kms(record.region, record.account);
 
   if (record.importStartedAt) {
     const key = await kms.describeKey(record.kmsKeyId);

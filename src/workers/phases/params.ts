@@ -25,7 +25,7 @@ export async function fetchImportParameters(
 ): Promise<FetchedImportParameters> {
   const who = describeSource(record.source);
   if (!record.kmsKeyId || !record.wrapPlan) throw fatal("PHASE_ORDER", `${who}: params ran before create`);
-  const kms = ctx.kms(record.region);
+  const kms = ctx.kms(record.region, record.account);
   const key = await kms.describeKey(record.kmsKeyId);
   if (!key)
     throw notVisible(

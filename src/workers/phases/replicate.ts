@@ -23,7 +23,7 @@ async function replicateOnce(
   who: string,
 ) {
   try {
-    return await ctx.kms(primaryRegion).replicateKey(keyId, record.region, {
+    return await ctx.kms(primaryRegion, record.account).replicateKey(keyId, record.region, {
       description: record.request.description ?? `Replica of ${primaryArn}, imported by hsm2kms`,
       tags: keyTags(record, ctx.settings.toolVersion, ctx.settings.campaign),
       policy: record.request.policy,
@@ -71,7 +71,7 @@ export async function replicate(ctx: PhaseContext, record: MigrationRecord): Pro
       `${who}: the primary was migrated from another HSM key (fingerprint ${primary.sourceKey?.fingerprint})`,
     );
 
-  const kms = ctx.kms(record.region);
+  const kms = ctx.kms(record.region, record.account);
   let replica = await kms.describeKey(primary.kmsKeyId);
   if (!replica && record.kmsKeyId)
     throw notVisible(

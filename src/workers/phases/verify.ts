@@ -254,7 +254,7 @@ export const verify: Phase = async (ctx, record) => {
   const source = record.sourceKey;
   const keyId = record.kmsKeyId;
   if (!keyId || !source) throw fatal("PHASE_ORDER", `${who}: verify ran before import`);
-  const kms = ctx.kms(record.region);
+  const kms = ctx.kms(record.region, record.account);
   const result = await runChecks(ctx, kms, keyId, record, source);
   const failed = result.checks.filter((check) => check.result === "fail");
   const missing = result.checks.filter((check) => check.result === "unproven");

@@ -41,6 +41,10 @@ describe("which workers run the scheduled renewal", () => {
     expect(renewBullPrefix("payments")).toBe("payments:{renew}");
     expect(renewBullPrefix("payments", "eu-west-1")).toBe("payments:{renew-eu-west-1}");
     expect(renewQueueName("eu-west-1")).toBe("renew-eu-west-1");
+    // Another account's keys: a queue of their own, paced by its own limiter (quotas hold per account and Region).
+    expect(renewBullPrefix("payments", { account: "222222222222", region: "eu-west-1" })).toBe(
+      "payments:{renew-222222222222-eu-west-1}",
+    );
   });
 });
 

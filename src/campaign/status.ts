@@ -106,6 +106,28 @@ function phaseTable(
   return phases;
 }
 
+/**
+ * Reads the expiring material (a scan of the ledger) due within `beforeMs`, and the schedule's next run, at most
+ * once per `cacheMs`: `status --watch` refreshes every few seconds, and a large campaign's scan is not free.
+ */
+export function expiringMaterialReader(
+  ledger: Ledger,
+  options: { beforeMs: number; nextScheduledRun: () => Promise<Date | undefined>; cacheMs: number },
+): () => Promise<ExpiringMaterialStatus> {
+  let cached: { at: number; value: ExpiringMaterialStatus } | undefined;
+  return async () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > options.cacheMs) {
+      const value = await collectExpiringMaterial(ledger, { beforeMs: options.beforeMs, now });
+      cached = {
+        at: now,
+        value: { ...value, nextScheduledRun: (await options.nextScheduledRun())?.toISOString() },
+      };
+    }
+    return cached.value;
+  };
+}
+
 /** Reads the fleet's progress from the ledger and the queues. */
 export async function collectStatus(
   ledger: Ledger,
@@ -114,8 +136,8 @@ export async function collectStatus(
     paramsQuota: number;
     windowMinutes?: number;
     now?: number;
-    /** Also read the expiring material (a scan of the ledger), due within `beforeMs`; and the schedule's next run. */
-    expiry?: { beforeMs: number; nextScheduledRun?: () => Promise<Date | undefined> };
+    /** Also show the expiring material (see `expiringMaterialReader`). */
+    expiringMaterial?: () => Promise<ExpiringMaterialStatus>;
   },
 ): Promise<StatusReport> {
   const now = options.now ?? Date.now();
@@ -164,13 +186,7 @@ export async function collectStatus(
   const endMs = remaining === 0 && span.lastMs !== undefined ? span.lastMs : now;
   const failedIds = await ledger.failedIds(0, 20);
   const failedRecords = await ledger.getMany(failedIds);
-  const expiry = options.expiry;
-  const expiringMaterial = expiry
-    ? {
-        ...(await collectExpiringMaterial(ledger, { beforeMs: expiry.beforeMs, now })),
-        nextScheduledRun: (await expiry.nextScheduledRun?.())?.toISOString(),
-      }
-    : undefined;
+  const expiringMaterial = await options.expiringMaterial?.();
   return {
     total,
     byStatus: counts.byStatus,

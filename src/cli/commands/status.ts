@@ -122,7 +122,7 @@ export function registerStatusCommand(program: Command): void {
     const [
       { campaignKmsLookup, checkCampaign },
       { parseMetricsPort, serveFleetMetrics },
-      { collectStatus },
+      { collectStatus, expiringMaterialReader },
       { nextScheduledRenewal },
     ] = await Promise.all([
       import("../../campaign/marker.js"),
@@ -149,6 +149,12 @@ export function registerStatusCommand(program: Command): void {
       return;
     }
     const paramsQuota = config.kmsQuotas["GetParametersForImport"] ?? 1;
+    // Expiring material changes slowly: --watch reads it (a scan of the ledger) at most every 30 s.
+    const expiringMaterial = expiringMaterialReader(runtime.ledger, {
+      beforeMs: config.renewBeforeMs,
+      nextScheduledRun: () => nextScheduledRenewal(runtime.redis, config.queuePrefix),
+      cacheMs: 30_000,
+    });
     const url = redactUrl(config.redisUrl);
     let interrupted = false;
     const onSignal = () => {
@@ -170,10 +176,7 @@ export function registerStatusCommand(program: Command): void {
           } else {
             const status = await collectStatus(runtime.ledger, runtime.queues, {
               paramsQuota,
-              expiry: {
-                beforeMs: config.renewBeforeMs,
-                nextScheduledRun: () => nextScheduledRenewal(runtime.redis, config.queuePrefix),
-              },
+              expiringMaterial,
             });
             show(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, paramsQuota));
             code = EXIT.ok;

@@ -1,3 +1,4 @@
+import { findOrphans, orphanReason, sourceKeyOf } from "../lifecycle/orphans.js";
 import { formatCsvLine } from "../shared/csv.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import {
@@ -32,6 +33,8 @@ const csvLine = (line: AuditLine) =>
 export interface WriteAuditOptions {
   /** The campaign's ledger: its records, and its counts for the progress lines. */
   ledger: Ledger;
+  /** The campaign (queue prefix): its KMS keys carry it in their `hsm2kms:campaign` tag (orphans). */
+  prefix: string;
   ports: AuditPorts;
   /** HSM work at once (HSM2KMS_HSM_CONCURRENCY). */
   concurrency: number;
@@ -72,7 +75,47 @@ export async function writeAudit(options: WriteAuditOptions): Promise<AuditSumma
     if (summary.audited % 200 === 0)
       err.write(`audit: ${summary.audited + summary.notMigrated} of ${total} keys read\n`);
   }
+  for (const line of await orphanLines(options.ledger, options.ports, options.prefix)) {
+    collected?.push(line);
+    await write(csvLine(line));
+    err.write(problemLine(line));
+    summary.byResult.orphan = (summary.byResult.orphan ?? 0) + 1;
+    summary.problems++;
+  }
   return summary;
+}
+
+const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
+
+/**
+ * The campaign's live orphans in each target (account, Region) of its ledger (what `abandon --orphans` removes): keys tagged with
+ * this campaign that the ledger does not track. One already pending deletion was cleaned up and is left out.
+ */
+async function orphanLines(ledger: Ledger, ports: AuditPorts, prefix: string): Promise<AuditLine[]> {
+  const lines: AuditLine[] = [];
+  for (const target of await ledger.targets())
+    for (const orphan of await findOrphans(
+      ledger,
+      ports.kms(target.region, target.account),
+      target,
+      prefix,
+    )) {
+      const { region, account } = target;
+      const info = await ports.kms(region, account).describeKey(orphan.keyId);
+      if (!info || GONE_STATES.has(info.keyState)) continue;
+      const source = sourceKeyOf(orphan.record, orphan.tags);
+      lines.push({
+        source_label: source.label,
+        source_id: source.idHex,
+        region,
+        kms_key_id: orphan.keyId,
+        key_spec: info.keySpec ?? "",
+        result: "orphan",
+        account: account ?? "",
+        detail: `${info.keyState} KMS key tagged with this campaign that its ledger does not track (${orphanReason(orphan)}; a late CreateKey from a host that lost its job): remove it with hsm2kms abandon --orphans --yes`,
+      });
+    }
+  return lines;
 }
 
 /** The audit's last line: how many keys are identical, not comparable, problems, not migrated. */

@@ -14,7 +14,8 @@ import type { MigrationRecord } from "../shared/migration.js";
  * - `not-comparable`: AES keys: a KMS ciphertext cannot be opened outside KMS (verify did a KMS round trip);
  * - the rest are problems: `mismatch`, `missing-in-hsm`, `missing-in-kms`, `kms-key-not-enabled`,
  *   `duplicate` (two keys of the ledger name the same KMS key, or the same HSM key in the same Region), `error`,
- *   and with a manifest, `not-in-ledger` (a row, or a replica Region of one, with no migration record).
+ *   with a manifest, `not-in-ledger` (a row, or a replica Region of one, with no migration record), and
+ *   `orphan` (a live KMS key tagged with this campaign that its ledger does not track: `abandon --orphans`).
  */
 export type AuditResult =
   | "identical"
@@ -25,6 +26,7 @@ export type AuditResult =
   | "kms-key-not-enabled"
   | "duplicate"
   | "not-in-ledger"
+  | "orphan"
   | "error";
 
 export const AUDIT_COLUMNS = [

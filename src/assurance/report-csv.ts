@@ -19,6 +19,9 @@ export const REPORT_COLUMNS = [
   "error",
   // The 12-digit target account; empty for the caller's own.
   "account",
+  "material_expires_at",
+  "next_renewal",
+  "renewal_error",
 ] as const;
 
 export type ReportColumn = (typeof REPORT_COLUMNS)[number];

@@ -14,8 +14,21 @@ function problem(record: MigrationRecord): string {
   return `VERIFICATION_UNPROVEN: ${missing.map((check) => `${check.name}: ${check.detail ?? ""}`).join("; ")}`;
 }
 
+/** When the scheduled renewal renews a key unless told otherwise (HSM2KMS_RENEW_BEFORE's default). */
+const DEFAULT_RENEW_BEFORE_MS = 14 * 86_400_000;
+
+/** ValidTo of a migrated key's expiring material, and when its renewal falls due (ValidTo less `renewBeforeMs`). */
+function expiry(record: MigrationRecord, renewBeforeMs: number) {
+  const validTo = record.status === "migrated" ? record.request.expiresAt : undefined;
+  if (!validTo || record.abandonedAt) return { material_expires_at: "", next_renewal: "" };
+  return {
+    material_expires_at: validTo,
+    next_renewal: new Date(Date.parse(validTo) - renewBeforeMs).toISOString(),
+  };
+}
+
 /** The report's view of a key (README: report columns). */
-export function reportRow(record: MigrationRecord): ReportRow {
+export function reportRow(record: MigrationRecord, renewBeforeMs = DEFAULT_RENEW_BEFORE_MS): ReportRow {
   return {
     source_label: record.sourceKey?.label ?? record.source.label ?? "",
     source_id: record.sourceKey?.idHex ?? record.source.idHex ?? "",
@@ -30,13 +43,15 @@ export function reportRow(record: MigrationRecord): ReportRow {
     attempts: String(record.attempts),
     error: problem(record),
     account: record.account ?? "",
+    ...expiry(record, renewBeforeMs),
+    renewal_error: record.renewalError ? `${record.renewalError.code}: ${record.renewalError.message}` : "",
   };
 }
 
 /** JSON report entry: the CSV columns plus the evidence a script may want. */
-export function reportJson(record: MigrationRecord) {
+export function reportJson(record: MigrationRecord, renewBeforeMs?: number) {
   return {
-    ...reportRow(record),
+    ...reportRow(record, renewBeforeMs),
     migration_id: record.id,
     manifest_line: record.manifestLine,
     phase: record.phase,
@@ -49,6 +64,7 @@ export function reportJson(record: MigrationRecord) {
     error_hint:
       record.status === "failed" && record.error ? errorCodeEntry(record.error.code)?.hint : undefined,
     completed_at: record.completedAt,
+    renewed_at: record.renewedAt,
   };
 }
 
@@ -66,7 +82,7 @@ export async function writeReport(
   ledger: Ledger,
   format: "csv" | "json",
   out: NodeJS.WritableStream,
-  options: { header?: boolean } = {},
+  options: { header?: boolean; renewBeforeMs?: number } = {},
 ): Promise<{ keys: number; notMigrated: number }> {
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
@@ -78,8 +94,8 @@ export async function writeReport(
     if (record.status !== "migrated") notMigrated++;
     await write(
       format === "csv"
-        ? csv.line(reportRow(record))
-        : `${keys === 0 ? "\n" : ",\n"}  ${JSON.stringify(reportJson(record))}`,
+        ? csv.line(reportRow(record, options.renewBeforeMs))
+        : `${keys === 0 ? "\n" : ",\n"}  ${JSON.stringify(reportJson(record, options.renewBeforeMs))}`,
     );
     keys++;
   }

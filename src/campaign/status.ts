@@ -1,3 +1,4 @@
+import { collectExpiringMaterial, type ExpiringMaterialStatus } from "../lifecycle/expiry-status.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import { PHASES } from "../shared/migration.js";
 import { type PhaseQueues, queueName } from "../shared/queues.js";
@@ -60,6 +61,8 @@ export interface StatusReport {
   quotaFloorSeconds: number;
   failures: Array<{ code: string; count: number }>;
   recentFailures: Array<{ id: string; source: string; region: string; code: string; message: string }>;
+  /** Migrated keys whose material expires: ValidTo, next renewal, failed renewals (with `expiry` only). */
+  expiringMaterial?: ExpiringMaterialStatus | undefined;
 }
 
 const percent = (part: number, whole: number) => (whole > 0 ? (part / whole) * 100 : 0);
@@ -103,11 +106,39 @@ function phaseTable(
   return phases;
 }
 
+/**
+ * Reads the expiring material (a scan of the ledger) due within `beforeMs`, and the schedule's next run, at most
+ * once per `cacheMs`: `status --watch` refreshes every few seconds, and a large campaign's scan is not free.
+ */
+export function expiringMaterialReader(
+  ledger: Ledger,
+  options: { beforeMs: number; nextScheduledRun: () => Promise<Date | undefined>; cacheMs: number },
+): () => Promise<ExpiringMaterialStatus> {
+  let cached: { at: number; value: ExpiringMaterialStatus } | undefined;
+  return async () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > options.cacheMs) {
+      const value = await collectExpiringMaterial(ledger, { beforeMs: options.beforeMs, now });
+      cached = {
+        at: now,
+        value: { ...value, nextScheduledRun: (await options.nextScheduledRun())?.toISOString() },
+      };
+    }
+    return cached.value;
+  };
+}
+
 /** Reads the fleet's progress from the ledger and the queues. */
 export async function collectStatus(
   ledger: Ledger,
   queues: PhaseQueues,
-  options: { paramsQuota: number; windowMinutes?: number; now?: number },
+  options: {
+    paramsQuota: number;
+    windowMinutes?: number;
+    now?: number;
+    /** Also show the expiring material (see `expiringMaterialReader`). */
+    expiringMaterial?: () => Promise<ExpiringMaterialStatus>;
+  },
 ): Promise<StatusReport> {
   const now = options.now ?? Date.now();
   const windowMinutes = options.windowMinutes ?? 5;
@@ -155,6 +186,7 @@ export async function collectStatus(
   const endMs = remaining === 0 && span.lastMs !== undefined ? span.lastMs : now;
   const failedIds = await ledger.failedIds(0, 20);
   const failedRecords = await ledger.getMany(failedIds);
+  const expiringMaterial = await options.expiringMaterial?.();
   return {
     total,
     byStatus: counts.byStatus,
@@ -190,5 +222,6 @@ export async function collectStatus(
           ]
         : [],
     ),
+    expiringMaterial,
   };
 }

@@ -1,8 +1,10 @@
 import type { Ledger } from "../shared/ledger/index.js";
 import { LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
+import type { KmsTarget } from "../shared/targets.js";
 import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 import type { CleanupKmsPort } from "./cleanup-kms.js";
+import { findOrphans, sourceOf } from "./orphans.js";
 
 /** What `abandon` is asked to do. */
 export interface AbandonRequest {
@@ -42,12 +44,6 @@ export interface AbandonPorts {
 }
 
 const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
-
-function sourceOf(record: MigrationRecord | undefined, tags?: Record<string, string>): string {
-  const label = record?.sourceKey?.label ?? record?.source.label ?? tags?.[PROVENANCE_TAGS.sourceLabel] ?? "";
-  const id = record?.sourceKey?.idHex ?? record?.source.idHex ?? tags?.[PROVENANCE_TAGS.sourceId] ?? "";
-  return `${label || "(no label)"} (CKA_ID ${id || "unknown"})`;
-}
 
 /**
  * Abandons one KMS key: DeleteImportedKeyMaterial, DeleteAlias for the campaign's alias if it still names this
@@ -193,31 +189,26 @@ async function abandonRecord(
   return lines;
 }
 
-/**
- * Orphans in one Region: keys whose `hsm2kms:campaign` tag names this campaign but whose migration id the
- * ledger does not know, or knows with another KMS key (a late CreateKey from a host that lost its job).
- */
+/** Abandons the campaign's orphans in one Region (see findOrphans). */
 async function sweepOrphans(
   ledger: Ledger,
-  region: string,
+  target: KmsTarget,
   ports: AbandonPorts,
   request: AbandonRequest,
 ): Promise<AbandonLine[]> {
-  const kms = ports.kms(region);
+  const { region, account } = target;
+  const kms = ports.kms(region, account);
   const lines: AbandonLine[] = [];
-  for (const key of await kms.findKeysByTag(PROVENANCE_TAGS.campaign, tagValue(request.prefix))) {
-    const migrationId = key.tags[PROVENANCE_TAGS.migrationId];
-    const record = migrationId ? (await ledger.get(migrationId))?.record : undefined;
-    if (record?.kmsKeyId === key.keyId) continue;
+  for (const orphan of await findOrphans(ledger, kms, target, request.prefix)) {
     const base = {
       kind: "orphan" as const,
       region,
-      source: sourceOf(record, key.tags),
-      migrationId,
-      keyId: key.keyId,
+      source: sourceOf(orphan.record, orphan.tags),
+      migrationId: orphan.migrationId,
+      keyId: orphan.keyId,
     };
     try {
-      const outcome = await abandonKmsKey(kms, key.keyId, record?.request.alias, request);
+      const outcome = await abandonKmsKey(kms, orphan.keyId, orphan.record?.request.alias, request);
       if (outcome.result !== "already-abandoned") lines.push({ ...base, ...outcome });
     } catch (error) {
       lines.push({
@@ -252,8 +243,12 @@ export async function abandonCampaign(
   if (request.orphans) {
     const regions = new Set(request.regions ?? (await ledger.regions()));
     if (regions.size === 0 && request.defaultRegion) regions.add(request.defaultRegion);
-    for (const region of [...regions].sort())
-      for (const line of await sweepOrphans(ledger, region, ports, request)) emit(line);
+    // The caller's own account in each Region, then the other accounts the ledger sends keys to there.
+    const others = (await ledger.targets()).filter(
+      (target) => target.account !== undefined && regions.has(target.region),
+    );
+    for (const target of [...[...regions].sort().map((region) => ({ region })), ...others])
+      for (const line of await sweepOrphans(ledger, target, ports, request)) emit(line);
   }
   return lines;
 }

@@ -28,13 +28,16 @@ export async function readMaterialExpiry(ledger: Ledger): Promise<MaterialExpiry
  * `hsm2kms_key_material_expires_seconds{region}` (the earliest ValidTo, Unix seconds, of migrated material that
  * expires; a successful renewal moves it on) and `hsm2kms_key_material_renewal_failures{region}` (keys whose
  * last renewal failed), read from the ledger at scrape time. A scan of the ledger: its result is kept for
- * `cacheMs` so that frequent scrapes of a large campaign do not repeat it.
+ * `cacheMs` (or until the count of migrated keys changes) so that frequent scrapes of a large campaign do not
+ * repeat it.
  */
 export function registerExpiryGauges(registry: Registry, ledger: Ledger, cacheMs = 60_000): void {
-  let cached: { at: number; value: Promise<MaterialExpiry> } | undefined;
-  const read = () => {
-    if (!cached || Date.now() - cached.at > cacheMs)
-      cached = { at: Date.now(), value: readMaterialExpiry(ledger) };
+  let cached: { at: number; migrated: number; value: Promise<MaterialExpiry> } | undefined;
+  const read = async () => {
+    // A key migrated since the last scan shows at the next scrape, not up to a minute later (a cheap counter read).
+    const migrated = (await ledger.counts()).byStatus["migrated"] ?? 0;
+    if (!cached || Date.now() - cached.at > cacheMs || cached.migrated !== migrated)
+      cached = { at: Date.now(), migrated, value: readMaterialExpiry(ledger) };
     return cached.value.catch((error: unknown) => {
       cached = undefined;
       throw error;

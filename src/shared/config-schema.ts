@@ -212,6 +212,26 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
     explanation: "how long a command waits for Redis before it fails naming the URL",
     shown: (c) => ms(c.redisTimeoutMs),
   },
+  {
+    name: "HSM2KMS_RENEW_INTERVAL",
+    defaultText: "1h",
+    explanation:
+      "how often the workers serving renew look for expiring key material (one schedule per campaign)",
+    shown: (c) => ms(c.renewIntervalMs),
+  },
+  {
+    name: "HSM2KMS_RENEW_BEFORE",
+    defaultText: "14d",
+    explanation: "the scheduled renewal renews material that expires within this long",
+    shown: (c) => ms(c.renewBeforeMs),
+  },
+  {
+    name: "HSM2KMS_RENEW_FOR",
+    defaultText: "",
+    explanation:
+      "the scheduled renewal's new ValidTo is now + this (at most 365d; unset: the key's last period)",
+    shown: (c) => (c.renewForMs === undefined ? undefined : ms(c.renewForMs)),
+  },
 ];
 
 /** One row of `hsm2kms config`. */

@@ -111,6 +111,18 @@ export interface Config {
    * @defaultValue none: every key goes to the caller's own account
    */
   accounts: AccountRoles | undefined;
+  /**
+   * How often the scheduled renewal looks for expiring material (`HSM2KMS_RENEW_INTERVAL`, one BullMQ job
+   * scheduler per campaign, run by the workers that serve `renew`). @defaultValue 1h
+   */
+  renewIntervalMs: number;
+  /** The scheduled renewal renews material that expires within this long (`HSM2KMS_RENEW_BEFORE`). @defaultValue 14d */
+  renewBeforeMs: number;
+  /**
+   * The scheduled renewal's new ValidTo is now + this (`HSM2KMS_RENEW_FOR`, at most 365 days); undefined: the
+   * period the key was last imported for.
+   */
+  renewForMs: number | undefined;
 }
 
 export type Environment = Record<string, string | undefined>;
@@ -123,6 +135,8 @@ export interface ConfigFlags {
   metricsPort?: string | number;
   queuePrefix?: string;
 }
+
+const DAY_MS = 86_400_000;
 
 const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
 
@@ -346,6 +360,12 @@ export function loadConfig(env: Environment = process.env, flags: ConfigFlags = 
     redisTimeoutMs: duration(env, "HSM2KMS_REDIS_TIMEOUT", "10s", 100, 600_000),
     hsmWrapRate: positiveRate(env, "HSM2KMS_HSM_WRAP_RATE"),
     accounts: env["HSM2KMS_ACCOUNTS_FILE"] ? readAccountsFile(env["HSM2KMS_ACCOUNTS_FILE"]) : undefined,
+    renewIntervalMs: duration(env, "HSM2KMS_RENEW_INTERVAL", "1h", 1000, 7 * DAY_MS),
+    renewBeforeMs: duration(env, "HSM2KMS_RENEW_BEFORE", "14d", 60_000, 365 * DAY_MS),
+    // AWS KMS API Reference, ImportKeyMaterial: ValidTo is at most 365 days from the request.
+    renewForMs: env["HSM2KMS_RENEW_FOR"]
+      ? duration(env, "HSM2KMS_RENEW_FOR", "", 60_000, 365 * DAY_MS)
+      : undefined,
   };
 }
 

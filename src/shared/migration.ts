@@ -166,6 +166,12 @@ export interface MigrationRecord {
    * key then counts as imported only once its ValidTo is this one (to the second), not merely for being Enabled.
    */
   renewingTo?: string | undefined;
+  /**
+   * A renewal under way (compare-and-set in the ledger, so that two hosts never renew the key at once): who
+   * holds it, the ValidTo it imports (a renewal taken over after its holder died imports the same one, so KMS
+   * already showing it means done) and until when others keep off.
+   */
+  renewalClaim?: { holder: string; validTo: string; until: string } | undefined;
   /** The last renewal that failed (the key stays migrated until its material expires): code, message, when. */
   renewalError?: { code: string; message: string; at: string } | undefined;
   error?: MigrationErrorInfo | undefined;

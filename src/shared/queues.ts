@@ -87,6 +87,19 @@ export function bullPrefix(prefix: string, phase: PhaseName, target: KmsTarget |
   return `${prefix}:{${queueName(phase, target)}}`;
 }
 
+/**
+ * Name of a campaign's renewal queue: `renew` carries the scheduled sweep (one BullMQ job scheduler per
+ * campaign), `renew-<target>` (as queueName names targets) one job per key due in that account and Region.
+ */
+export function renewQueueName(target?: KmsTarget | string): string {
+  return target === undefined ? "renew" : `renew-${targetName(target)}`;
+}
+
+/** BullMQ prefix of a renewal queue, with the same hash-tag convention as `bullPrefix`: `<prefix>:{renew-<region>}`. */
+export function renewBullPrefix(prefix: string, target?: KmsTarget | string): string {
+  return `${prefix}:{${renewQueueName(target)}}`;
+}
+
 /** Deterministic job id of a key's phase: adding it twice adds nothing. No ':' and never all digits. */
 export function phaseJobId(record: Pick<MigrationRecord, "id" | "generation">, phase: PhaseName): string {
   return `${record.id}-${phase}-g${record.generation}`;

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "bullmq";
 import type { Logger } from "pino";
+import { type RenewalSchedule, startRenewalSchedule } from "../lifecycle/renew-schedule.js";
 import { AccountCredentials, credentialsForAccount } from "../shared/account-credentials.js";
 import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
@@ -28,6 +29,11 @@ export interface FleetOptions {
   config: Config;
   /** Phases this process runs. */
   phases: PhaseName[];
+  /**
+   * Also run the campaign's scheduled renewal of expiring material (`renew` in `--phases`): upsert its job
+   * scheduler and serve its jobs. Needs the HSM. @defaultValue false
+   */
+  renew?: boolean;
   /**
    * Regions to serve (every account's keys there); default: every Region in the ledger (re-read while
    * running), else AWS_REGION.
@@ -158,10 +164,27 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     return { ...context, hsm: () => port };
   };
   const limits = retryLimitsOf(config);
+  if (options.renew && !options.hsm)
+    throw fatal(
+      "HSM_NOT_CONFIGURED",
+      "the scheduled renewal (renew) wraps in the HSM: it needs the HSM settings",
+    );
+  // Renewals wrap through wrap's share of the HSM's sessions.
+  const renewal: RenewalSchedule | undefined = options.renew
+    ? await startRenewalSchedule({
+        config,
+        connection,
+        ledger,
+        deps: { context: contextFor("wrap"), limits },
+        logger,
+        onError,
+      })
+    : undefined;
 
   // One worker per phase and target: each account-Region queue has its own limiter, as KMS meters quotas.
   const serve = (target: KmsTarget) => {
     const { region, account } = target;
+    renewal?.serve(target);
     const started: PhaseName[] = [];
     for (const phase of options.phases) {
       const name = queueName(phase, target);
@@ -219,7 +242,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const close = async (deadlineMs = 30_000) => {
     if (stopping) return;
     stopping = true;
-    const graceful = Promise.all([...workers.values()].map((worker) => worker.close()));
+    const graceful = Promise.all([
+      ...[...workers.values()].map((worker) => worker.close()),
+      renewal?.close(),
+    ]);
     // An unref'd timer: a graceful close must not keep the process alive until the deadline.
     const timedOut = await Promise.race([
       graceful.then(() => false),
@@ -232,7 +258,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       );
       // Forcing, and closing the queues, wait for Redis; while it does not answer they would wait for ever.
       await Promise.race([
-        Promise.all([...workers.values()].map((worker) => worker.close(true))),
+        Promise.all([...[...workers.values()].map((worker) => worker.close(true)), renewal?.close(true)]),
         sleep(FORCED_CLOSE_MS, undefined, { ref: false }),
       ]);
     }

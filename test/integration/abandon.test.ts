@@ -130,6 +130,26 @@ describe("hsm2kms abandon", () => {
     );
     const unrelated = await tagged({ team: "payments" }, "alias/abandon/unrelated");
 
+    // audit lists the orphan (abandon's own finding), not the other campaign's key; exit 1 (a problem).
+    const audited = await runCli(["audit", "--json"], env);
+    expect(audited.code, audited.output).toBe(1);
+    const report = JSON.parse(
+      audited.output.slice(audited.output.indexOf("{"), audited.output.lastIndexOf("}") + 1),
+    );
+    expect(report.byResult).toMatchObject({ identical: 2, orphan: 1 });
+    expect(report.keys.filter((key: { result: string }) => key.result === "orphan")).toEqual([
+      expect.objectContaining({
+        source_label: "abandon-0",
+        kms_key_id: orphan,
+        detail: expect.stringContaining(
+          `migration ${first.id} holds KMS key ${first.kmsKeyId}, not this one`,
+        ),
+      }),
+    ]);
+    expect(audited.output).toMatch(
+      /orphan: abandon-0 \(us-east-1, KMS key [-0-9a-f]+\): PendingImport KMS key .*abandon --orphans --yes/,
+    );
+
     // Dry run: lists the unmigrated key and the orphan, changes nothing.
     const dry = await runCli(["abandon", "--orphans"], env);
     expect(dry.code, dry.output).toBe(0);

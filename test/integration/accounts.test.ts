@@ -164,13 +164,13 @@ describe("a manifest over several accounts (HSM2KMS_ACCOUNTS_FILE)", () => {
             }
             expect(packManifest.records).toHaveLength(12);
 
-            // The report names each key's account, in the last column.
+            // The report names each key's account after error (the renewal's three columns follow, empty here).
             const lines = (await readFile(report, "utf8")).trim().split("\n");
-            expect(lines[0]).toMatch(/,error,account$/);
-            expect(lines.slice(1).filter((line) => line.endsWith(`,${REFUSED}`))).toHaveLength(2);
+            expect(lines[0]).toMatch(/,error,account,material_expires_at,next_renewal,renewal_error$/);
+            expect(lines.slice(1).filter((line) => line.endsWith(`,${REFUSED},,,`))).toHaveLength(2);
             for (const account of ACCOUNTS)
               expect(
-                lines.filter((line) => line.includes(",migrated,") && line.endsWith(`,${account}`)),
+                lines.filter((line) => line.includes(",migrated,") && line.endsWith(`,${account},,,`)),
               ).toHaveLength(4);
           }),
       ),

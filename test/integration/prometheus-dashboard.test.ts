@@ -28,6 +28,8 @@ const KEYS: SampleKeyName[] = [
   "sample-ec-p256-nonextractable",
 ];
 const REGION = "us-east-1";
+/** The P-256 key's ValidTo: 30 days on, beyond HSM2KMS_RENEW_BEFORE (no renewal) and the alert's 7 days. */
+const EXPIRES_AT = new Date(Date.now() + 30 * 86_400_000);
 
 let token: TestToken | undefined;
 let emulator: KmsEmulator | undefined;
@@ -88,6 +90,8 @@ beforeAll(async () => {
         source_label: SAMPLE_KEYS[name].label,
         source_id: SAMPLE_KEYS[name].idHex,
         region: REGION,
+        // One key's material expires, for the expiring-material panels.
+        expires_at: name === "sample-ec-p256" ? EXPIRES_AT.toISOString() : "",
       })),
     ),
   );
@@ -172,6 +176,9 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
       ),
     "Phase latency p95 [A]": (s) => expect(s.some((x) => Number.isFinite(x.value) && x.value > 0)).toBe(true),
     "HSM sessions [B]": (s) => expect(s[0]?.value).toBeGreaterThan(0),
+    "Key material expires in [A]": (s) =>
+      expect(s[0]?.value).toBeCloseTo((EXPIRES_AT.getTime() - Date.now()) / 1000, -3),
+    "Failed renewals [A]": (s) => expect(s.map((x) => [x.metric["region"], x.value])).toEqual([[REGION, 0]]),
     "Queue depth by Region, phase and state [A]": (s) => {
       expect(s.length).toBeGreaterThanOrEqual(6 * 5);
       for (const sample of s) {

@@ -1,24 +1,31 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DescribeKeyCommand, KMSClient, SignCommand } from "@aws-sdk/client-kms";
+import { DescribeKeyCommand, GenerateMacCommand, KMSClient, SignCommand } from "@aws-sdk/client-kms";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import pkcs11js from "pkcs11js";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerExpiryGauges } from "../../src/lifecycle/expiry-metrics.js";
 import { formatManifestCsv } from "../../src/manifest/read.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
+import { renewBullPrefix, renewQueueName } from "../../src/shared/queues.js";
 import { runCli } from "../helpers/cli.js";
-import { addMixedKeys, cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { withWorkerProcesses } from "../helpers/fixtures.js";
+import { addMixedKeys, cliEnvironment, testLedger, waitFor } from "../helpers/fleet.js";
 import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";
-import { deletePrefix, randomPrefix } from "../helpers/redis.js";
+import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
 import { createTestToken, listTokenObjects, type TestToken, withTokenSession } from "../helpers/softhsm.js";
 
 /**
- * `hsm2kms renew` through the real CLI: two keys imported with material that expires in a few minutes; one
- * HSM key is then deleted. renew re-imports the other with a later ValidTo (it still signs once the emulator's
- * clock passes the first ValidTo) and names the one whose HSM key is gone as an urgent failure.
+ * Keeping expiring material alive, through the real CLI and worker processes: four keys imported with material
+ * that expires; one HSM key is then deleted. The scheduled renewal (`worker --phases renew`) renews the others
+ * with a worker SIGKILLed mid-renewal and two workers finishing the job, each key imported exactly once; they
+ * still sign once the emulator's clock passes the first ValidTo; the key whose HSM key is gone is an urgent,
+ * named failure (status, report, metric, `renew`'s exit code). Last, `hsm2kms renew` renews again while an
+ * import token expires under it (refreshed, renewed).
  */
 let token: TestToken;
 let emulator: KmsEmulator;
@@ -26,9 +33,31 @@ let client: KMSClient;
 let env: Record<string, string>;
 const prefix = randomPrefix("renew");
 
+/** KMS requests per operation the emulator has answered or is answering. */
+const requests = new Map<string, number>();
+/** While set, every ImportKeyMaterial waits here before KMS acts (the test SIGKILLs the worker meanwhile). */
+let importGate: { reached: () => void; released: Promise<void> } | undefined;
+/** The next ImportKeyMaterial finds the emulator's clock 25 h on: its import token (24 h) has expired. */
+let expireNextImportToken = false;
+
 beforeAll(async () => {
   token = await createTestToken();
-  emulator = await startKmsEmulator({ quotas: false, acceptKwpZeroPadding: true });
+  emulator = await startKmsEmulator({
+    quotas: false,
+    acceptKwpZeroPadding: true,
+    beforeOperation: async ({ operation }) => {
+      requests.set(operation, (requests.get(operation) ?? 0) + 1);
+      if (operation !== "ImportKeyMaterial") return;
+      if (expireNextImportToken) {
+        expireNextImportToken = false;
+        emulator.advanceClock(25 * 3_600_000);
+      }
+      if (importGate) {
+        importGate.reached();
+        await importGate.released;
+      }
+    },
+  });
   client = new KMSClient({
     region: "us-east-1",
     endpoint: emulator.url,
@@ -41,8 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.destroy();
   await emulator?.close();
-  await deletePrefix(prefix);
-  await deletePrefix(`{${prefix}.ledger}`);
+  await wipeCampaign(prefix);
   await token?.cleanup();
 });
 
@@ -54,63 +82,193 @@ async function records(): Promise<Map<string, MigrationRecord>> {
   return all;
 }
 
-const sign = (keyId: string) =>
-  client.send(new SignCommand({ KeyId: keyId, Message: randomBytes(32), SigningAlgorithm: "ECDSA_SHA_256" }));
+/** ECDSA keys: the hash that fits the curve. */
+const SIGNING: Record<string, "ECDSA_SHA_256" | "ECDSA_SHA_384"> = {
+  "renew-0": "ECDSA_SHA_256",
+  "renew-1": "ECDSA_SHA_384",
+  "renew-2": "ECDSA_SHA_256",
+};
+const sign = (label: string, keyId: string) =>
+  client.send(new SignCommand({ KeyId: keyId, Message: randomBytes(32), SigningAlgorithm: SIGNING[label] }));
 
-describe("hsm2kms renew", () => {
-  it("re-imports the same HSM key before ValidTo, and names a key whose HSM key is gone", async () => {
-    const keys = await addMixedKeys(token.env, "renew", 2);
-    // A few minutes, not one: on a loaded machine the migration itself may take a minute.
+const validTo = async (keyId: string) =>
+  (await client.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.ValidTo?.toISOString();
+
+/** The renewal's settings for the worker processes: due within 10 minutes, renewed for an hour, a sweep a second. */
+const RENEW_ENV = {
+  HSM2KMS_RENEW_INTERVAL: "1s",
+  HSM2KMS_RENEW_BEFORE: "10m",
+  HSM2KMS_RENEW_FOR: "1h",
+  // A killed worker's renewal job is taken over after about this long.
+  HSM2KMS_JOB_LOCK: "1s",
+  HSM2KMS_KMS_QUOTAS: "GetParametersForImport=5",
+};
+
+describe("keeping expiring material alive", () => {
+  it("renews on schedule across a killed worker, names a key whose HSM key is gone, and refreshes an expired token", async () => {
+    // ECDSA keys (P-256, P-384, secp256k1) renewed, a Sign after ValidTo proving each usable; an HMAC key lost.
+    const keys = (await addMixedKeys(token.env, "renew", 4)).map((key) => key.label);
+    const labels = keys.slice(0, 3);
     const firstValidTo = new Date(Date.now() + 5 * 60_000).toISOString();
     const manifest = join(token.dir, "renew.csv");
     await writeFile(
       manifest,
       formatManifestCsv(
-        keys
-          .map((key) => key.label)
-          .map((label) => ({
-            source_label: label,
-            region: "us-east-1",
-            expires_at: firstValidTo,
-          })),
+        keys.map((label) => ({ source_label: label, region: "us-east-1", expires_at: firstValidTo })),
       ),
     );
     expect((await runCli(["enqueue", manifest], env)).code).toBe(0);
     const worked = await runCli(["worker", "--until-idle"], env);
     expect(worked.code, worked.output).toBe(0);
     const migrated = await records();
-    const kept = migrated.get("renew-0")?.kmsKeyId ?? expect.fail("renew-0 not migrated");
-    const gone = migrated.get("renew-1")?.kmsKeyId ?? expect.fail("renew-gone-0 not migrated");
+    const keyIds = new Map(
+      keys.map((label) => [label, migrated.get(label)?.kmsKeyId ?? expect.fail(`${label}`)]),
+    );
+    const gone = keyIds.get("renew-3") ?? "";
+    // A few minutes for the migration itself on a loaded machine; then KMS's clock leaves the material one minute.
+    emulator.advanceClock(4 * 60_000);
 
     await withTokenSession(token.env, (pkcs11, session) => {
-      pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_LABEL, value: "renew-1" }]);
+      pkcs11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_LABEL, value: "renew-3" }]);
       const found = pkcs11.C_FindObjects(session, 4);
       pkcs11.C_FindObjectsFinal(session);
       for (const handle of found) pkcs11.C_DestroyObject(session, handle);
     });
-    expect((await listTokenObjects(token.env)).map((object) => object.label)).not.toContain("renew-1");
+    expect((await listTokenObjects(token.env)).map((object) => object.label)).not.toContain("renew-3");
 
-    const dry = await runCli(["renew", "--dry-run", "--before", "10m"], env);
-    expect(dry.code, dry.output).toBe(0);
-    expect(dry.output).toContain("renew: dry run: 2 keys due (expiring within 10m), 0 not due, 0 urgent");
-    expect(dry.output).toMatch(
-      new RegExp(`would-renew: renew-0 \\(CKA_ID [0-9a-f]+\\) \\(us-east-1, KMS key ${kept}\\): ValidTo `),
-    );
-
-    const renewed = await runCli(["renew", "--before", "10m", "--renew-for", "1h"], env);
-    expect(renewed.code, renewed.output).toBe(1);
-    expect(renewed.output).toContain("renew: 1 renewed, 0 not due, 1 failed (1 urgent)");
-    expect(renewed.output).toMatch(
-      /URGENT failed: renew-1 .*SOURCE_KEY_NOT_FOUND: the HSM key this KMS key holds is gone/,
-    );
-    const after = await records();
-    const newValidTo = Date.parse(after.get("renew-0")?.request.expiresAt ?? "");
-    expect(newValidTo).toBeGreaterThan(Date.parse(firstValidTo) + 30 * 60_000);
-    expect(after.get("renew-0")?.renewedAt).toBeDefined();
-    expect(after.get("renew-1")).toMatchObject({
-      status: "migrated",
-      renewalError: { code: "SOURCE_KEY_NOT_FOUND" },
+    // Another host's live claim on renew-2 keeps renew off it ("busy"); then the claim is gone again.
+    const setClaim = async (renewalClaim: MigrationRecord["renewalClaim"]) => {
+      const { redis, ledger } = testLedger(prefix);
+      try {
+        const stored = await ledger.get(migrated.get("renew-2")?.id ?? "");
+        if (!stored) expect.fail("no record for renew-2");
+        await ledger.save({ ...stored.record, renewalClaim }, stored.rev);
+      } finally {
+        redis.disconnect();
+      }
+    };
+    const until = new Date(Date.now() + 10 * 60_000).toISOString();
+    await setClaim({
+      holder: "another-host",
+      validTo: new Date(Date.now() + 3_600_000).toISOString(),
+      until,
     });
+    const dry = await runCli(["renew", "--dry-run", "--before", "10m"], env);
+    await setClaim(undefined);
+    expect(dry.code, dry.output).toBe(0);
+    expect(dry.output).toContain(
+      "renew: dry run: 3 keys due (expiring within 10m), 0 not due, 1 being renewed by another host, 0 urgent",
+    );
+    expect(dry.output).toContain(`busy: renew-2 `);
+    expect(dry.output).toContain(`another renewal holds it until ${until}`);
+    expect(dry.output).toMatch(
+      new RegExp(
+        `would-renew: renew-0 \\(CKA_ID [0-9a-f]+\\) \\(us-east-1, KMS key ${keyIds.get("renew-0")}\\): ValidTo `,
+      ),
+    );
+
+    // The scheduled renewal; its worker is SIGKILLed while KMS holds its first ImportKeyMaterial.
+    requests.clear();
+    let release = () => {};
+    const reached = new Promise<void>((resolve) => {
+      importGate = { reached: resolve, released: new Promise((done) => (release = done)) };
+    });
+    const renewEnv = { ...env, ...RENEW_ENV };
+    await withWorkerProcesses(
+      renewEnv,
+      async (workers) => {
+        workers.start();
+        await reached;
+        const claimed = [...(await records()).values()].filter((record) => record.renewalClaim);
+        expect(claimed.length).toBeGreaterThan(0);
+        await workers.kill(0);
+        importGate = undefined;
+        release();
+        // KMS acted on the held imports after their caller died: renewals whose answer was lost.
+        let lost: MigrationRecord | undefined;
+        await waitFor(
+          async () => {
+            for (const record of claimed)
+              if ((await validTo(record.kmsKeyId ?? "")) === record.renewalClaim?.validTo) lost = record;
+            return lost !== undefined;
+          },
+          10_000,
+          "a held import to take effect",
+        );
+        const held = lost ?? expect.fail("no held import took effect");
+
+        // Two workers take over (both upsert the campaign's one scheduler).
+        workers.start(2);
+        await waitFor(
+          async () => {
+            const now = await records();
+            return (
+              labels.every((label) => now.get(label)?.renewedAt && !now.get(label)?.renewalClaim) &&
+              now.get("renew-3")?.renewalError?.code === "SOURCE_KEY_NOT_FOUND"
+            );
+          },
+          60_000,
+          "the scheduled renewal to finish",
+        );
+        const after = await records();
+        // The renewal taken over finished with the ValidTo its dead holder chose, without importing again.
+        expect(after.get(held.source.label ?? "")?.request.expiresAt).toBe(held.renewalClaim?.validTo);
+        for (const label of labels) {
+          const record = after.get(label);
+          expect(record?.status).toBe("migrated");
+          expect(Date.parse(record?.request.expiresAt ?? "")).toBeGreaterThan(
+            Date.parse(firstValidTo) + 30 * 60_000,
+          );
+          expect(await validTo(record?.kmsKeyId ?? "")).toBe(record?.request.expiresAt);
+        }
+        // One import per renewed key, the one whose answer was lost included; none for the key gone from the HSM.
+        expect(requests.get("ImportKeyMaterial")).toBe(3);
+        expect(workers.output()).toMatch(/URGENT renewal failed: renew-3 .*SOURCE_KEY_NOT_FOUND/);
+        const redis = new Redis(TEST_REDIS_URL);
+        const queue = new Queue(renewQueueName(), { connection: redis, prefix: renewBullPrefix(prefix) });
+        try {
+          expect(await queue.getJobSchedulersCount()).toBe(1);
+        } finally {
+          await queue.close();
+          redis.disconnect();
+        }
+      },
+      ["worker", "--phases", "renew"],
+    );
+
+    // status and report show the expiring material, with the urgent failure named.
+    const [statusJson, statusText, report] = await Promise.all([
+      runCli(["status", "--json"], renewEnv),
+      runCli(["status"], renewEnv),
+      runCli(["report"], renewEnv),
+    ]);
+    expect(statusJson.code, statusJson.output).toBe(0);
+    const expiring = JSON.parse(statusJson.output).expiringMaterial;
+    expect(expiring).toMatchObject({ keys: 4, due: 1, expired: 0, renewalFailures: 1, urgentFailures: 1 });
+    expect(Date.parse(expiring.soonestValidTo)).toBe(Date.parse(firstValidTo));
+    expect(Date.parse(expiring.nextRenewal)).toBe(Date.parse(firstValidTo) - 10 * 60_000);
+    expect(Date.parse(expiring.nextScheduledRun)).toBeGreaterThan(0);
+    expect(expiring.failures).toEqual([
+      expect.objectContaining({
+        source: expect.stringContaining('"renew-3"'),
+        code: "SOURCE_KEY_NOT_FOUND",
+        urgent: true,
+      }),
+    ]);
+    expect(statusText.output).toMatch(
+      /expiring material: 4 keys, 1 due for renewal, 0 expired; soonest ValidTo /,
+    );
+    expect(statusText.output).toContain("failed renewals: 1 (1 URGENT)");
+    expect(statusText.output).toMatch(/ {2}URGENT source key label "renew-3".*: SOURCE_KEY_NOT_FOUND: /);
+    expect(report.code, report.output).toBe(0);
+    const rows = report.output.trim().split("\n");
+    expect(rows[0]).toMatch(/,error,account,material_expires_at,next_renewal,renewal_error$/);
+    const renewed = (await records()).get("renew-0")?.request.expiresAt ?? "";
+    const nextRenewal = new Date(Date.parse(renewed) - 10 * 60_000).toISOString();
+    expect(rows.find((row) => row.startsWith("renew-0,"))).toMatch(
+      new RegExp(`,${renewed},${nextRenewal},$`),
+    );
+    expect(rows.find((row) => row.startsWith("renew-3,"))).toMatch(/,"?SOURCE_KEY_NOT_FOUND: /);
 
     // The gauges the alert reads: the earliest ValidTo is the key that was not renewed, one failure.
     const { redis, ledger } = testLedger(prefix);
@@ -126,12 +284,29 @@ describe("hsm2kms renew", () => {
       redis.disconnect();
     }
 
-    // Past the first ValidTo: the renewed key still signs; the other has lost its material.
-    emulator.advanceClock(6 * 60_000);
-    await sign(kept);
+    // Past the first ValidTo: the renewed keys still sign; the other has lost its material.
+    emulator.advanceClock(2 * 60_000);
+    for (const label of labels) await sign(label, keyIds.get(label) ?? "");
     expect((await client.send(new DescribeKeyCommand({ KeyId: gone }))).KeyMetadata?.KeyState).toBe(
       "PendingImport",
     );
-    await expect(sign(gone)).rejects.toMatchObject({ name: "KMSInvalidStateException" });
+    await expect(
+      client.send(
+        new GenerateMacCommand({ KeyId: gone, Message: randomBytes(32), MacAlgorithm: "HMAC_SHA_256" }),
+      ),
+    ).rejects.toMatchObject({ name: "KMSInvalidStateException" });
+
+    // On demand, with the first import token expiring before its import: new parameters, wrapped again, renewed.
+    requests.clear();
+    expireNextImportToken = true;
+    const again = await runCli(["renew", "--before", "2h", "--renew-for", "7d"], env);
+    expect(again.code, again.output).toBe(1);
+    expect(again.output).toContain("renew: 3 renewed, 0 not due, 1 failed (1 urgent)");
+    expect(again.output).toMatch(
+      /URGENT failed: renew-3 .*SOURCE_KEY_NOT_FOUND: the HSM key this KMS key holds is gone/,
+    );
+    expect(requests.get("ImportKeyMaterial")).toBe(4);
+    // 25 h on, every renewed key signs: its new ValidTo is 7 days from now.
+    for (const label of labels) await sign(label, keyIds.get(label) ?? "");
   }, 240_000);
 });

@@ -25,6 +25,14 @@ describe("hsm2kms sandbox demo", () => {
     expect(demo.code, demo.output).toBe(0);
     expect(demo.output).toContain("13 keys migrated and verified");
     expect(demo.output).toContain("0 unexpected outcomes");
+    // The one expiring key renewed: its ValidTo an hour away, then 90 days (the report keeps the new one).
+    const renewal =
+      /renew: sample-ec-p256 \(CKA_ID 5a0001\) \(us-east-1, KMS key [-0-9a-f]+\): ValidTo (\S+) -> (\S+): renewed: /.exec(
+        demo.output,
+      );
+    expect(renewal, demo.output).not.toBeNull();
+    const [oldValidTo, newValidTo] = [Date.parse(renewal?.[1] ?? ""), Date.parse(renewal?.[2] ?? "")];
+    expect(newValidTo - oldValidTo).toBeGreaterThan(80 * 86_400_000);
     expect(demo.output).toMatch(
       /signature verified \(key arn:aws:kms:us-east-1:\d{12}:key\/[0-9a-f-]+, .*pinned\)/,
     );
@@ -39,6 +47,7 @@ describe("hsm2kms sandbox demo", () => {
     const report = (await readFile(join(dir, "report.csv"), "utf8")).trim().split("\n");
     expect(report).toHaveLength(15);
     expect(report.filter((line) => line.includes(",migrated,"))).toHaveLength(13);
+    expect(report.find((line) => line.startsWith("sample-ec-p256,"))).toContain(`,${renewal?.[2]},`);
 
     // The pack stands on its own: checked again offline with the signer's public key the demo saved.
     const verified = await runCli(

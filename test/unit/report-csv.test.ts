@@ -10,7 +10,7 @@ import {
 } from "../../src/assurance/report-csv.js";
 
 const HEADER =
-  "source_label,source_id,key_spec,key_usage,region,kms_key_id,kms_key_arn,alias,status,verified,attempts,error,account";
+  "source_label,source_id,key_spec,key_usage,region,kms_key_id,kms_key_arn,alias,status,verified,attempts,error,account,material_expires_at,next_renewal,renewal_error";
 
 function reportRow(values: Partial<ReportRow> = {}): ReportRow {
   const row = Object.fromEntries(REPORT_COLUMNS.map((column) => [column, ""])) as ReportRow;
@@ -35,7 +35,7 @@ const migrated = reportRow({
 describe("report CSV", () => {
   it("writes the contract's columns in order, then one line per row", () => {
     expect(formatReportCsv([migrated])).toBe(
-      `${HEADER}\napp-signing,0a1b,ECC_NIST_P256,SIGN_VERIFY,eu-west-1,1234abcd-12ab-34cd-56ef-1234567890ab,arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab,alias/app-signing,migrated,true,1,,222222222222\n`,
+      `${HEADER}\napp-signing,0a1b,ECC_NIST_P256,SIGN_VERIFY,eu-west-1,1234abcd-12ab-34cd-56ef-1234567890ab,arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab,alias/app-signing,migrated,true,1,,222222222222,,,\n`,
     );
     expect(formatReportCsv([])).toBe(`${HEADER}\n`);
   });
@@ -61,7 +61,7 @@ describe("report CSV", () => {
       alias: "-a,b",
     });
     const line = createReportCsvStream().line(row);
-    expect(line).toBe(`"'=HYPERLINK(""x"")",,,,,,,"'-a,b",,,,"KMS said: ""no"", try\nagain",\n`);
+    expect(line).toBe(`"'=HYPERLINK(""x"")",,,,,,,"'-a,b",,,,"KMS said: ""no"", try\nagain",,,,\n`);
   });
 
   it("streams the same text as formatReportCsv", () => {

@@ -51,6 +51,7 @@ export async function runAudit(flags: AuditFlags, keys?: AuditLine[]): Promise<A
     try {
       summary = await writeAudit({
         ledger: runtime.ledger,
+        prefix: config.queuePrefix,
         ports: { hsm, kms, randomBytes },
         concurrency: config.hsmConcurrency,
         manifest,
@@ -79,9 +80,9 @@ export function registerAuditCommand(program: Command): void {
       )
       .description(
         [
-          "Compare every migrated key of the ledger in the HSM and in KMS directly, as SECURITY.md asks after a campaign: RSA and EC keys by KMS GetPublicKey against the public key read from the HSM now; HMAC keys by KMS GenerateMac against the HSM's HMAC of a fresh random message. AES keys are reported not comparable (KMS ciphertexts cannot be opened outside KMS). Only the ledger's pairing (which HSM key went to which KMS key) comes from Redis; two keys naming the same KMS key or the same HSM key in a Region are reported as duplicates.",
+          "Compare every migrated key of the ledger in the HSM and in KMS directly, as SECURITY.md asks after a campaign: RSA and EC keys by KMS GetPublicKey against the public key read from the HSM now; HMAC keys by KMS GenerateMac against the HSM's HMAC of a fresh random message. AES keys are reported not comparable (KMS ciphertexts cannot be opened outside KMS). Only the ledger's pairing (which HSM key went to which KMS key) comes from Redis; two keys naming the same KMS key or the same HSM key in a Region are reported as duplicates. Orphans are listed too: live KMS keys tagged hsm2kms:campaign with this campaign that the ledger does not track (a late CreateKey from a host that lost its job; found through the Resource Groups Tagging API, tag:GetResources), which hsm2kms abandon --orphans --yes removes.",
           "Runs where the HSM is configured (HSM2KMS_PKCS11_LIB, token, PIN) with KMS read access (DescribeKey, GetPublicKey, GenerateMac: deploy/iam/kms-worker.json has them). Writes CSV (source_label, source_id, region, kms_key_id, key_spec, result, detail) to standard output or --out; each problem also goes to standard error, naming the key.",
-          "Exit 0 when every key is migrated and identical (or not comparable), 1 when a key is a problem (mismatch, missing-in-hsm, missing-in-kms, kms-key-not-enabled, duplicate, not-in-ledger, error), a key is not migrated or the ledger holds no key at all (a wrong --prefix), 2 on a usage or configuration error.",
+          "Exit 0 when every key is migrated and identical (or not comparable), 1 when a key is a problem (mismatch, missing-in-hsm, missing-in-kms, kms-key-not-enabled, duplicate, not-in-ledger, orphan, error), a key is not migrated or the ledger holds no key at all (a wrong --prefix), 2 on a usage or configuration error.",
         ].join("\n\n"),
       )
       .option("--out <file>", "write the CSV to this file instead of standard output")

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Command } from "commander";
 import type { RenewLine } from "../../lifecycle/renew.js";
-import { parseDurationMs } from "../../shared/durations.js";
+import { formatDuration, parseDurationMs } from "../../shared/durations.js";
 import { ConfigError, fatal } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
 import type { KmsPort } from "../../shared/kms/types.js";
@@ -17,7 +17,7 @@ import {
 } from "../runtime.js";
 
 interface RenewFlags extends CommonFlags {
-  before: string;
+  before?: string;
   renewFor?: string;
   dryRun?: boolean;
 }
@@ -36,13 +36,16 @@ function lineText(line: RenewLine): string {
 
 /** `hsm2kms renew`: import the same HSM key again, with a later ValidTo, into keys whose material expires soon. */
 export async function runRenew(flags: RenewFlags): Promise<number> {
-  const beforeMs = durationFlag("--before", flags.before);
-  const renewForMs = flags.renewFor === undefined ? undefined : durationFlag("--renew-for", flags.renewFor);
+  const config = configFrom(flags);
+  // The flags win; without them, the scheduled renewal's own settings.
+  const beforeMs = flags.before === undefined ? config.renewBeforeMs : durationFlag("--before", flags.before);
+  const renewForMs =
+    flags.renewFor === undefined ? config.renewForMs : durationFlag("--renew-for", flags.renewFor);
   if (renewForMs !== undefined && renewForMs > 365 * 86_400_000)
     throw new ConfigError(
       `--renew-for: "${flags.renewFor}" is beyond 365 days, the longest ValidTo KMS accepts`,
     );
-  const config = configFrom(flags);
+  const beforeText = flags.before ?? formatDuration(beforeMs);
   // Loaded here, not at start-up: they bring the AWS SDK, BullMQ and pkcs11js, which --version never needs.
   const { renewExpiringMaterial } = await import("../../lifecycle/renew.js");
   const { createKmsAdapter } = await import("../../shared/kms/index.js");
@@ -76,10 +79,11 @@ export async function runRenew(flags: RenewFlags): Promise<number> {
     );
     const count = (result: RenewLine["result"]) => lines.filter((line) => line.result === result).length;
     const urgent = lines.filter((line) => line.urgent).length;
+    const busy = count("busy") > 0 ? `, ${count("busy")} being renewed by another host` : "";
     process.stderr.write(
       flags.dryRun
-        ? `renew: dry run: ${count("would-renew")} keys due (expiring within ${flags.before}), ${count("not-due")} not due, ${urgent} urgent\n`
-        : `renew: ${count("renewed")} renewed, ${count("not-due")} not due, ${count("failed")} failed (${urgent} urgent)\n`,
+        ? `renew: dry run: ${count("would-renew")} keys due (expiring within ${beforeText}), ${count("not-due")} not due${busy}, ${urgent} urgent\n`
+        : `renew: ${count("renewed")} renewed, ${count("not-due")} not due${busy}, ${count("failed")} failed (${urgent} urgent)\n`,
     );
     return count("failed") > 0 ? EXIT.failed : EXIT.ok;
   } finally {
@@ -96,15 +100,18 @@ export function registerRenewCommand(program: Command): void {
       .summary("Import the same HSM key again, with a later ValidTo, before KMS deletes expiring material")
       .description(
         [
-          "Keys migrated with expires_at (KEY_MATERIAL_EXPIRES) become unusable at ValidTo: KMS deletes the material and the key waits in PendingImport until the SAME material is imported again. For each migrated key whose material expires within --before (or has expired), renew runs the migration's own phases again on an HSM host: GetParametersForImport, wrap of the same HSM key inside the HSM (its fingerprint checked against the one preflight recorded), ImportKeyMaterial with ValidTo = now + --renew-for (default: the period the key was first imported for; at most 365 days), and verify against the HSM's public key or MAC. The ledger keeps the new ValidTo (report's expires_at).",
-          "One line per expiring key: ValidTo, next renewal (ValidTo less --before) and what was done. A key whose HSM key is gone or changed is an URGENT failure naming the key and when KMS deletes its material. Needs the HSM settings (not with --dry-run) and KMS GetParametersForImport, ImportKeyMaterial and the verify calls.",
+          "Keys migrated with expires_at (KEY_MATERIAL_EXPIRES) become unusable at ValidTo: KMS deletes the material and the key waits in PendingImport until the SAME material is imported again. For each migrated key whose material expires within --before (or has expired), renew runs the migration's own phases again on an HSM host: GetParametersForImport, wrap of the same HSM key inside the HSM (its fingerprint checked against the one preflight recorded), ImportKeyMaterial with ValidTo = now + --renew-for (default: HSM2KMS_RENEW_FOR, else the period the key was last imported or renewed for; at most 365 days), and verify against the HSM's public key or MAC. The ledger keeps the new ValidTo (the report's material_expires_at).",
+          "One line per expiring key: ValidTo, next renewal (ValidTo less --before) and what was done. A key whose HSM key is gone or changed is an URGENT failure naming the key and when KMS deletes its material. Each key is claimed in the ledger while it is renewed, so a worker's scheduled renewal (HSM2KMS_RENEW_INTERVAL) running at the same time skips it, and this run skips one a worker is renewing ('busy'). Needs the HSM settings (not with --dry-run) and KMS GetParametersForImport, ImportKeyMaterial and the verify calls.",
           "Exit 0 when every due key was renewed, 1 when one failed, 2 on a usage or configuration error.",
         ].join("\n\n"),
       )
-      .option("--before <duration>", "renew material that expires within this long (e.g. 14d, 12h)", "14d")
+      .option(
+        "--before <duration>",
+        "renew material that expires within this long, e.g. 14d, 12h (default: HSM2KMS_RENEW_BEFORE, 14d)",
+      )
       .option(
         "--renew-for <duration>",
-        "new ValidTo = now + this (default: the key's first period; max 365d)",
+        "new ValidTo = now + this, at most 365d (default: HSM2KMS_RENEW_FOR, else the key's last period)",
       )
       .option("--dry-run", "list the keys due and what would be done; change nothing, open no HSM"),
   ).action(async (flags: RenewFlags) => {

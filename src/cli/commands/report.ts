@@ -40,6 +40,7 @@ export async function runReport(flags: ReportFlags): Promise<number> {
     await requireCampaign(runtime, redactUrl(config.redisUrl), campaignKmsLookup(config));
     const { notMigrated } = await writeReport(runtime.ledger, format, file?.stream ?? process.stdout, {
       header: file === undefined,
+      renewBeforeMs: config.renewBeforeMs,
     });
     return notMigrated > 0 ? EXIT.failed : EXIT.ok;
   } finally {
@@ -53,7 +54,7 @@ export function registerReportCommand(program: Command): void {
     program
       .command("report")
       .description(
-        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error. CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated, or when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
+        "Write one row per key: source_label, source_id, key_spec, key_usage, region, kms_key_id, kms_key_arn, alias, status, verified, attempts, error, material_expires_at (ValidTo of expiring material), next_renewal (ValidTo less HSM2KMS_RENEW_BEFORE), renewal_error (the last failed renewal). CSV values that start with = + - @ are neutralised. Exit 1 if any key is not migrated, or when no campaign exists under the prefix (nothing enqueued, or its ledger was lost).",
       )
       .option("--format <format>", "csv or json", "csv")
       .option("--out <file>", "write to this file instead of standard output"),

@@ -40,6 +40,27 @@ function regionLines(status: StatusReport): string[] {
   ];
 }
 
+/** The expiring material's lines (only when some key's material expires). */
+function expiryLines(status: StatusReport): string[] {
+  const expiry = status.expiringMaterial;
+  if (!expiry || expiry.keys === 0) return [];
+  const schedule = expiry.nextScheduledRun
+    ? `scheduled renewal next runs ${expiry.nextScheduledRun}`
+    : "NO scheduled renewal (no worker serves renew: run one on an HSM host, or hsm2kms renew)";
+  const lines = [
+    "",
+    `expiring material: ${expiry.keys} keys, ${expiry.due} due for renewal, ${expiry.expired} expired; soonest ValidTo ${expiry.soonestValidTo} (${expiry.soonestKey}), next renewal ${expiry.nextRenewal}; ${schedule}`,
+  ];
+  if (expiry.renewalFailures > 0) {
+    lines.push(`failed renewals: ${expiry.renewalFailures} (${expiry.urgentFailures} URGENT)`);
+    for (const failure of expiry.failures)
+      lines.push(
+        `  ${failure.urgent ? "URGENT " : ""}${failure.source} (${failure.region}), ValidTo ${failure.validTo}: ${failure.code}: ${failure.message}`,
+      );
+  }
+  return lines;
+}
+
 /** The status as people read it. */
 export function formatStatus(status: StatusReport, paramsQuota: number): string {
   const s = status.byStatus;
@@ -78,6 +99,7 @@ export function formatStatus(status: StatusReport, paramsQuota: number): string 
     for (const failure of status.recentFailures)
       lines.push(`  ${failure.source} (${failure.region}): ${failure.code}: ${failure.message}`);
   }
+  lines.push(...expiryLines(status));
   return `${lines.join("\n")}\n`;
 }
 
@@ -86,7 +108,7 @@ export function registerStatusCommand(program: Command): void {
     program
       .command("status")
       .description(
-        "Show progress (percent finished, elapsed time, per Region), jobs per phase (waiting, running, retrying), the rate, the ETA (from the current rate, measured since the first key finished while the run is younger than 5 minutes, and from the GetParametersForImport quota) and failures with reasons. Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
+        "Show progress (percent finished, elapsed time, per Region), jobs per phase (waiting, running, retrying), the rate, the ETA (from the current rate, measured since the first key finished while the run is younger than 5 minutes, and from the GetParametersForImport quota) and failures with reasons; for keys whose material expires (expires_at), how many, how many due (within HSM2KMS_RENEW_BEFORE) or expired, the soonest ValidTo and next renewal, when the scheduled renewal runs next, and failed renewals (URGENT when the HSM key is gone or the material expired). Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
       )
       .option("--json", "print JSON (for scripts)")
       .option("--watch", "refresh until interrupted")
@@ -97,12 +119,17 @@ export function registerStatusCommand(program: Command): void {
       ),
   ).action(async (flags: StatusFlags) => {
     const config = configFrom(flags);
-    const [{ campaignKmsLookup, checkCampaign }, { parseMetricsPort, serveFleetMetrics }, { collectStatus }] =
-      await Promise.all([
-        import("../../campaign/marker.js"),
-        import("../../campaign/fleet-metrics.js"),
-        import("../../campaign/status.js"),
-      ]);
+    const [
+      { campaignKmsLookup, checkCampaign },
+      { parseMetricsPort, serveFleetMetrics },
+      { collectStatus, expiringMaterialReader },
+      { nextScheduledRenewal },
+    ] = await Promise.all([
+      import("../../campaign/marker.js"),
+      import("../../campaign/fleet-metrics.js"),
+      import("../../campaign/status.js"),
+      import("../../lifecycle/renew-schedule.js"),
+    ]);
     // A floor keeps --watch from hammering Redis (an interval of 0 or "abc" used to spin).
     const intervalMs = secondsFlag("--interval", flags.interval ?? "2", 200, 3_600_000);
     const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);
@@ -122,6 +149,12 @@ export function registerStatusCommand(program: Command): void {
       return;
     }
     const paramsQuota = config.kmsQuotas["GetParametersForImport"] ?? 1;
+    // Expiring material changes slowly: --watch reads it (a scan of the ledger) at most every 30 s.
+    const expiringMaterial = expiringMaterialReader(runtime.ledger, {
+      beforeMs: config.renewBeforeMs,
+      nextScheduledRun: () => nextScheduledRenewal(runtime.redis, config.queuePrefix),
+      cacheMs: 30_000,
+    });
     const url = redactUrl(config.redisUrl);
     let interrupted = false;
     const onSignal = () => {
@@ -141,7 +174,10 @@ export function registerStatusCommand(program: Command): void {
             else show(`${new Date().toISOString()}  ${campaign.message}\n`);
             code = EXIT.failed;
           } else {
-            const status = await collectStatus(runtime.ledger, runtime.queues, { paramsQuota });
+            const status = await collectStatus(runtime.ledger, runtime.queues, {
+              paramsQuota,
+              expiringMaterial,
+            });
             show(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, paramsQuota));
             code = EXIT.ok;
           }

@@ -27,21 +27,40 @@ export interface WorkerFlags extends CommonFlags {
   shutdownDeadline?: string;
 }
 
-/** The phases to run: the list given, else all when an HSM is configured, else the KMS phases. */
-export function selectPhases(list: string | undefined, config: Config): PhaseName[] {
+/** In `--phases`: the campaign's scheduled renewal of expiring material, beside the migration's phases. */
+const RENEW = "renew";
+
+/**
+ * The phases to run: the list given, else all when an HSM is configured, else the KMS phases; and whether to
+ * run the scheduled renewal (`renew`: listed, or by default on an HSM host unless --until-idle, since a
+ * schedule never idles).
+ */
+export function selectPhases(
+  list: string | undefined,
+  config: Config,
+  untilIdle = false,
+): { phases: PhaseName[]; renew: boolean } {
   if (list === undefined)
-    return config.hsm ? [...PHASES] : PHASES.filter((phase) => !HSM_PHASES.includes(phase));
-  const phases = list
+    return config.hsm
+      ? { phases: [...PHASES], renew: !untilIdle }
+      : { phases: PHASES.filter((phase) => !HSM_PHASES.includes(phase)), renew: false };
+  const names = list
     .split(",")
     .map((phase) => phase.trim())
     .filter(Boolean);
+  const renew = names.includes(RENEW);
+  const phases = names.filter((phase) => phase !== RENEW);
   const unknown = phases.filter((phase) => !isPhaseName(phase));
-  if (unknown.length > 0 || phases.length === 0)
+  if (unknown.length > 0 || names.length === 0)
     throw new ConfigError(
-      `--phases ${JSON.stringify(list)} is invalid: expected a comma-separated list from ${PHASES.join(",")}`,
+      `--phases ${JSON.stringify(list)} is invalid: expected a comma-separated list from ${[...PHASES, RENEW].join(",")}`,
     );
-  if (phases.some((phase) => HSM_PHASES.includes(phase as PhaseName))) requireHsm(config);
-  return phases as PhaseName[];
+  if (renew && untilIdle)
+    throw new ConfigError(
+      `--phases ${JSON.stringify(list)} with --until-idle: renew is a schedule and never idles; leave it out, and run hsm2kms renew for a one-off renewal`,
+    );
+  if (renew || phases.some((phase) => HSM_PHASES.includes(phase as PhaseName))) requireHsm(config);
+  return { phases: phases as PhaseName[], renew };
 }
 
 /** Serves /metrics, /healthz and /readyz when HSM2KMS_METRICS_PORT is set. */
@@ -97,7 +116,7 @@ async function serveMetrics(
 /** Runs workers until stopped (or idle); returns the exit code. Shared with `migrate`. */
 export async function runWorker(flags: WorkerFlags): Promise<number> {
   const config = configFrom(flags);
-  const phases = selectPhases(flags.phases, config);
+  const { phases, renew } = selectPhases(flags.phases, config, flags.untilIdle);
   const regions = flags.regions === undefined ? undefined : regionsFlag(flags.regions);
   const deadlineMs = secondsFlag("--shutdown-deadline", flags.shutdownDeadline ?? "30", 0, 3_600_000);
   const runtime = await openRuntime(config, "worker", { checkDurability: true, longRunning: true });
@@ -110,12 +129,14 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   ]);
   let hsm: HsmPort | undefined;
   try {
-    if (phases.some((phase) => HSM_PHASES.includes(phase))) hsm = await openHsm(config, runtime.logger);
+    if (renew || phases.some((phase) => HSM_PHASES.includes(phase)))
+      hsm = await openHsm(config, runtime.logger);
     const events = new WorkerEvents(runtime.logger);
     const metricsServer = await serveMetrics(config, runtime, events, hsm);
     const fleet = await startFleet({
       config,
       phases,
+      renew,
       regions,
       untilIdle: flags.untilIdle,
       hsm,
@@ -125,7 +146,7 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
       events,
       outage: runtime.outage,
     });
-    runtime.logger.info({ phases, regions: fleet.regions() }, "worker started");
+    runtime.logger.info({ phases, renew, regions: fleet.regions() }, "worker started");
     let signalled = false;
     const stop = (signal: string) => {
       runtime.logger.info({ signal, deadlineMs }, "stopping: no new work; running phases may finish");
@@ -168,11 +189,11 @@ export function registerWorkerCommand(program: Command): void {
     program
       .command("worker")
       .description(
-        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did (or no campaign exists under the prefix). Exit 1 when the campaign's ledger is lost under it (Redis restarted empty); refuses (exit 2) a Redis without persistence unless HSM2KMS_ALLOW_VOLATILE_REDIS=true.",
+        "Run phase workers. On an HSM client host run all phases (or the HSM ones); KMS-only workers can run anywhere. On an HSM host the default also runs the campaign's scheduled renewal of expiring key material (renew: one job scheduler per campaign every HSM2KMS_RENEW_INTERVAL, renewing what expires within HSM2KMS_RENEW_BEFORE; not with --until-idle). SIGTERM/SIGINT stop taking work and let running phases finish. With --until-idle, exit when this worker's queues are empty: 0 if no key failed, 1 if any did (or no campaign exists under the prefix). Exit 1 when the campaign's ledger is lost under it (Redis restarted empty); refuses (exit 2) a Redis without persistence unless HSM2KMS_ALLOW_VOLATILE_REDIS=true.",
       )
       .option(
         "--phases <list>",
-        `comma-separated phases from ${PHASES.join(",")} (default: all with an HSM configured, else the KMS phases)`,
+        `comma-separated phases from ${PHASES.join(",")},renew (renew: the scheduled renewal of expiring material, HSM hosts only; default: all, renew included, with an HSM configured, else the KMS phases)`,
       )
       .option(
         "--regions <list>",

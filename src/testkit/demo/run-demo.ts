@@ -11,7 +11,9 @@ import { initSandboxToken, SAMPLE_KEY_NAMES, SAMPLE_KEYS } from "../softhsm.js";
 import {
   audit,
   type DemoContext,
+  EXPIRING_KEY,
   migrate,
+  renew,
   reportOutcome,
   wipeCampaign,
   writeAndCheckEvidence,
@@ -47,8 +49,11 @@ export interface DemoResult {
   env: Record<string, string>;
 }
 
-/** The manifest of every sample key: default usage per key, an alias under alias/sandbox/. */
-export function sandboxManifest(region: string): string {
+/**
+ * The manifest of every sample key: default usage per key, an alias under alias/sandbox/; the EC P-256 key's
+ * material expires an hour after `now` (KEY_MATERIAL_EXPIRES), for the demo's renewal.
+ */
+export function sandboxManifest(region: string, now = new Date()): string {
   return formatManifestCsv(
     SAMPLE_KEY_NAMES.map((name) => {
       const key = SAMPLE_KEYS[name];
@@ -60,6 +65,10 @@ export function sandboxManifest(region: string): string {
         description: `hsm2kms sandbox: ${key.label}`,
         tags: "purpose=sandbox;owner=hsm2kms",
         region,
+        expires_at:
+          key.label === EXPIRING_KEY.label
+            ? new Date(now.getTime() + EXPIRING_KEY.firstValidForMs).toISOString()
+            : "",
       };
     }),
   );
@@ -69,7 +78,8 @@ export function sandboxManifest(region: string): string {
  * `hsm2kms sandbox demo`, the local rehearsal: a SoftHSM2 token with every importable key type (made once,
  * reused), a fresh KMS emulator with AWS's default quotas and eventual consistency (each new key, alias,
  * import and replica unseen for up to 2 s, as AWS warns it can be), then a real migration through Redis
- * queues and workers (enqueue, the fleet), the report, a signed evidence pack checked offline, and the audit.
+ * queues and workers (enqueue, the fleet), the renewal of the one key whose material expires, the report, a
+ * signed evidence pack checked offline, and the audit.
  * The emulator accepts SoftHSM2's KWP zero padding, and says so in its log each time.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
@@ -125,7 +135,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       } finally {
         await workers.close();
       }
-      let ok = await reportOutcome(context, reportPath);
+      // Keys imported with expires_at lose their material at ValidTo: the demo's one is renewed at once.
+      const renewed = await renew(context);
+      let ok = (await reportOutcome(context, reportPath)) && renewed;
       if (ok) {
         const evidenceOk = await writeAndCheckEvidence(context, options.dir);
         // The check SECURITY.md asks for after a campaign: each KMS key against the HSM, trusting neither

@@ -23,14 +23,16 @@ import { enqueueManifest, enqueueSummaryLine } from "../../campaign/enqueue.js";
 import { openOutFile } from "../../cli/out-file.js";
 import type { Runtime } from "../../cli/runtime.js";
 import { TOOL_VERSION } from "../../cli/runtime.js";
+import { renewExpiringMaterial } from "../../lifecycle/renew.js";
 import { formatProblem } from "../../manifest/read.js";
 import { openManifestFile } from "../../manifest/source.js";
 import type { Config } from "../../shared/config.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
-import { createKmsAdapter, createKmsClient } from "../../shared/kms/index.js";
+import { createKmsAdapter, createKmsClient, kmsPortCache } from "../../shared/kms/index.js";
 import { PHASES } from "../../shared/migration.js";
 import { WorkerEvents } from "../../workers/events.js";
 import { startFleet } from "../../workers/fleet.js";
+import { phaseSettingsOf, retryLimitsOf } from "../../workers/settings.js";
 
 /** What every step of the demo works with: the demo's own config, never the process environment. */
 export interface DemoContext {
@@ -98,6 +100,48 @@ export async function migrate(
   await fleet.close(30_000);
   const failure = fleet.failure();
   if (failure) throw failure;
+}
+
+/** The demo's one key with expiring material: migrated valid for an hour, then renewed for 90 days. */
+export const EXPIRING_KEY = {
+  label: "sample-ec-p256",
+  firstValidForMs: 3_600_000,
+  renewForMs: 90 * 86_400_000,
+};
+
+/**
+ * `hsm2kms renew --before 2h --renew-for 90d`: the expiring key's same HSM key wrapped and imported again with a
+ * later ValidTo (what the workers' scheduled renewal does ahead of expiry); prints its old and new ValidTo.
+ * True when it was renewed.
+ */
+export async function renew(context: DemoContext): Promise<boolean> {
+  const { config, runtime } = context;
+  const ports = kmsPortCache((region) =>
+    createKmsAdapter({ region, endpoint: config.kmsEndpoint, credentials: context.credentials }),
+  );
+  try {
+    const lines = await renewExpiringMaterial(
+      runtime.ledger,
+      {
+        hsm: () => context.hsm,
+        kms: (region) => ports.portFor(region),
+        lookup: async (id) => (await runtime.ledger.get(id))?.record,
+        now: () => new Date(),
+        randomBytes,
+        logger: runtime.logger,
+        settings: phaseSettingsOf(config, TOOL_VERSION),
+      },
+      retryLimitsOf(config),
+      { beforeMs: 2 * 3_600_000, renewForMs: EXPIRING_KEY.renewForMs, dryRun: false },
+      (line) =>
+        context.out.write(
+          `\nrenew: ${line.source} (${line.region}, KMS key ${line.keyId}): ValidTo ${line.validTo} -> ${line.newValidTo ?? "unchanged"}: ${line.result}: ${line.detail}\n`,
+        ),
+    );
+    return lines.length === 1 && lines[0]?.result === "renewed";
+  } finally {
+    ports.close();
+  }
 }
 
 /** Prints one line per key and writes the report; true when every key but the expected failure migrated. */
@@ -200,6 +244,7 @@ export async function audit(context: DemoContext, auditPath: string): Promise<Au
   try {
     return await writeAudit({
       ledger: context.runtime.ledger,
+      prefix: config.queuePrefix,
       ports: { hsm: context.hsm, kms: () => kms, randomBytes },
       concurrency: config.hsmConcurrency,
       out: file.stream,

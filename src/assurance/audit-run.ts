@@ -1,4 +1,10 @@
-import { findOrphans, orphanReason, sourceKeyOf } from "../lifecycle/orphans.js";
+import {
+  findOrphans,
+  holdsMaterial,
+  ORPHAN_WITH_MATERIAL,
+  orphanReason,
+  sourceKeyOf,
+} from "../lifecycle/orphans.js";
 import { formatCsvLine } from "../shared/csv.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import {
@@ -88,8 +94,8 @@ export async function writeAudit(options: WriteAuditOptions): Promise<AuditSumma
 const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
 
 /**
- * The campaign's live orphans in each target (account, Region) of its ledger (what `abandon --orphans` removes): keys tagged with
- * this campaign that the ledger does not track. One already pending deletion was cleaned up and is left out.
+ * The campaign's live orphans in each target (account, Region) of its ledger: keys tagged with this campaign that
+ * the ledger does not track (`abandon --orphans` removes those without material and leaves the others). One already pending deletion was cleaned up and is left out.
  */
 async function orphanLines(ledger: Ledger, ports: AuditPorts, prefix: string): Promise<AuditLine[]> {
   const lines: AuditLine[] = [];
@@ -112,7 +118,9 @@ async function orphanLines(ledger: Ledger, ports: AuditPorts, prefix: string): P
         key_spec: info.keySpec ?? "",
         result: "orphan",
         account: account ?? "",
-        detail: `${info.keyState} KMS key tagged with this campaign that its ledger does not track (${orphanReason(orphan)}; a late CreateKey from a host that lost its job): remove it with hsm2kms abandon --orphans --yes`,
+        detail: holdsMaterial(info.keyState)
+          ? `${info.keyState} KMS key tagged with this campaign that its ledger does not track (${orphanReason(orphan)}): ${ORPHAN_WITH_MATERIAL}`
+          : `${info.keyState} KMS key tagged with this campaign that its ledger does not track (${orphanReason(orphan)}; a late CreateKey from a host that lost its job): remove it with hsm2kms abandon --orphans --yes`,
       });
     }
   return lines;

@@ -4,7 +4,7 @@ import type { MigrationRecord } from "../shared/migration.js";
 import type { KmsTarget } from "../shared/targets.js";
 import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 import type { CleanupKmsPort } from "./cleanup-kms.js";
-import { findOrphans, sourceOf } from "./orphans.js";
+import { findOrphans, holdsMaterial, ORPHAN_WITH_MATERIAL, sourceOf } from "./orphans.js";
 
 /** What `abandon` is asked to do. */
 export interface AbandonRequest {
@@ -208,6 +208,11 @@ async function sweepOrphans(
       keyId: orphan.keyId,
     };
     try {
+      const state = (await kms.describeKey(orphan.keyId))?.keyState;
+      if (state !== undefined && holdsMaterial(state)) {
+        lines.push({ ...base, result: "left-alone", detail: `${state}: ${ORPHAN_WITH_MATERIAL}` });
+        continue;
+      }
       const outcome = await abandonKmsKey(kms, orphan.keyId, orphan.record?.request.alias, request);
       if (outcome.result !== "already-abandoned") lines.push({ ...base, ...outcome });
     } catch (error) {

@@ -6,7 +6,7 @@ import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 
 /**
  * A KMS key whose `hsm2kms:campaign` tag names this campaign but whose migration id the ledger does not know,
- * or knows with another KMS key: a late CreateKey from a host that lost its job (or a key made for a campaign
+ * or knows with another KMS key, and that no other record of the ledger holds either: a late CreateKey from a host that lost its job (or a key made for a campaign
  * whose ledger was replaced). `abandon --orphans` removes them; `audit` lists them.
  */
 export interface OrphanKey {
@@ -39,6 +39,19 @@ export function sourceOf(record: MigrationRecord | undefined, tags?: Record<stri
   return `${label || "(no label)"} (CKA_ID ${idHex || "unknown"})`;
 }
 
+/**
+ * An orphan that holds key material (Enabled or Disabled) was imported into, and hsm2kms imports only into the
+ * key its ledger records: its ledger entry was lost or changed since, and applications may use it. It is never
+ * removed by `abandon --orphans`; someone decides. An orphan without material (a late CreateKey) is removed.
+ */
+export function holdsMaterial(keyState: string): boolean {
+  return keyState === "Enabled" || keyState === "Disabled";
+}
+
+/** What an orphan holding material needs, in words (abandon's and audit's lines). */
+export const ORPHAN_WITH_MATERIAL =
+  "it holds imported key material, so it was migrated into and its ledger entry was lost or changed since: applications may use it, so abandon --orphans leaves it; compare it with the HSM key named in its hsm2kms tags (hsm2kms audit) and re-enqueue that key or schedule this one's deletion by hand";
+
 /** Why a key is an orphan, in words (for abandon's and audit's lines). */
 export function orphanReason(orphan: OrphanKey): string {
   if (!orphan.migrationId)
@@ -60,12 +73,23 @@ export async function findOrphans(
   prefix: string,
 ): Promise<OrphanKey[]> {
   const { region, account } = target;
-  const orphans: OrphanKey[] = [];
+  const candidates: OrphanKey[] = [];
   for (const key of await kms.findKeysByTag(PROVENANCE_TAGS.campaign, tagValue(prefix))) {
     const migrationId = key.tags[PROVENANCE_TAGS.migrationId];
     const record = migrationId ? (await ledger.get(migrationId))?.record : undefined;
     if (record?.kmsKeyId === key.keyId) continue;
-    orphans.push({ region, account, keyId: key.keyId, migrationId, record, tags: key.tags });
+    candidates.push({ region, account, keyId: key.keyId, migrationId, record, tags: key.tags });
   }
-  return orphans;
+  if (candidates.length === 0) return [];
+  // A key another record of the ledger holds is tracked, whatever its tag says (a ledger edited by hand, two
+  // records swapped): `abandon --orphans` would destroy a key in use. Only keys no record holds are orphans.
+  const held = await keysHeldByLedger(ledger);
+  return candidates.filter((candidate) => !held.has(candidate.keyId));
+}
+
+/** Every KMS key id the ledger's records hold (one pass over the ledger, in batches). */
+async function keysHeldByLedger(ledger: Ledger): Promise<Set<string>> {
+  const held = new Set<string>();
+  for await (const record of ledger.records()) if (record.kmsKeyId) held.add(record.kmsKeyId);
+  return held;
 }

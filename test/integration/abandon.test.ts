@@ -1,15 +1,19 @@
+import { generateKeyPairSync } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   CreateAliasCommand,
   CreateKeyCommand,
   DescribeKeyCommand,
+  GetParametersForImportCommand,
+  ImportKeyMaterialCommand,
   KMSClient,
   ListAliasesCommand,
 } from "@aws-sdk/client-kms";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MigrationRecord } from "../../src/shared/migration.js";
+import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { runCli } from "../helpers/cli.js";
 import { addMixedKeys, cliEnvironment, testLedger } from "../helpers/fleet.js";
@@ -124,6 +128,35 @@ describe("hsm2kms abandon", () => {
       [PROVENANCE_TAGS.campaign]: prefix,
       [PROVENANCE_TAGS.migrationId]: first.id,
     });
+    // An orphan that holds material: migrated into, then its ledger entry lost. It may be in use: never removed.
+    const adrift = await tagged({
+      [PROVENANCE_TAGS.campaign]: prefix,
+      [PROVENANCE_TAGS.migrationId]: "k0000000000000000000000000000000000000000",
+    });
+    const params = await client.send(
+      new GetParametersForImportCommand({
+        KeyId: adrift,
+        WrappingAlgorithm: "RSAES_OAEP_SHA_256",
+        WrappingKeySpec: "RSA_2048",
+      }),
+    );
+    const material = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({
+      format: "der",
+      type: "pkcs8",
+    });
+    await client.send(
+      new ImportKeyMaterialCommand({
+        KeyId: adrift,
+        ImportToken: params.ImportToken,
+        EncryptedKeyMaterial: wrapKeyMaterial(
+          "RSAES_OAEP_SHA_256",
+          Buffer.from(params.PublicKey ?? new Uint8Array()),
+          material,
+        ),
+        ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE",
+      }),
+    );
+    expect(await keyState(adrift)).toBe("Enabled");
     const otherCampaign = await tagged(
       { [PROVENANCE_TAGS.campaign]: `${prefix}-other`, [PROVENANCE_TAGS.migrationId]: "elsewhere" },
       "alias/abandon/other-campaign",
@@ -136,16 +169,23 @@ describe("hsm2kms abandon", () => {
     const report = JSON.parse(
       audited.output.slice(audited.output.indexOf("{"), audited.output.lastIndexOf("}") + 1),
     );
-    expect(report.byResult).toMatchObject({ identical: 2, orphan: 1 });
-    expect(report.keys.filter((key: { result: string }) => key.result === "orphan")).toEqual([
-      expect.objectContaining({
-        source_label: "abandon-0",
-        kms_key_id: orphan,
-        detail: expect.stringContaining(
-          `migration ${first.id} holds KMS key ${first.kmsKeyId}, not this one`,
-        ),
-      }),
-    ]);
+    expect(report.byResult).toMatchObject({ identical: 2, orphan: 2 });
+    expect(report.keys.filter((key: { result: string }) => key.result === "orphan")).toHaveLength(2);
+    expect(report.keys.filter((key: { result: string }) => key.result === "orphan")).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          kms_key_id: adrift,
+          detail: expect.stringContaining("it holds imported key material"),
+        }),
+        expect.objectContaining({
+          source_label: "abandon-0",
+          kms_key_id: orphan,
+          detail: expect.stringContaining(
+            `migration ${first.id} holds KMS key ${first.kmsKeyId}, not this one`,
+          ),
+        }),
+      ]),
+    );
     expect(audited.output).toMatch(
       /orphan: abandon-0 \(us-east-1, KMS key [-0-9a-f]+\): PendingImport KMS key .*abandon --orphans --yes/,
     );
@@ -158,6 +198,7 @@ describe("hsm2kms abandon", () => {
     );
     expect(dry.output).toContain(`KMS key ${orphan}) [orphan: not in the ledger]`);
     expect(dry.output).toContain("dry run: 2 keys would be abandoned");
+    expect(dry.output).toMatch(new RegExp(`left-alone: .*KMS key ${adrift}.*it holds imported key material`));
     expect(await keyState(third.kmsKeyId ?? "")).toBe("PendingImport");
     expect((await aliasTargets()).get("alias/abandon/abandon-2")).toBe(third.kmsKeyId);
 
@@ -178,7 +219,8 @@ describe("hsm2kms abandon", () => {
     // Every key, the orphan too; then nothing of the campaign is left in Redis.
     const everything = await runCli(["abandon", "--all", "--orphans", "--yes"], env);
     expect(everything.code, everything.output).toBe(0);
-    expect(everything.output).toContain("abandon: 3 abandoned, 1 already abandoned, 0 left alone");
+    expect(everything.output).toContain("abandon: 3 abandoned, 1 already abandoned, 1 left alone");
+    expect(await keyState(adrift)).toBe("Enabled");
     expect(everything.output).toContain("campaign's Redis state (queues, ledger, marker");
     for (const keyId of [first.kmsKeyId, second.kmsKeyId, third.kmsKeyId, orphan])
       expect(await keyState(keyId ?? "")).toBe("PendingDeletion");

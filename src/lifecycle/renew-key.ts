@@ -5,6 +5,7 @@ import type { MigrationRecord } from "../shared/migration.js";
 import { runMigrationInProcess } from "../workers/in-process-runner.js";
 import type { RetryLimits } from "../workers/outcomes.js";
 import type { PhaseContext } from "../workers/phases/index.js";
+import { sourceKeyGone } from "./renew-source.js";
 
 /** The longest ValidTo KMS accepts: 365 days from the request (AWS KMS API Reference, ImportKeyMaterial, ValidTo). */
 export const MAX_VALID_FOR_MS = 365 * 86_400_000;
@@ -257,7 +258,9 @@ async function finish(
   expired: boolean,
   request: RenewRequest,
 ): Promise<RenewLine> {
-  const outcome = await importAgain(deps, record, newValidTo);
+  // A key gone from the HSM fails here, before GetParametersForImport: each scheduled run would spend one.
+  const outcome =
+    (await sourceKeyGone(deps.context, record)) ?? (await importAgain(deps, record, newValidTo));
   if (outcome.ok)
     return {
       ...base,

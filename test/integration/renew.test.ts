@@ -35,6 +35,8 @@ const prefix = randomPrefix("renew");
 
 /** KMS requests per operation the emulator has answered or is answering. */
 const requests = new Map<string, number>();
+/** The KeyId of every GetParametersForImport asked for (a renewal of a key gone from the HSM must ask none). */
+const paramsAskedFor: string[] = [];
 /** While set, every ImportKeyMaterial waits here before KMS acts (the test SIGKILLs the worker meanwhile). */
 let importGate: { reached: () => void; released: Promise<void> } | undefined;
 /** The next ImportKeyMaterial finds the emulator's clock 25 h on: its import token (24 h) has expired. */
@@ -45,8 +47,9 @@ beforeAll(async () => {
   emulator = await startKmsEmulator({
     quotas: false,
     acceptKwpZeroPadding: true,
-    beforeOperation: async ({ operation }) => {
+    beforeOperation: async ({ operation, keyId }) => {
       requests.set(operation, (requests.get(operation) ?? 0) + 1);
+      if (operation === "GetParametersForImport") paramsAskedFor.push(keyId ?? "");
       if (operation !== "ImportKeyMaterial") return;
       if (expireNextImportToken) {
         expireNextImportToken = false;
@@ -169,6 +172,7 @@ describe("keeping expiring material alive", () => {
 
     // The scheduled renewal; its worker is SIGKILLed while KMS holds its first ImportKeyMaterial.
     requests.clear();
+    paramsAskedFor.length = 0;
     let release = () => {};
     const reached = new Promise<void>((resolve) => {
       importGate = { reached: resolve, released: new Promise((done) => (release = done)) };
@@ -223,6 +227,9 @@ describe("keeping expiring material alive", () => {
         }
         // One import per renewed key, the one whose answer was lost included; none for the key gone from the HSM.
         expect(requests.get("ImportKeyMaterial")).toBe(3);
+        // The HSM is asked first: the key gone from it cost no GetParametersForImport, however many runs failed it.
+        expect(paramsAskedFor.length).toBeGreaterThanOrEqual(3);
+        expect(paramsAskedFor.filter((keyId) => keyId.includes(gone))).toEqual([]);
         expect(workers.output()).toMatch(/URGENT renewal failed: renew-3 .*SOURCE_KEY_NOT_FOUND/);
         const redis = new Redis(TEST_REDIS_URL);
         const queue = new Queue(renewQueueName(), { connection: redis, prefix: renewBullPrefix(prefix) });
@@ -310,6 +317,7 @@ describe("keeping expiring material alive", () => {
       /URGENT failed: renew-3 .*SOURCE_KEY_NOT_FOUND: the HSM key this KMS key holds is gone/,
     );
     expect(requests.get("ImportKeyMaterial")).toBe(4);
+    expect(paramsAskedFor.filter((keyId) => keyId.includes(gone))).toEqual([]);
     // 25 h on, every renewed key signs: its new ValidTo is 7 days from now.
     for (const label of labels) await sign(label, keyIds.get(label) ?? "");
   }, 240_000);

@@ -6,6 +6,7 @@ import type { Ledger } from "../shared/ledger/index.js";
 import { createMetrics, type Metrics } from "../shared/metrics.js";
 import { type MetricsServer, startMetricsServer } from "../shared/metrics-server.js";
 import type { PhaseQueues } from "../shared/queues.js";
+import { type KmsTarget, parseTargetName, targetName } from "../shared/targets.js";
 import { collectAtScrape } from "../workers/observe.js";
 
 /** Ledger statuses always exported (0 when none), so "remaining" and "progress" never lack a series. */
@@ -14,13 +15,14 @@ export const FLEET_STATUSES = ["queued", "in_progress", "migrated", "failed"] as
 /** The registry `hsm2kms status --metrics-port` serves, and what it reads. */
 export interface FleetMetrics {
   metrics: Metrics;
-  fleetKeys: Gauge<"status" | "region">;
-  fleetFailures: Gauge<"code" | "region">;
+  fleetKeys: Gauge<"status" | "region" | "account">;
+  fleetFailures: Gauge<"code" | "region" | "account">;
 }
 
 /**
- * The fleet's progress for a non-worker host: `hsm2kms_fleet_keys{status,region}` and
- * `hsm2kms_fleet_failures{code,region}` from the ledger's counters, and `hsm2kms_queue_jobs{phase,state,region}`
+ * The fleet's progress for a non-worker host: `hsm2kms_fleet_keys{status,region,account}` and
+ * `hsm2kms_fleet_failures{code,region,account}` from the ledger's counters (`account` only on another
+ * account's series), and `hsm2kms_queue_jobs{phase,state,region}`
  * from the queues, all read when Prometheus scrapes (the ledger is the truth; a worker restart loses nothing).
  * The worker metrics of the same registry stay empty here: nothing emits worker events in this process.
  */
@@ -49,32 +51,60 @@ export function createFleetMetrics(sources: {
   ];
   collectAtScrape(metrics, { queues: sources.queues, regions: targets });
 
-  const fleetKeys: Gauge<"status" | "region"> = new Gauge({
+  // Another account's keys are its own series (label `account`); the caller's own keep the series without it,
+  // as the workers' metrics do: the Region's counters less the other accounts' there.
+  const others = async () =>
+    (await sources.ledger.targets()).filter((target) => target.account !== undefined);
+  const ownShare =
+    (total: Record<string, number>, ofTargets: Record<string, number>, found: KmsTarget[]) =>
+    (region: string, key: string) =>
+      (total[`${region}|${key}`] ?? 0) -
+      found
+        .filter((target) => target.region === region)
+        .reduce((sum, target) => sum + (ofTargets[`${targetName(target)}|${key}`] ?? 0), 0);
+
+  const fleetKeys: Gauge<"status" | "region" | "account"> = new Gauge({
     name: "hsm2kms_fleet_keys",
-    help: "Keys in the ledger by status (queued, in_progress, migrated, failed) and target Region, read at scrape time",
-    labelNames: ["status", "region"],
+    help: "Keys in the ledger by status (queued, in_progress, migrated, failed), target Region and account (another account's only), read at scrape time",
+    labelNames: ["status", "region", "account"],
     registers: [metrics.registry],
     async collect() {
-      const [counts, known] = await Promise.all([sources.ledger.counts(), regions()]);
+      await sources.ledger.countTargets();
+      const [counts, known, found] = await Promise.all([sources.ledger.counts(), regions(), others()]);
+      const own = ownShare(counts.byRegion, counts.byTarget, found);
       fleetKeys.reset();
       for (const region of known)
         for (const status of FLEET_STATUSES)
-          fleetKeys.set({ status, region }, counts.byRegion[`${region}|${status}`] ?? 0);
+          fleetKeys.set({ status, region }, Math.max(0, own(region, status)));
+      for (const target of found)
+        for (const status of FLEET_STATUSES)
+          fleetKeys.set(
+            { status, region: target.region, account: target.account! },
+            counts.byTarget[`${targetName(target)}|${status}`] ?? 0,
+          );
     },
   });
 
-  const fleetFailures: Gauge<"code" | "region"> = new Gauge({
+  const fleetFailures: Gauge<"code" | "region" | "account"> = new Gauge({
     name: "hsm2kms_fleet_failures",
-    help: "Failed keys in the ledger by error code and target Region, read at scrape time",
-    labelNames: ["code", "region"],
+    help: "Failed keys in the ledger by error code, target Region and account (another account's only), read at scrape time",
+    labelNames: ["code", "region", "account"],
     registers: [metrics.registry],
     async collect() {
-      const counts = await sources.ledger.counts();
+      await sources.ledger.countTargets();
+      const [counts, found] = await Promise.all([sources.ledger.counts(), others()]);
+      const own = ownShare(counts.byRegionError, counts.byTargetError, found);
       fleetFailures.reset();
-      for (const [field, count] of Object.entries(counts.byRegionError)) {
+      // A key failed before a counter existed and retried since counts below 0: never export that.
+      for (const field of Object.keys(counts.byRegionError)) {
         const [region = "", code = ""] = field.split("|");
-        // A key failed before this counter existed and retried since counts below 0: never export that.
+        const count = own(region, code);
         if (count > 0) fleetFailures.set({ code, region }, count);
+      }
+      for (const [field, count] of Object.entries(counts.byTargetError)) {
+        const [name = "", code = ""] = field.split("|");
+        const { account, region } = parseTargetName(name);
+        if (count > 0 && account !== undefined) fleetFailures.set({ code, region, account }, count);
       }
     },
   });

@@ -1,8 +1,8 @@
 import { collectExpiringMaterial, type ExpiringMaterialStatus } from "../lifecycle/expiry-status.js";
-import type { Ledger } from "../shared/ledger/index.js";
+import type { Ledger, LedgerCounts } from "../shared/ledger/index.js";
 import { PHASES } from "../shared/migration.js";
 import { type PhaseQueues, queueName } from "../shared/queues.js";
-import { targetName } from "../shared/targets.js";
+import { type KmsTarget, targetName } from "../shared/targets.js";
 
 /** One target Region's share of the campaign. */
 export interface RegionStatus {
@@ -16,6 +16,15 @@ export interface RegionStatus {
   percentFinished: number;
   /** This Region's remaining keys at its GetParametersForImport quota. */
   quotaFloorSeconds: number;
+}
+
+/**
+ * One target's share (an account in a Region): KMS request quotas hold per account and Region (AWS KMS
+ * Developer Guide, "Quotas"), so each target finishes at best at its own pace, in parallel with the others.
+ */
+export interface TargetStatus extends RegionStatus {
+  /** The 12-digit account; null: the caller's own. */
+  account: string | null;
 }
 
 /** One phase's jobs over all Regions, from the queues, and the keys that failed in it, from the ledger. */
@@ -39,7 +48,10 @@ export interface StatusReport {
   /** queue name -> BullMQ job counts. */
   queues: Record<string, Record<string, number>>;
   regions: string[];
+  /** Per Region, all accounts summed; `quotaFloorSeconds` is its slowest target's. */
   byRegion: RegionStatus[];
+  /** Per target (account and Region) with keys: the caller's own account (`account` null) and each other one. */
+  byTarget: TargetStatus[];
   /** When the campaign was first enqueued (ISO-8601), undefined when its marker is gone. */
   startedAt: string | undefined;
   /** From the first enqueue to now, or to the last key's end once none remain. */
@@ -57,7 +69,7 @@ export interface StatusReport {
   remaining: number;
   /** At the current rate; undefined when nothing finished lately. */
   etaSeconds: number | undefined;
-  /** The fastest possible finish: remaining keys per Region at the GetParametersForImport quota. */
+  /** The fastest possible finish: remaining keys per target (account, Region) at the GetParametersForImport quota. */
   quotaFloorSeconds: number;
   failures: Array<{ code: string; count: number }>;
   recentFailures: Array<{ id: string; source: string; region: string; code: string; message: string }>;
@@ -84,6 +96,42 @@ function finishingRate(finished: number, firstMs: number | undefined, now: numbe
     basis: "window" as const,
     seconds: windowMs / 1000,
   };
+}
+
+/** A share of the campaign from its keys by status. */
+function share(region: string, count: (status: string) => number, paramsQuota: number): RegionStatus {
+  const left = count("queued") + count("in_progress");
+  const total = left + count("migrated") + count("failed");
+  return {
+    region,
+    total,
+    migrated: count("migrated"),
+    failed: count("failed"),
+    remaining: left,
+    percentFinished: percent(count("migrated") + count("failed"), total),
+    quotaFloorSeconds: left / paramsQuota,
+  };
+}
+
+/**
+ * Each target's share. Another account's keys have their own counters (`byTarget`); the caller's own in a
+ * Region are what the Region's counters hold beyond the other accounts' there.
+ */
+function targetTable(targets: KmsTarget[], counts: LedgerCounts, paramsQuota: number): TargetStatus[] {
+  const others = targets.filter((target) => target.account !== undefined);
+  const ofTarget = (target: KmsTarget, status: string): number =>
+    target.account !== undefined
+      ? (counts.byTarget[`${targetName(target)}|${status}`] ?? 0)
+      : (counts.byRegion[`${target.region}|${status}`] ?? 0) -
+        others
+          .filter((other) => other.region === target.region)
+          .reduce((sum, other) => sum + ofTarget(other, status), 0);
+  return targets
+    .map((target) => ({
+      account: target.account ?? null,
+      ...share(target.region, (status) => Math.max(0, ofTarget(target, status)), paramsQuota),
+    }))
+    .filter((target) => target.total > 0);
 }
 
 /** Sums each phase's queue counts over the targets (by name), with the ledger's failed keys per phase. */
@@ -142,6 +190,8 @@ export async function collectStatus(
 ): Promise<StatusReport> {
   const now = options.now ?? Date.now();
   const windowMinutes = options.windowMinutes ?? 5;
+  // A ledger enqueued before the per-target counters: count its other accounts' keys in them, once.
+  await ledger.countTargets();
   const [counts, total, targets, finished, span, campaign] = await Promise.all([
     ledger.counts(),
     ledger.size(),
@@ -168,20 +218,17 @@ export async function collectStatus(
   const migrated = counts.byStatus["migrated"] ?? 0;
   const failed = counts.byStatus["failed"] ?? 0;
   const rate = finishingRate(finished, span.firstMs, now, windowMinutes * 60_000);
-  const byRegion = regions.map((region): RegionStatus => {
-    const count = (status: string) => counts.byRegion[`${region}|${status}`] ?? 0;
-    const left = count("queued") + count("in_progress");
-    const regionTotal = left + count("migrated") + count("failed");
-    return {
-      region,
-      total: regionTotal,
-      migrated: count("migrated"),
-      failed: count("failed"),
-      remaining: left,
-      percentFinished: percent(count("migrated") + count("failed"), regionTotal),
-      quotaFloorSeconds: left / options.paramsQuota,
-    };
-  });
+  const byTarget = targetTable(targets, counts, options.paramsQuota);
+  const byRegion = regions.map(
+    (region): RegionStatus => ({
+      ...share(region, (status) => counts.byRegion[`${region}|${status}`] ?? 0, options.paramsQuota),
+      // The Region's accounts run in parallel, each at its own quota: the Region is done with its slowest.
+      quotaFloorSeconds: Math.max(
+        0,
+        ...byTarget.filter((target) => target.region === region).map((target) => target.quotaFloorSeconds),
+      ),
+    }),
+  );
   const startedMs = campaign ? Date.parse(campaign.createdAt) : Number.NaN;
   const endMs = remaining === 0 && span.lastMs !== undefined ? span.lastMs : now;
   const failedIds = await ledger.failedIds(0, 20);
@@ -195,6 +242,7 @@ export async function collectStatus(
     queues: queueCounts,
     regions,
     byRegion,
+    byTarget,
     startedAt: campaign?.createdAt,
     elapsedSeconds: Number.isNaN(startedMs) ? undefined : Math.max(0, (endMs - startedMs) / 1000),
     percentFinished: percent(migrated + failed, total),
@@ -205,7 +253,7 @@ export async function collectStatus(
     rateSeconds: rate.seconds,
     remaining,
     etaSeconds: rate.keysPerMinute > 0 ? (remaining / rate.keysPerMinute) * 60 : undefined,
-    quotaFloorSeconds: Math.max(0, ...byRegion.map((region) => region.quotaFloorSeconds)),
+    quotaFloorSeconds: Math.max(0, ...byTarget.map((target) => target.quotaFloorSeconds)),
     failures: Object.entries(counts.byError)
       .map(([code, count]) => ({ code, count }))
       .sort((a, b) => b.count - a.count),

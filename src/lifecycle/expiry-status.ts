@@ -38,9 +38,12 @@ export interface ExpiringMaterialStatus {
   nextScheduledRun?: string | undefined;
 }
 
-const URGENT_CODES = new Set(["SOURCE_KEY_NOT_FOUND", "SOURCE_KEY_CHANGED"]);
+const URGENT_CODES = new Set(["SOURCE_KEY_NOT_FOUND", "SOURCE_KEY_CHANGED", "RENEWAL_KMS_KEY_GONE"]);
 
-/** True when a renewal failure needs someone now: the HSM key is gone or changed, or ValidTo has passed. */
+/**
+ * True when a renewal failure needs someone now: the HSM key is gone or changed, the KMS key is gone, or
+ * ValidTo has passed.
+ */
 export function isUrgentRenewalFailure(record: MigrationRecord, nowMs: number): boolean {
   const validTo = Date.parse(record.request.expiresAt ?? "");
   return !!record.renewalError && (URGENT_CODES.has(record.renewalError.code) || validTo <= nowMs);

@@ -2,9 +2,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { toMigrationError } from "../shared/errors.js";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
+import { describeTarget, targetOf } from "../shared/targets.js";
 import { runMigrationInProcess } from "../workers/in-process-runner.js";
 import type { RetryLimits } from "../workers/outcomes.js";
 import type { PhaseContext } from "../workers/phases/index.js";
+import { sourceKeyGone } from "./renew-source.js";
 
 /** The longest ValidTo KMS accepts: 365 days from the request (AWS KMS API Reference, ImportKeyMaterial, ValidTo). */
 export const MAX_VALID_FOR_MS = 365 * 86_400_000;
@@ -30,6 +32,8 @@ export interface RenewRequest {
 export interface RenewLine {
   source: string;
   region: string;
+  /** The 12-digit account of a key in another account; undefined: the caller's own. */
+  account?: string | undefined;
   keyId: string;
   /** ValidTo before this run (ISO-8601). */
   validTo: string;
@@ -197,17 +201,28 @@ export async function renewKey(
     const base = {
       source: source(record),
       region: record.region,
+      account: record.account,
       keyId: record.kmsKeyId ?? "",
       validTo: new Date(validTo).toISOString(),
       nextRenewal: new Date(validTo - request.beforeMs).toISOString(),
     };
-    if (!info)
-      return {
-        ...base,
-        result: "failed",
-        urgent: true,
-        detail: "KMS no longer holds the key; run `hsm2kms audit`",
-      };
+    if (!info) {
+      // Kept as the renewal error, so status, the report and the renewal-failures gauge see it too.
+      const message = `KMS DescribeKey finds no key ${record.kmsKeyId} in ${describeTarget(targetOf(record))}: KMS no longer holds it; run \`hsm2kms audit\``;
+      const renewalError = { code: "RENEWAL_KMS_KEY_GONE", message, at: now.toISOString() };
+      if (!request.dryRun)
+        try {
+          await ledger.save(
+            { ...record, renewalError, updatedAt: now.toISOString() },
+            stored.rev,
+            now.getTime(),
+          );
+        } catch (error) {
+          if (error instanceof LedgerConflictError) continue;
+          throw error;
+        }
+      return { ...base, result: "failed", urgent: true, detail: `RENEWAL_KMS_KEY_GONE: ${message}` };
+    }
     const claim = record.renewalClaim;
     if (claim && claim.holder !== holder && Date.parse(claim.until) > now.getTime())
       return {
@@ -252,12 +267,14 @@ export async function renewKey(
 async function finish(
   deps: RenewalDeps,
   record: MigrationRecord,
-  base: Pick<RenewLine, "source" | "region" | "keyId" | "validTo" | "nextRenewal">,
+  base: Pick<RenewLine, "source" | "region" | "account" | "keyId" | "validTo" | "nextRenewal">,
   newValidTo: Date,
   expired: boolean,
   request: RenewRequest,
 ): Promise<RenewLine> {
-  const outcome = await importAgain(deps, record, newValidTo);
+  // A key gone from the HSM fails here, before GetParametersForImport: each scheduled run would spend one.
+  const outcome =
+    (await sourceKeyGone(deps.context, record)) ?? (await importAgain(deps, record, newValidTo));
   if (outcome.ok)
     return {
       ...base,

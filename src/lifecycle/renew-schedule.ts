@@ -5,7 +5,7 @@ import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
 import { phaseLimiter, renewBullPrefix, renewQueueName } from "../shared/queues.js";
 import type { RedisConnection } from "../shared/redis.js";
-import { type KmsTarget, targetName, targetOf } from "../shared/targets.js";
+import { describeTarget, type KmsTarget, targetName, targetOf } from "../shared/targets.js";
 import { paramsPhase } from "../workers/phases/params.js";
 import { hasExpiringMaterial, type RenewalDeps, type RenewLine, renewKey } from "./renew-key.js";
 
@@ -56,8 +56,14 @@ export interface RenewalSchedule {
 }
 
 function logLine(logger: Logger, line: RenewLine): void {
-  const fields = { source: line.source, region: line.region, keyId: line.keyId, validTo: line.validTo };
-  const text = `renewal ${line.result}: ${line.source} (${line.region}, KMS key ${line.keyId}): ${line.detail}`;
+  const fields = {
+    source: line.source,
+    region: line.region,
+    ...(line.account === undefined ? {} : { account: line.account }),
+    keyId: line.keyId,
+    validTo: line.validTo,
+  };
+  const text = `renewal ${line.result}: ${line.source} (${describeTarget(line)}, KMS key ${line.keyId}): ${line.detail}`;
   if (line.result === "failed")
     logger.error({ ...fields, urgent: line.urgent }, line.urgent ? `URGENT ${text}` : text);
   else if (line.result !== "not-due") logger.info({ ...fields, newValidTo: line.newValidTo }, text);

@@ -151,6 +151,11 @@ const PIPELINE_ERROR_CODES = {
     curableByRetry: true,
     hint: "KMS did not show the new ValidTo after a renewal: run `hsm2kms renew` again and check the key in KMS (DescribeKey)",
   },
+  RENEWAL_KMS_KEY_GONE: {
+    kind: "fatal",
+    curableByRetry: false,
+    hint: "KMS DescribeKey finds no KMS key by the id the ledger holds for a key whose material expires (deleted outside hsm2kms, or the account's role reaches another account): nothing can renew it; check the key in its account (`hsm2kms audit` shows it missing-in-kms) and, if it is gone, migrate the HSM key again into a new KMS key and move its applications there",
+  },
   RENEWAL_FAILED: {
     kind: "fatal",
     curableByRetry: true,

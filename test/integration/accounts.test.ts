@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { KMSClient, ListKeysCommand } from "@aws-sdk/client-kms";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { describe, expect, it } from "vitest";
+import { createFleetMetrics } from "../../src/campaign/fleet-metrics.js";
+import { ledgerKey } from "../../src/shared/ledger/index.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { PhaseQueues } from "../../src/shared/queues.js";
 import { runCli } from "../helpers/cli.js";
@@ -163,6 +165,82 @@ describe("a manifest over several accounts (HSM2KMS_ACCOUNTS_FILE)", () => {
               expect(evidence.kms.keyArn).toContain(`:${entry.account}:key/`);
             }
             expect(packManifest.records).toHaveLength(12);
+
+            // status has a line per account and Region (each its own quota), from the ledger's per-target counters.
+            const expectedTargets = [
+              ...ACCOUNTS.flatMap((account) =>
+                REGIONS.map((region) => [account, region, KEYS.length, KEYS.length, 0]),
+              ),
+              [REFUSED, "eu-west-1", 1, 0, 1],
+              [REFUSED, "us-east-1", 1, 0, 1],
+            ].sort();
+            const byTarget = async () => {
+              const status = await runCli(["status", "--json"], env);
+              expect(status.code, status.output).toBe(0);
+              const parsed = JSON.parse(status.output.slice(status.output.indexOf("{"))) as {
+                byTarget: Array<{
+                  account: string;
+                  region: string;
+                  total: number;
+                  migrated: number;
+                  failed: number;
+                }>;
+              };
+              return parsed.byTarget
+                .map((target) => [
+                  target.account,
+                  target.region,
+                  target.total,
+                  target.migrated,
+                  target.failed,
+                ])
+                .sort();
+            };
+            expect(await byTarget()).toEqual(expectedTargets);
+            const text = await runCli(["status"], env);
+            expect(text.output).toMatch(
+              new RegExp(`^${REFUSED}\\s+us-east-1\\s+1\\s+0\\s+1\\s+0\\s+100%`, "m"),
+            );
+            expect(text.output).toContain("GetParametersForImport/s per account and Region");
+
+            // A ledger written before the per-target counters (a campaign in flight during an upgrade): its records
+            // join them once, at their next save or when status first counts them, never twice.
+            const { redis: old, ledger } = testLedger(prefix);
+            try {
+              const counters = await old.hkeys(ledgerKey(prefix, "counts"));
+              await old.hdel(
+                ledgerKey(prefix, "counts"),
+                ...counters.filter((field) => field.startsWith("target")),
+              );
+              await old.del(ledgerKey(prefix, "targets-counted"));
+              for (const record of all) await old.hdel(ledger.recordKey(record.id), "target");
+              const refused = (await ledger.get(failed[0]!.id))!;
+              await ledger.save(refused.record, refused.rev);
+              expect((await ledger.counts()).byTarget).toEqual({
+                [`${REFUSED}-${failed[0]!.region}|failed`]: 1,
+              });
+              expect(await byTarget()).toEqual(expectedTargets);
+
+              // The exporter: another account's series carry its account, the caller's own none (0 here).
+              const fleet = createFleetMetrics({
+                ledger,
+                queues: new PhaseQueues(old, prefix),
+                defaultRegion: "us-east-1",
+              });
+              const exported = await fleet.metrics.registry.metrics();
+              expect(exported).toContain(`hsm2kms_fleet_keys{status="migrated",region="us-east-1"} 0`);
+              expect(exported).toContain(
+                `hsm2kms_fleet_keys{status="migrated",region="eu-west-1",account="${ACCOUNTS[0]}"} ${KEYS.length}`,
+              );
+              expect(exported).toContain(
+                `hsm2kms_fleet_failures{code="ACCOUNT_ROLE_REFUSED",region="us-east-1",account="${REFUSED}"} 1`,
+              );
+              expect(exported).not.toMatch(
+                /hsm2kms_fleet_failures\{code="ACCOUNT_ROLE_REFUSED",region="[^"]+"\}/,
+              );
+            } finally {
+              old.disconnect();
+            }
 
             // The report names each key's account after error (the renewal's three columns follow, empty here).
             const lines = (await readFile(report, "utf8")).trim().split("\n");

@@ -8,6 +8,7 @@ import pkcs11js from "pkcs11js";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerExpiryGauges } from "../../src/lifecycle/expiry-metrics.js";
+import { collectExpiringMaterial } from "../../src/lifecycle/expiry-status.js";
 import { formatManifestCsv } from "../../src/manifest/read.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { renewBullPrefix, renewQueueName } from "../../src/shared/queues.js";
@@ -27,6 +28,9 @@ import { createTestToken, listTokenObjects, type TestToken, withTokenSession } f
  * named failure (status, report, metric, `renew`'s exit code). Last, `hsm2kms renew` renews again while an
  * import token expires under it (refreshed, renewed).
  */
+/** Another account, reached through its role: the ledger's copy of a key there that KMS does not hold. */
+const OTHER_ACCOUNT = "222222222222";
+const OTHER_ROLE = `arn:aws:iam::${OTHER_ACCOUNT}:role/hsm2kms-import`;
 let token: TestToken;
 let emulator: KmsEmulator;
 let client: KMSClient;
@@ -35,6 +39,8 @@ const prefix = randomPrefix("renew");
 
 /** KMS requests per operation the emulator has answered or is answering. */
 const requests = new Map<string, number>();
+/** The KeyId of every GetParametersForImport asked for (a renewal of a key gone from the HSM must ask none). */
+const paramsAskedFor: string[] = [];
 /** While set, every ImportKeyMaterial waits here before KMS acts (the test SIGKILLs the worker meanwhile). */
 let importGate: { reached: () => void; released: Promise<void> } | undefined;
 /** The next ImportKeyMaterial finds the emulator's clock 25 h on: its import token (24 h) has expired. */
@@ -44,9 +50,11 @@ beforeAll(async () => {
   token = await createTestToken();
   emulator = await startKmsEmulator({
     quotas: false,
+    roles: [{ roleArn: OTHER_ROLE }],
     acceptKwpZeroPadding: true,
-    beforeOperation: async ({ operation }) => {
+    beforeOperation: async ({ operation, keyId }) => {
       requests.set(operation, (requests.get(operation) ?? 0) + 1);
+      if (operation === "GetParametersForImport") paramsAskedFor.push(keyId ?? "");
       if (operation !== "ImportKeyMaterial") return;
       if (expireNextImportToken) {
         expireNextImportToken = false;
@@ -64,7 +72,9 @@ beforeAll(async () => {
     credentials: TEST_CREDENTIALS,
     maxAttempts: 1,
   });
-  env = cliEnvironment(token.env, emulator.url, prefix);
+  const accountsFile = join(token.dir, "accounts.csv");
+  await writeFile(accountsFile, `account,role_arn\n${OTHER_ACCOUNT},${OTHER_ROLE}\n`);
+  env = cliEnvironment(token.env, emulator.url, prefix, { HSM2KMS_ACCOUNTS_FILE: accountsFile });
 });
 
 afterAll(async () => {
@@ -169,6 +179,7 @@ describe("keeping expiring material alive", () => {
 
     // The scheduled renewal; its worker is SIGKILLed while KMS holds its first ImportKeyMaterial.
     requests.clear();
+    paramsAskedFor.length = 0;
     let release = () => {};
     const reached = new Promise<void>((resolve) => {
       importGate = { reached: resolve, released: new Promise((done) => (release = done)) };
@@ -223,6 +234,9 @@ describe("keeping expiring material alive", () => {
         }
         // One import per renewed key, the one whose answer was lost included; none for the key gone from the HSM.
         expect(requests.get("ImportKeyMaterial")).toBe(3);
+        // The HSM is asked first: the key gone from it cost no GetParametersForImport, however many runs failed it.
+        expect(paramsAskedFor.length).toBeGreaterThanOrEqual(3);
+        expect(paramsAskedFor.filter((keyId) => keyId.includes(gone))).toEqual([]);
         expect(workers.output()).toMatch(/URGENT renewal failed: renew-3 .*SOURCE_KEY_NOT_FOUND/);
         const redis = new Redis(TEST_REDIS_URL);
         const queue = new Queue(renewQueueName(), { connection: redis, prefix: renewBullPrefix(prefix) });
@@ -300,16 +314,51 @@ describe("keeping expiring material alive", () => {
       ),
     ).rejects.toMatchObject({ name: "KMSInvalidStateException" });
 
+    // A key of another account whose KMS key DescribeKey cannot find at all (deleted outside hsm2kms): the ledger
+    // names it by the copy of renew-0's record below, with a KMS key id no account holds.
+    const vanished = `${migrated.get("renew-0")?.id}-vanished`;
+    const missingKeyId = "0b0b0b0b-1111-4222-8333-444444444444";
+    {
+      const { redis, ledger } = testLedger(prefix);
+      try {
+        const copy = (await ledger.get(migrated.get("renew-0")?.id ?? ""))?.record ?? expect.fail("renew-0");
+        await ledger.create({ ...copy, id: vanished, account: OTHER_ACCOUNT, kmsKeyId: missingKeyId });
+      } finally {
+        redis.disconnect();
+      }
+    }
+
     // On demand, with the first import token expiring before its import: new parameters, wrapped again, renewed.
     requests.clear();
     expireNextImportToken = true;
     const again = await runCli(["renew", "--before", "2h", "--renew-for", "7d"], env);
     expect(again.code, again.output).toBe(1);
-    expect(again.output).toContain("renew: 3 renewed, 0 not due, 1 failed (1 urgent)");
+    expect(again.output).toContain("renew: 3 renewed, 0 not due, 2 failed (2 urgent)");
+    // Another account's key is named with its account; the missing KMS key is kept as its renewal error, urgent.
+    expect(again.output).toMatch(
+      new RegExp(
+        `URGENT failed: renew-0 \\(CKA_ID [0-9a-f]+\\) \\(account ${OTHER_ACCOUNT}, us-east-1, KMS key ${missingKeyId}\\): .*RENEWAL_KMS_KEY_GONE: `,
+      ),
+    );
+    expect(again.output).toMatch(/renewed: renew-0 \(CKA_ID [0-9a-f]+\) \(us-east-1, KMS key /);
+    {
+      const { redis, ledger } = testLedger(prefix);
+      try {
+        expect((await ledger.get(vanished))?.record.renewalError).toMatchObject({
+          code: "RENEWAL_KMS_KEY_GONE",
+          message: expect.stringContaining(`no key ${missingKeyId} in account ${OTHER_ACCOUNT}, us-east-1`),
+        });
+        const expiry = await collectExpiringMaterial(ledger, { beforeMs: 10 * 60_000 });
+        expect(expiry).toMatchObject({ renewalFailures: 2, urgentFailures: 2 });
+      } finally {
+        redis.disconnect();
+      }
+    }
     expect(again.output).toMatch(
       /URGENT failed: renew-3 .*SOURCE_KEY_NOT_FOUND: the HSM key this KMS key holds is gone/,
     );
     expect(requests.get("ImportKeyMaterial")).toBe(4);
+    expect(paramsAskedFor.filter((keyId) => keyId.includes(gone))).toEqual([]);
     // 25 h on, every renewed key signs: its new ValidTo is 7 days from now.
     for (const label of labels) await sign(label, keyIds.get(label) ?? "");
   }, 240_000);

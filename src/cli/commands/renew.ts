@@ -5,6 +5,7 @@ import { formatDuration, parseDurationMs } from "../../shared/durations.js";
 import { ConfigError, fatal } from "../../shared/errors.js";
 import type { HsmPort } from "../../shared/hsm/types.js";
 import type { KmsPort } from "../../shared/kms/types.js";
+import { describeTarget } from "../../shared/targets.js";
 import { phaseSettingsOf, retryLimitsOf } from "../../workers/settings.js";
 import { EXIT } from "../exit-codes.js";
 import {
@@ -31,7 +32,7 @@ function durationFlag(name: string, text: string): number {
 function lineText(line: RenewLine): string {
   const urgent = line.urgent ? "URGENT " : "";
   const next = line.newValidTo ? `, new ValidTo ${line.newValidTo}` : "";
-  return `${urgent}${line.result}: ${line.source} (${line.region}, KMS key ${line.keyId}): ValidTo ${line.validTo}${next}, next renewal ${line.nextRenewal}: ${line.detail}\n`;
+  return `${urgent}${line.result}: ${line.source} (${describeTarget(line)}, KMS key ${line.keyId}): ValidTo ${line.validTo}${next}, next renewal ${line.nextRenewal}: ${line.detail}\n`;
 }
 
 /** `hsm2kms renew`: import the same HSM key again, with a later ValidTo, into keys whose material expires soon. */

@@ -40,6 +40,23 @@ function regionLines(status: StatusReport): string[] {
   ];
 }
 
+/**
+ * The per-target lines (only when some keys go to another account): each account and Region has its own
+ * quotas, so its own fastest finish.
+ */
+function targetLines(status: StatusReport): string[] {
+  if (!status.byTarget.some((target) => target.account !== null)) return [];
+  const width = Math.max(6, ...status.byTarget.map((target) => target.region.length)) + 2;
+  return [
+    "",
+    `${"account".padEnd(14)}${"Region".padEnd(width)}${pad("keys", 7)}${pad("migrated", 10)}${pad("failed", 8)}${pad("remaining", 11)}${pad("done", 6)}  at best`,
+    ...status.byTarget.map(
+      (target) =>
+        `${(target.account ?? "(caller)").padEnd(14)}${target.region.padEnd(width)}${pad(target.total, 7)}${pad(target.migrated, 10)}${pad(target.failed, 8)}${pad(target.remaining, 11)}${pad(percentText(target.percentFinished), 6)}  ${seconds(target.quotaFloorSeconds)}`,
+    ),
+  ];
+}
+
 /** The expiring material's lines (only when some key's material expires). */
 function expiryLines(status: StatusReport): string[] {
   const expiry = status.expiringMaterial;
@@ -72,6 +89,7 @@ export function formatStatus(status: StatusReport, paramsQuota: number): string 
     `${status.total} keys in ${status.regions.join(", ") || "no Region yet"}: ${s["migrated"] ?? 0} migrated, ${s["failed"] ?? 0} failed, ${s["in_progress"] ?? 0} in progress, ${s["queued"] ?? 0} queued`,
     `${percentText(status.percentFinished)} finished (${percentText(status.percentMigrated)} migrated)${elapsed}`,
     ...regionLines(status),
+    ...targetLines(status),
     "",
     `${"phase".padEnd(10)}${pad("waiting", 9)}${pad("running", 9)}${pad("retrying", 10)}${pad("failed", 9)}`,
   ];
@@ -90,7 +108,7 @@ export function formatStatus(status: StatusReport, paramsQuota: number): string 
   lines.push(
     "",
     `rate ${status.keysPerMinute.toFixed(1)} keys/min ${basis}; ${status.remaining} remaining; ETA ${eta}` +
-      ` (at best ${seconds(status.quotaFloorSeconds)} at ${paramsQuota} GetParametersForImport/s per Region)`,
+      ` (at best ${seconds(status.quotaFloorSeconds)} at ${paramsQuota} GetParametersForImport/s per ${status.byTarget.some((target) => target.account !== null) ? "account and Region" : "Region"})`,
   );
   if (status.failures.length > 0) {
     lines.push("", "failures by reason:");
@@ -108,7 +126,7 @@ export function registerStatusCommand(program: Command): void {
     program
       .command("status")
       .description(
-        "Show progress (percent finished, elapsed time, per Region), jobs per phase (waiting, running, retrying), the rate, the ETA (from the current rate, measured since the first key finished while the run is younger than 5 minutes, and from the GetParametersForImport quota) and failures with reasons; for keys whose material expires (expires_at), how many, how many due (within HSM2KMS_RENEW_BEFORE) or expired, the soonest ValidTo and next renewal, when the scheduled renewal runs next, and failed renewals (URGENT when the HSM key is gone or the material expired). Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
+        "Show progress (percent finished, elapsed time, per Region, and per account and Region when keys go to other accounts), jobs per phase (waiting, running, retrying), the rate, the ETA (from the current rate, measured since the first key finished while the run is younger than 5 minutes, and from the GetParametersForImport quota) and failures with reasons; for keys whose material expires (expires_at), how many, how many due (within HSM2KMS_RENEW_BEFORE) or expired, the soonest ValidTo and next renewal, when the scheduled renewal runs next, and failed renewals (URGENT when the HSM key is gone or the material expired). Exit 1 when no campaign exists under the prefix (nothing enqueued, or its ledger was lost); --watch shows a Redis outage and keeps watching.",
       )
       .option("--json", "print JSON (for scripts)")
       .option("--watch", "refresh until interrupted")

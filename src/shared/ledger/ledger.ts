@@ -3,7 +3,7 @@ import type { RedisConnection } from "../redis.js";
 import { type KmsTarget, parseTargetName, targetName } from "../targets.js";
 import { type CampaignMarker, ensureCampaign, readCampaign } from "./campaign.js";
 import { ledgerKey } from "./keys.js";
-import { CREATE_RECORD, CREATE_RECORDS, SAVE_RECORD } from "./scripts.js";
+import { COUNT_TARGETS, CREATE_RECORD, CREATE_RECORDS, SAVE_RECORD } from "./scripts.js";
 
 /** Another worker saved the record since we read it: our view is stale and we must not hand over. */
 export class LedgerConflictError extends Error {
@@ -31,6 +31,10 @@ export interface LedgerCounts {
   byError: Record<string, number>;
   /** `region|code` -> failed keys */
   byRegionError: Record<string, number>;
+  /** `<account>-<region>|status` -> count, for keys of another account only (they count in `byRegion` too). */
+  byTarget: Record<string, number>;
+  /** `<account>-<region>|code` -> failed keys, for keys of another account only. */
+  byTargetError: Record<string, number>;
 }
 
 /**
@@ -45,6 +49,7 @@ export class Ledger {
   ) {
     redis.defineCommand("h2kCreateRecord", { numberOfKeys: 6, lua: CREATE_RECORD });
     redis.defineCommand("h2kSaveRecord", { numberOfKeys: 4, lua: SAVE_RECORD });
+    redis.defineCommand("h2kCountTargets", { lua: COUNT_TARGETS });
     // Without numberOfKeys, the key count is the first argument: one per record, plus the four shared keys.
     redis.defineCommand("h2kCreateRecords", { lua: CREATE_RECORDS });
   }
@@ -70,7 +75,7 @@ export class Ledger {
       record.status,
       record.phase,
       record.region,
-      record.account === undefined ? "" : targetName({ account: record.account, region: record.region }),
+      targetField(record),
     ];
   }
 
@@ -138,6 +143,7 @@ export class Ledger {
       record.error?.code ?? "",
       now,
       record.id,
+      targetField(record),
     );
     if (result < 0) throw new LedgerConflictError(record.id);
     return result;
@@ -155,13 +161,23 @@ export class Ledger {
 
   async counts(): Promise<LedgerCounts> {
     const raw = await this.redis.hgetall(this.key("counts"));
-    const counts: LedgerCounts = { byStatus: {}, byPhase: {}, byRegion: {}, byError: {}, byRegionError: {} };
+    const counts: LedgerCounts = {
+      byStatus: {},
+      byPhase: {},
+      byRegion: {},
+      byError: {},
+      byRegionError: {},
+      byTarget: {},
+      byTargetError: {},
+    };
     const into: Record<string, Record<string, number>> = {
       status: counts.byStatus,
       phase: counts.byPhase,
       region: counts.byRegion,
       error: counts.byError,
       failure: counts.byRegionError,
+      target: counts.byTarget,
+      "target-failure": counts.byTargetError,
     };
     for (const [field, value] of Object.entries(raw)) {
       const separator = field.indexOf(":");
@@ -169,6 +185,25 @@ export class Ledger {
       if (target && Number(value) !== 0) target[field.slice(separator + 1)] = Number(value);
     }
     return counts;
+  }
+
+  /**
+   * Brings the records of other accounts written before the per-target counters (`counts.byTarget`) into them,
+   * once per ledger (a marker `targets-counted` remembers it): a campaign enqueued by an earlier version and
+   * finished before its upgrade would otherwise show none of its keys per target. Reads the ledger in batches;
+   * each batch is one atomic script, so workers saving meanwhile count nothing twice.
+   */
+  async countTargets(batchSize = 500): Promise<void> {
+    if (await this.redis.exists(this.key("targets-counted"))) return;
+    // No other account's keys: nothing to count, and no marker written into a prefix without a campaign.
+    if ((await this.redis.scard(this.key("targets"))) === 0) return;
+    for (let start = 0; ; start += batchSize) {
+      const ids = await this.redis.zrange(this.key("ids"), String(start), String(start + batchSize - 1));
+      if (ids.length === 0) break;
+      const keys = [this.key("counts"), ...ids.map((id) => this.recordKey(id))];
+      await (this.redis as unknown as Scripts).h2kCountTargets(keys.length, ...keys);
+    }
+    await this.redis.set(this.key("targets-counted"), new Date().toISOString());
   }
 
   async size(): Promise<number> {
@@ -229,7 +264,13 @@ export class Ledger {
   }
 }
 
+/** The record's target name in the counters, `<account>-<region>`, or "" for the caller's own account. */
+function targetField(record: MigrationRecord): string {
+  return record.account === undefined ? "" : targetName({ account: record.account, region: record.region });
+}
+
 interface Scripts {
+  h2kCountTargets(...args: Array<string | number>): Promise<number>;
   h2kCreateRecord(...args: Array<string | number>): Promise<number>;
   h2kSaveRecord(...args: Array<string | number>): Promise<number>;
   h2kCreateRecords(...args: Array<string | number>): Promise<number[]>;

@@ -55,8 +55,11 @@ export interface KmsEmulatorOptions {
   consistencyDelayMs?: number;
   /** Test hook: the source of the consistency delays, in [0, 1). @defaultValue Math.random */
   consistencyRandom?: () => number;
-  /** Test hook awaited before each request runs (after latency and quotas), e.g. to let a token expire. */
-  beforeOperation?: (request: { region: string; operation: string }) => void | Promise<void>;
+  /**
+   * Test hook awaited before each request runs (after latency and quotas), e.g. to let a token expire; `keyId`
+   * is the request's KeyId as sent (an id, ARN or alias), when it has one.
+   */
+  beforeOperation?: (request: { region: string; operation: string; keyId?: string }) => void | Promise<void>;
   /** Test hook: every import token issued, so a test can search its logs and stores for them. */
   onImportTokenIssued?: (importToken: Buffer) => void;
   /** JSON file (mode 0600, it holds key material) that keeps state across restarts. @defaultValue none */

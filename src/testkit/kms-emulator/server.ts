@@ -138,7 +138,10 @@ async function runRequest(pipeline: Pipeline, request: IncomingMessage, response
       request.socket.destroy();
       return;
     }
-    if (operation) await options.beforeOperation?.({ region, operation });
+    if (operation) {
+      const keyId = typeof input["KeyId"] === "string" ? { keyId: input["KeyId"] } : {};
+      await options.beforeOperation?.({ region, operation, ...keyId });
+    }
     const definition = operation ? (tagging ? TAGGING_OPERATIONS : OPERATIONS)[operation] : undefined;
     if (!definition)
       throw new KmsError(

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -12,6 +11,7 @@ import {
 } from "@aws-sdk/client-kms";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newKeyPairSync } from "../../src/shared/crypto/key-pairs.js";
 import type { MigrationRecord } from "../../src/shared/migration.js";
 import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
@@ -140,7 +140,7 @@ describe("hsm2kms abandon", () => {
         WrappingKeySpec: "RSA_2048",
       }),
     );
-    const material = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({
+    const material = newKeyPairSync({ type: "ec", namedCurve: "P-256" }).privateKey.export({
       format: "der",
       type: "pkcs8",
     });

@@ -18,6 +18,7 @@ import { type KmsTarget, targetName } from "../shared/targets.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
+import { requestPacesOf } from "./pacing.js";
 import { createPhaseProcessor } from "./processor.js";
 import { phaseSettingsOf, retryLimitsOf } from "./settings.js";
 
@@ -110,10 +111,13 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         baseCredentials: options.kmsCredentials,
       })
     : undefined;
+  // Each account-Region port spaces the calls that pace a phase, as that phase's fleet-wide limiter spaces starts.
+  const pace = requestPacesOf(config);
   const kmsPorts = kmsPortCache((region, account) =>
     createKmsAdapter({
       region,
       account,
+      pace,
       endpoint: config.kmsEndpoint,
       credentials: credentialsForAccount(accountCredentials, account, options.kmsCredentials),
       onRequest: (event) => events.emit("kms:request", event),
@@ -167,7 +171,6 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const name = queueName(phase, target);
       if (workers.has(name)) continue;
       started.push(phase);
-      const hsmPhase = HSM_PHASES.includes(phase);
       const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
       const worker = new Worker<PhaseJobData>(
         name,
@@ -175,7 +178,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         {
           connection,
           prefix: bullPrefix(config.queuePrefix, phase, target),
-          concurrency: hsmPhase ? config.hsmConcurrency : config.kmsConcurrency,
+          concurrency: HSM_PHASES.includes(phase) ? config.hsmConcurrency : config.kmsConcurrency,
           ...(limiter ? { limiter } : {}),
           lockDuration: config.jobLockMs,
           stalledInterval: Math.max(1000, Math.round(config.jobLockMs / 4)),

@@ -18,7 +18,7 @@ import { type KmsTarget, targetName } from "../shared/targets.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
-import { requestPacesOf } from "./pacing.js";
+import { phaseConcurrency, requestPacesOf } from "./pacing.js";
 import { createPhaseProcessor } from "./processor.js";
 import { phaseSettingsOf, retryLimitsOf } from "./settings.js";
 
@@ -178,7 +178,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         {
           connection,
           prefix: bullPrefix(config.queuePrefix, phase, target),
-          concurrency: HSM_PHASES.includes(phase) ? config.hsmConcurrency : config.kmsConcurrency,
+          concurrency: phaseConcurrency(phase, config),
           ...(limiter ? { limiter } : {}),
           lockDuration: config.jobLockMs,
           stalledInterval: Math.max(1000, Math.round(config.jobLockMs / 4)),

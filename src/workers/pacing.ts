@@ -1,6 +1,6 @@
 import type { Config } from "../shared/config.js";
 import type { RequestPace } from "../shared/kms/index.js";
-import { PHASES } from "../shared/migration.js";
+import { HSM_PHASES, PHASES, type PhaseName } from "../shared/migration.js";
 import { pacedOperation, phaseLimiter } from "../shared/queues.js";
 
 /**
@@ -21,3 +21,19 @@ export function requestPacesOf(
   return paces;
 }
 
+/**
+ * Jobs one worker process runs at once in a phase's queue. KMS phases run `HSM2KMS_KMS_CONCURRENCY`, HSM
+ * phases as many as the HSM has sessions (`HSM2KMS_HSM_CONCURRENCY`), except wrap when it fetches its own
+ * import parameters (`HSM2KMS_PARAMS_ON_HSM_HOST`): each of its jobs then also waits on DescribeKey and
+ * GetParametersForImport, holding no session meanwhile, so with only as many jobs as sessions the HSM sat idle
+ * while they waited and the quota was missed (0.66 of it at 10/s). It gets the KMS phases' concurrency on top;
+ * its HSM calls stay bounded by the sessions (HsmSlots), and its GetParametersForImport calls by the limiter.
+ */
+export function phaseConcurrency(
+  phase: PhaseName,
+  config: Pick<Config, "hsmConcurrency" | "kmsConcurrency" | "paramsOnHsmHost">,
+): number {
+  if (!HSM_PHASES.includes(phase)) return config.kmsConcurrency;
+  if (phase === "wrap" && config.paramsOnHsmHost) return config.hsmConcurrency + config.kmsConcurrency;
+  return config.hsmConcurrency;
+}

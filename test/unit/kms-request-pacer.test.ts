@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/shared/config.js";
 import { type PacerClock, RequestPacer } from "../../src/shared/kms/index.js";
 import { phaseLimiter } from "../../src/shared/queues.js";
-import { requestPacesOf } from "../../src/workers/pacing.js";
+import { phaseConcurrency, requestPacesOf } from "../../src/workers/pacing.js";
 
 /** A clock that only moves when told to, and records each wait it was asked for. */
 class FakeClock implements PacerClock {
@@ -107,5 +107,20 @@ describe("requestPacesOf", () => {
       burst: wrap.max,
       intervalMs: wrap.duration / wrap.max,
     });
+  });
+});
+
+describe("phaseConcurrency", () => {
+  it("gives wrap the KMS phases' jobs on top of the HSM's sessions only when it fetches its own parameters", () => {
+    const normal = loadConfig({ HSM2KMS_HSM_CONCURRENCY: "3", HSM2KMS_KMS_CONCURRENCY: "7" });
+    const onHsmHost = loadConfig({
+      HSM2KMS_HSM_CONCURRENCY: "3",
+      HSM2KMS_KMS_CONCURRENCY: "7",
+      HSM2KMS_PARAMS_ON_HSM_HOST: "true",
+    });
+    const phases = ["preflight", "wrap", "params", "verify"] as const;
+    expect(phases.map((phase) => phaseConcurrency(phase, normal))).toEqual([3, 3, 7, 7]);
+    expect(phaseConcurrency("wrap", onHsmHost)).toBe(10);
+    expect(phaseConcurrency("preflight", onHsmHost)).toBe(3);
   });
 });

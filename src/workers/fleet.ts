@@ -17,6 +17,7 @@ import { isConnectionError, RedisOutageLog } from "../shared/redis-outage.js";
 import { type KmsTarget, targetName } from "../shared/targets.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
+import { HandoverCache } from "./handover-cache.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
 import { phaseConcurrency, requestPacesOf } from "./pacing.js";
 import { createPhaseProcessor } from "./processor.js";
@@ -162,6 +163,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     return { ...context, hsm: () => port };
   };
   const limits = retryLimitsOf(config);
+  // A phase that hands a key over to the next keeps its record, so the next phase's job here need not read it.
+  const handovers = new HandoverCache();
 
   // One worker per phase and target: each account-Region queue has its own limiter, as KMS meters quotas.
   const serve = (target: KmsTarget) => {
@@ -174,7 +177,14 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
       const worker = new Worker<PhaseJobData>(
         name,
-        createPhaseProcessor(phase, target, { ledger, queues, context: contextFor(phase), limits, events }),
+        createPhaseProcessor(phase, target, {
+          ledger,
+          queues,
+          context: contextFor(phase),
+          limits,
+          events,
+          handovers,
+        }),
         {
           connection,
           prefix: bullPrefix(config.queuePrefix, phase, target),

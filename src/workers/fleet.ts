@@ -280,6 +280,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   for (const target of await bounded(discoverTargets())) serve(target);
   const stopped = (async () => {
     let idleChecks = 0;
+    let lastPhaseEnded = Number.NEGATIVE_INFINITY;
+    events.on("phase:ended", () => {
+      lastPhaseEnded = performance.now();
+    });
     while (!stopping) {
       await sleep(pollMs);
       if (stopping) break;
@@ -290,7 +294,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         // Redis answered: an outage that ended without a reconnect (a slow or paused server) is over.
         outage.recovered();
         if (!options.untilIdle) continue;
-        idleChecks = (await bounded(isIdle())) ? idleChecks + 1 : 0;
+        // A phase ended since the last look: not idle, known without asking every queue (a round trip each).
+        const busy = performance.now() - lastPhaseEnded < pollMs;
+        idleChecks = !busy && (await bounded(isIdle())) ? idleChecks + 1 : 0;
         if (idleChecks >= 2) await close();
       } catch (error) {
         idleChecks = 0;

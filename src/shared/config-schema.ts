@@ -110,7 +110,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   {
     name: "HSM2KMS_HSM_CONCURRENCY",
     defaultText: "4",
-    explanation: "PKCS#11 sessions (concurrent HSM jobs) per worker process",
+    explanation:
+      "PKCS#11 sessions (concurrent HSM calls) per worker process; wrap with HSM2KMS_PARAMS_ON_HSM_HOST runs HSM2KMS_KMS_CONCURRENCY more jobs",
     shown: (c) => text(c.hsmConcurrency),
   },
   {

@@ -18,7 +18,9 @@ import { isConnectionError, RedisOutageLog } from "../shared/redis-outage.js";
 import { type KmsTarget, targetName } from "../shared/targets.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
+import { HandoverCache } from "./handover-cache.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
+import { phaseConcurrency, requestPacesOf } from "./pacing.js";
 import { createPhaseProcessor } from "./processor.js";
 import { phaseSettingsOf, retryLimitsOf } from "./settings.js";
 
@@ -116,10 +118,13 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         baseCredentials: options.kmsCredentials,
       })
     : undefined;
+  // Each account-Region port spaces the calls that pace a phase, as that phase's fleet-wide limiter spaces starts.
+  const pace = requestPacesOf(config);
   const kmsPorts = kmsPortCache((region, account) =>
     createKmsAdapter({
       region,
       account,
+      pace,
       endpoint: config.kmsEndpoint,
       credentials: credentialsForAccount(accountCredentials, account, options.kmsCredentials),
       onRequest: (event) => events.emit("kms:request", event),
@@ -180,6 +185,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         onError,
       })
     : undefined;
+  // A phase that hands a key over to the next keeps its record, so the next phase's job here need not read it.
+  const handovers = new HandoverCache();
 
   // One worker per phase and target: each account-Region queue has its own limiter, as KMS meters quotas.
   const serve = (target: KmsTarget) => {
@@ -190,15 +197,21 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const name = queueName(phase, target);
       if (workers.has(name)) continue;
       started.push(phase);
-      const hsmPhase = HSM_PHASES.includes(phase);
       const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
       const worker = new Worker<PhaseJobData>(
         name,
-        createPhaseProcessor(phase, target, { ledger, queues, context: contextFor(phase), limits, events }),
+        createPhaseProcessor(phase, target, {
+          ledger,
+          queues,
+          context: contextFor(phase),
+          limits,
+          events,
+          handovers,
+        }),
         {
           connection,
           prefix: bullPrefix(config.queuePrefix, phase, target),
-          concurrency: hsmPhase ? config.hsmConcurrency : config.kmsConcurrency,
+          concurrency: phaseConcurrency(phase, config),
           ...(limiter ? { limiter } : {}),
           lockDuration: config.jobLockMs,
           stalledInterval: Math.max(1000, Math.round(config.jobLockMs / 4)),
@@ -293,6 +306,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   for (const target of await bounded(discoverTargets())) serve(target);
   const stopped = (async () => {
     let idleChecks = 0;
+    let lastPhaseEnded = Number.NEGATIVE_INFINITY;
+    events.on("phase:ended", () => {
+      lastPhaseEnded = performance.now();
+    });
     while (!stopping) {
       await sleep(pollMs);
       if (stopping) break;
@@ -303,7 +320,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         // Redis answered: an outage that ended without a reconnect (a slow or paused server) is over.
         outage.recovered();
         if (!options.untilIdle) continue;
-        idleChecks = (await bounded(isIdle())) ? idleChecks + 1 : 0;
+        // A phase ended since the last look: not idle, known without asking every queue (a round trip each).
+        const busy = performance.now() - lastPhaseEnded < pollMs;
+        idleChecks = !busy && (await bounded(isIdle())) ? idleChecks + 1 : 0;
         if (idleChecks >= 2) await close();
       } catch (error) {
         idleChecks = 0;

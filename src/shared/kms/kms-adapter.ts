@@ -24,6 +24,7 @@ import { fatal, isMigrationError } from "../errors.js";
 import { createKmsClient, type KmsClientSettings } from "./kms-client.js";
 import { awsErrorName, mapKmsError } from "./kms-errors.js";
 import { KeyQuotaHold } from "./quota-hold.js";
+import { type RequestPace, RequestPacer } from "./request-pacer.js";
 import { createTaggingClient, findKmsKeysByTag } from "./tag-lookup.js";
 import type { KmsKeyInfo, KmsPort, KmsRequestEvent, ResourceQuotaEvent } from "./types.js";
 
@@ -46,6 +47,11 @@ export interface KmsAdapterOptions extends KmsClientSettings {
    * raised. @defaultValue 300000 (5 minutes)
    */
   resourceQuotaHoldMs?: number;
+  /**
+   * Operations whose requests this port spaces itself, just before sending them (the fleet passes its limiters'
+   * pace, see RequestPacer). @defaultValue none: every request is sent at once
+   */
+  pace?: Readonly<Record<string, RequestPace>>;
 }
 
 function keyInfo(metadata: KeyMetadata | undefined): KmsKeyInfo {
@@ -92,6 +98,7 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
   // (AWS General Reference, "AWS Key Management Service endpoints and quotas").
   const endpoint =
     options.endpoint ?? `https://kms.${region}.amazonaws.com${region.startsWith("cn-") ? ".cn" : ""}`;
+  const pacer = new RequestPacer(options.pace ?? {});
   const keyQuota = new KeyQuotaHold(options.resourceQuotaHoldMs ?? 300_000, (event) => {
     try {
       options.onResourceQuota?.(account === undefined ? event : { ...event, account });
@@ -115,6 +122,7 @@ export function createKmsAdapter(options: KmsAdapterOptions): KmsPort {
     run: () => Promise<T>,
     quotaRegion = region,
   ): Promise<T> {
+    await pacer.admit(operation);
     const started = performance.now();
     try {
       const result = await run();

@@ -7,6 +7,8 @@ import type { PhaseContext } from "./context.js";
  * CreateAlias for the manifest's alias, if any. An alias that exists already is fine when it points to this key;
  * when KMS says it exists but DescribeKey cannot find it, it is most likely ours, made by a lost attempt and
  * not propagated yet (AWS KMS Developer Guide, "AWS KMS eventual consistency"): look again later.
+ * `changeRecorded`: the caller's last checkpoint, with nothing awaited since, already recorded `kmsChangedAt`
+ * (the key was created a moment ago), so the alias's own checkpoint would record the same instant again.
  */
 export async function ensureAlias(
   ctx: PhaseContext,
@@ -14,10 +16,11 @@ export async function ensureAlias(
   record: MigrationRecord,
   keyId: string,
   who: string,
+  changeRecorded = false,
 ): Promise<void> {
   const alias = record.request.alias;
   if (!alias) return;
-  await ctx.checkpoint({ kmsChangedAt: ctx.now().toISOString() });
+  if (!changeRecorded) await ctx.checkpoint({ kmsChangedAt: ctx.now().toISOString() });
   try {
     await kms.createAlias(alias, keyId);
   } catch (error) {

@@ -127,7 +127,8 @@ async function recordCreatedKey(
   key: KmsKeyInfo,
 ): Promise<void> {
   try {
-    await ctx.checkpoint({ kmsKeyId: key.keyId, kmsKeyArn: key.arn });
+    // kmsChangedAt too: the alias is created right after, and need not checkpoint it again.
+    await ctx.checkpoint({ kmsKeyId: key.keyId, kmsKeyArn: key.arn, kmsChangedAt: ctx.now().toISOString() });
   } catch (error) {
     if (!(error instanceof LedgerConflictError)) throw error;
     const owner = await ctx.lookup(record.id);
@@ -182,6 +183,7 @@ export const create: Phase = async (ctx, record) => {
   const kms = ctx.kms(record.region, record.account);
 
   let key = record.kmsKeyId ? await kms.describeKey(record.kmsKeyId) : undefined;
+  let created = false;
   // The key this campaign made may not be visible yet: the scheduler waits within the consistency window.
   if (record.kmsKeyId && !key)
     throw notVisible(
@@ -200,6 +202,7 @@ export const create: Phase = async (ctx, record) => {
         ...(earlier.lookedUp ? { tagLookupAt: at } : {}),
       });
       key = await createNewKey(ctx, kms, record, source);
+      created = true;
     }
   }
   // A role of the key's account acts in that account only (IAM); an ARN naming another one means the wrong role
@@ -215,7 +218,7 @@ export const create: Phase = async (ctx, record) => {
       "KMS_KEY_PENDING_DELETION",
       `${describeSource(record.source)}: KMS key ${key.keyId} is pending deletion; cancel the deletion or re-enqueue the key`,
     );
-  await ensureAlias(ctx, kms, record, key.keyId, describeSource(record.source));
+  await ensureAlias(ctx, kms, record, key.keyId, describeSource(record.source), created);
   return {
     patch: { kmsKeyId: key.keyId, kmsKeyArn: key.arn, aliasCreated: record.request.alias !== undefined },
     next: key.keyState === "Enabled" ? "verify" : paramsPhase(ctx.settings),

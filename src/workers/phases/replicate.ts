@@ -79,13 +79,19 @@ export async function replicate(ctx: PhaseContext, record: MigrationRecord): Pro
       `${who}: the replica ${record.kmsKeyId} recorded in the ledger is not found (DescribeKey: NotFoundException)`,
       { details: { operation: "DescribeKey", awsError: "NotFoundException" } },
     );
+  const replicated = !replica;
   if (!replica) {
     const startedAt = ctx.now().toISOString();
     await ctx.checkpoint({ createStartedAt: startedAt, kmsChangedAt: startedAt });
     replica = await replicateOnce(ctx, record, primary.region, primary.kmsKeyId, primary.kmsKeyArn, who);
-    await ctx.checkpoint({ kmsKeyId: replica.keyId, kmsKeyArn: replica.arn });
+    await ctx.checkpoint({
+      kmsKeyId: replica.keyId,
+      kmsKeyArn: replica.arn,
+      kmsChangedAt: ctx.now().toISOString(),
+    });
   }
-  await ensureAlias(ctx, kms, record, replica.keyId, who);
+  // The alias's change is recorded with the replica's id when this attempt replicated it.
+  await ensureAlias(ctx, kms, record, replica.keyId, who, replicated);
   return {
     patch: {
       kmsKeyId: replica.keyId,

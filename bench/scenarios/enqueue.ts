@@ -10,6 +10,7 @@ import { formatCsvLine } from "../../src/shared/csv.js";
 import { BENCH_REGIONS, type BenchEnv, REDIS_URL } from "../lib/bench-env.js";
 import { memoryUnder, usedMemory } from "../lib/redis-stats.js";
 import { atLeast, atMost, type Figure, info } from "../lib/report.js";
+import { ensureFreshBuild } from "./startup.js";
 import type { Scenario } from "./types.js";
 
 const BIN = join(import.meta.dirname, "../../bin/hsm2kms.js");
@@ -123,6 +124,8 @@ export const enqueueScenario: Scenario = {
   keysNeeded: () => 0,
   async run(context) {
     const [small, large] = context.quick ? [5_000, 20_000] : [10_000, 100_000];
+    // The compiled CLI, as installed: tsx would add its own start-up and compile time to every run.
+    ensureFreshBuild();
     const dir = await mkdtemp(join(tmpdir(), "hsm2kms-bench-"));
     try {
       const files = [join(dir, "small.csv"), join(dir, "large.csv")] as const;

@@ -19,11 +19,14 @@ function newestSourceMtimeMs(): number {
   );
 }
 
-/** bin/hsm2kms.js runs dist/ only when it is at least as new as src/: build it so that is what is measured. */
-function ensureFreshBuild(): void {
+/**
+ * bin/hsm2kms.js runs dist/ only when it is at least as new as src/: build it so that what an installed
+ * package runs is what is measured (`startup`, `enqueue`).
+ */
+export function ensureFreshBuild(): void {
   const compiled = join(ROOT, "dist/cli/main.js");
   if (existsSync(compiled) && statSync(compiled).mtimeMs >= newestSourceMtimeMs()) return;
-  process.stderr.write("startup: building dist/ (npm run build)...\n");
+  process.stderr.write("bench: building dist/ (npm run build)...\n");
   const build = spawnSync("npm", ["run", "build"], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   if (build.status !== 0) throw new Error("npm run build failed");
 }

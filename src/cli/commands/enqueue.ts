@@ -27,15 +27,16 @@ async function keyPolicyFlag(path: string | undefined): Promise<string | undefin
 }
 
 /**
- * Enqueue's live memory is bounded (two chunks and the duplicate check's ~40 bytes per row), but V8 lets its
+ * Enqueue's live memory is bounded (a few chunks and the duplicate check's ~40 bytes per row), but V8 lets its
  * heap grow up to ~4x what survived the last full collection before it collects again, so by default the peak
  * RSS of a 100k-row manifest was 1.3x that of a 10k-row one with the same live set (BENCHMARKS.md, enqueue).
- * Growing the heap by at most 10% per full collection keeps the peak with the live set, for a few more full
- * collections of a small heap (no measurable CPU). This is a growth factor, not a limit: nothing that needs
- * the memory is refused it. The flag is one V8 reads at every full collection, so setting it now takes effect.
+ * Letting the heap grow by at most half per full collection keeps the peak with the live set. Measured on 100k
+ * rows (2 cores, quiet; BENCHMARKS.md): 7 full collections and 6.7 s of CPU by default (RSS 1.31x of 10k
+ * rows'), 43 at 50% (1.07x, 10.8k rows/s), 52 and 8.6 s of CPU at 10% (no flatter, 8.3k rows/s). This is a growth factor, not a limit: nothing that needs the memory is refused it. V8 reads
+ * the flag at every full collection, so setting it now takes effect.
  */
 function preferSmallHeap(): void {
-  setFlagsFromString("--heap-growing-percent=10");
+  setFlagsFromString("--heap-growing-percent=50");
 }
 
 const openManifest = (path: string) => openManifestFile(path, "a CSV file with a header row");

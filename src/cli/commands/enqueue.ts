@@ -32,8 +32,9 @@ async function keyPolicyFlag(path: string | undefined): Promise<string | undefin
  * RSS of a 100k-row manifest was 1.3x that of a 10k-row one with the same live set (BENCHMARKS.md, enqueue).
  * Letting the heap grow by at most half per full collection keeps the peak with the live set. Measured on 100k
  * rows (2 cores, quiet; BENCHMARKS.md): 7 full collections and 6.7 s of CPU by default (RSS 1.31x of 10k
- * rows'), 43 at 50% (1.07x, 10.8k rows/s), 52 and 8.6 s of CPU at 10% (no flatter, 8.3k rows/s). This is a growth factor, not a limit: nothing that needs the memory is refused it. V8 reads
- * the flag at every full collection, so setting it now takes effect.
+ * rows'), 43 at 50% (1.07x, 10.8k rows/s), 52 and 8.6 s of CPU at 10% (no flatter, 8.3k rows/s). This is
+ * a growth factor, not a limit: nothing that needs the memory is refused it. V8 reads the flag at every full
+ * collection, so setting it now takes effect.
  */
 function preferSmallHeap(): void {
   setFlagsFromString("--heap-growing-percent=50");

@@ -3,12 +3,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "bullmq";
 import type { Logger } from "pino";
 import { type RenewalSchedule, startRenewalSchedule } from "../lifecycle/renew-schedule.js";
-import { AccountCredentials, credentialsForAccount } from "../shared/account-credentials.js";
 import { type Config, redactUrl } from "../shared/config.js";
 import { fatal } from "../shared/errors.js";
 import { HsmSlots, hsmLane } from "../shared/hsm/hsm-share.js";
 import type { HsmPort } from "../shared/hsm/types.js";
-import { createKmsAdapter, kmsPortCache } from "../shared/kms/index.js";
 import type { KmsPort } from "../shared/kms/types.js";
 import { CampaignWatch, Ledger } from "../shared/ledger/index.js";
 import { HSM_PHASES, type PhaseName } from "../shared/migration.js";
@@ -18,9 +16,10 @@ import { isConnectionError, RedisOutageLog } from "../shared/redis-outage.js";
 import { type KmsTarget, targetName } from "../shared/targets.js";
 import { failAbandonedJob } from "./abandoned-jobs.js";
 import { WorkerEvents } from "./events.js";
+import { fleetKmsPorts } from "./fleet-kms.js";
 import { HandoverCache } from "./handover-cache.js";
 import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
-import { phaseConcurrency, requestPacesOf } from "./pacing.js";
+import { phaseConcurrency } from "./pacing.js";
 import { createPhaseProcessor } from "./processor.js";
 import { phaseSettingsOf, retryLimitsOf } from "./settings.js";
 
@@ -109,37 +108,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       "HSM phases (preflight, wrap) need HSM2KMS_PKCS11_LIB, HSM2KMS_TOKEN_LABEL and a PIN on this host",
     );
 
-  // Other accounts are reached through their roles (HSM2KMS_ACCOUNTS_FILE), assumed with this worker's own
-  // credentials; STS answers at the KMS endpoint override too (the sandbox's emulator).
-  const accountCredentials = config.accounts
-    ? new AccountCredentials(config.accounts, {
-        region: config.region ?? "us-east-1",
-        endpoint: config.kmsEndpoint,
-        baseCredentials: options.kmsCredentials,
-      })
-    : undefined;
-  // Each account-Region port spaces the calls that pace a phase, as that phase's fleet-wide limiter spaces starts.
-  const pace = requestPacesOf(config);
-  const kmsPorts = kmsPortCache((region, account) =>
-    createKmsAdapter({
-      region,
-      account,
-      pace,
-      endpoint: config.kmsEndpoint,
-      credentials: credentialsForAccount(accountCredentials, account, options.kmsCredentials),
-      onRequest: (event) => events.emit("kms:request", event),
-      onResourceQuota: (event) => {
-        // Once per hold and process: the adapter itself stops sending CreateKey into that Region.
-        if (event.state === "exceeded")
-          logger.error(
-            { region: event.region, account: event.account, quota: event.quota, operation: event.operation },
-            `KMS refused ${event.operation}: the account${event.account ? ` ${event.account}` : ""} is at its "${event.quota}" resource quota in ${event.region}; keys that reach create there fail (KMS_RESOURCE_QUOTA_EXCEEDED) until it is raised in Service Quotas; then hsm2kms retry --failed`,
-          );
-        else logger.info({ region: event.region, quota: event.quota }, "KMS creates keys again");
-        events.emit("kms:resource-quota", event);
-      },
-    }),
-  );
+  const kmsPorts = fleetKmsPorts({ config, logger, events, kmsCredentials: options.kmsCredentials });
   const kms = (region: string, account?: string): KmsPort => kmsPorts.portFor(region, account);
   const context = {
     hsm: () => {
@@ -277,7 +246,6 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     }
     await Promise.race([queues.close(), sleep(FORCED_CLOSE_MS, undefined, { ref: false })]);
     kmsPorts.close();
-    accountCredentials?.destroy();
   };
 
   /** Stops taking work at once: the campaign is lost, or Redis is gone under --until-idle. */

@@ -1,5 +1,6 @@
 import {
   findOrphans,
+  heldKeysOf,
   holdsMaterial,
   ORPHAN_WITH_MATERIAL,
   orphanReason,
@@ -95,16 +96,19 @@ const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
 
 /**
  * The campaign's live orphans in each target (account, Region) of its ledger: keys tagged with this campaign that
- * the ledger does not track (`abandon --orphans` removes those without material and leaves the others). One already pending deletion was cleaned up and is left out.
+ * the ledger does not track (`abandon --orphans` removes those without material and leaves the others). One
+ * already pending deletion was cleaned up and is left out.
  */
 async function orphanLines(ledger: Ledger, ports: AuditPorts, prefix: string): Promise<AuditLine[]> {
   const lines: AuditLine[] = [];
+  const held = heldKeysOf(ledger);
   for (const target of await ledger.targets())
     for (const orphan of await findOrphans(
       ledger,
       ports.kms(target.region, target.account),
       target,
       prefix,
+      held,
     )) {
       const { region, account } = target;
       const info = await ports.kms(region, account).describeKey(orphan.keyId);

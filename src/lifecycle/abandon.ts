@@ -4,7 +4,14 @@ import type { MigrationRecord } from "../shared/migration.js";
 import type { KmsTarget } from "../shared/targets.js";
 import { PROVENANCE_TAGS, tagValue } from "../workers/phases/provenance.js";
 import type { CleanupKmsPort } from "./cleanup-kms.js";
-import { findOrphans, holdsMaterial, ORPHAN_WITH_MATERIAL, sourceOf } from "./orphans.js";
+import {
+  findOrphans,
+  type HeldKeys,
+  heldKeysOf,
+  holdsMaterial,
+  ORPHAN_WITH_MATERIAL,
+  sourceOf,
+} from "./orphans.js";
 
 /** What `abandon` is asked to do. */
 export interface AbandonRequest {
@@ -49,12 +56,14 @@ const GONE_STATES = new Set(["PendingDeletion", "PendingReplicaDeletion"]);
  * Abandons one KMS key: DeleteImportedKeyMaterial, DeleteAlias for the campaign's alias if it still names this
  * key, ScheduleKeyDeletion. Refuses a key without this campaign's `hsm2kms:campaign` tag, read from the key
  * itself (ListResourceTags), never from the eventually consistent tag index. Each step is skipped when done.
+ * With `orphan`, a key that holds material is left alone (see holdsMaterial).
  */
 async function abandonKmsKey(
   kms: CleanupKmsPort,
   keyId: string,
   alias: string | undefined,
   request: AbandonRequest,
+  orphan = false,
 ): Promise<{ result: AbandonLine["result"]; detail: string }> {
   const info = await kms.describeKey(keyId);
   if (!info) return { result: "already-abandoned", detail: "KMS no longer holds the key" };
@@ -65,19 +74,21 @@ async function abandonKmsKey(
       result: "left-alone",
       detail: `the key's ${PROVENANCE_TAGS.campaign} tag is ${campaign === undefined ? "missing" : `"${campaign}"`}, not "${tagValue(request.prefix)}": only this campaign's keys are abandoned`,
     };
+  if (orphan && holdsMaterial(info.keyState))
+    return { result: "left-alone", detail: `${info.keyState}: ${ORPHAN_WITH_MATERIAL}` };
   const aliasTarget = alias ? await kms.describeKey(alias) : undefined;
   const deleteAlias = alias !== undefined && aliasTarget?.keyId === info.keyId;
   if (GONE_STATES.has(info.keyState) && !deleteAlias)
     return { result: "already-abandoned", detail: `the key is ${info.keyState}` };
   const steps = [
-    info.keyState === "Enabled" || info.keyState === "Disabled" ? "delete imported material" : undefined,
+    holdsMaterial(info.keyState) ? "delete imported material" : undefined,
     deleteAlias ? `delete alias ${alias}` : undefined,
     GONE_STATES.has(info.keyState) ? undefined : `schedule deletion in ${request.deletionWindowDays} days`,
   ].filter((step): step is string => step !== undefined);
   if (!request.act) return { result: "would-abandon", detail: `${info.keyState}: ${steps.join(", ")}` };
   // AWS KMS Developer Guide, "Deleting imported key material": the key becomes unusable at once (PendingImport),
   // before the waiting period of ScheduleKeyDeletion (API Reference: 7-30 days) even starts.
-  if (info.keyState === "Enabled" || info.keyState === "Disabled") await kms.deleteImportedKeyMaterial(keyId);
+  if (holdsMaterial(info.keyState)) await kms.deleteImportedKeyMaterial(keyId);
   if (deleteAlias && alias) await kms.deleteAlias(alias);
   let deletion = "";
   if (!GONE_STATES.has(info.keyState)) {
@@ -195,11 +206,12 @@ async function sweepOrphans(
   target: KmsTarget,
   ports: AbandonPorts,
   request: AbandonRequest,
+  held: HeldKeys,
 ): Promise<AbandonLine[]> {
   const { region, account } = target;
   const kms = ports.kms(region, account);
   const lines: AbandonLine[] = [];
-  for (const orphan of await findOrphans(ledger, kms, target, request.prefix)) {
+  for (const orphan of await findOrphans(ledger, kms, target, request.prefix, held)) {
     const base = {
       kind: "orphan" as const,
       region,
@@ -208,12 +220,7 @@ async function sweepOrphans(
       keyId: orphan.keyId,
     };
     try {
-      const state = (await kms.describeKey(orphan.keyId))?.keyState;
-      if (state !== undefined && holdsMaterial(state)) {
-        lines.push({ ...base, result: "left-alone", detail: `${state}: ${ORPHAN_WITH_MATERIAL}` });
-        continue;
-      }
-      const outcome = await abandonKmsKey(kms, orphan.keyId, orphan.record?.request.alias, request);
+      const outcome = await abandonKmsKey(kms, orphan.keyId, orphan.record?.request.alias, request, true);
       if (outcome.result !== "already-abandoned") lines.push({ ...base, ...outcome });
     } catch (error) {
       lines.push({
@@ -252,8 +259,9 @@ export async function abandonCampaign(
     const others = (await ledger.targets()).filter(
       (target) => target.account !== undefined && regions.has(target.region),
     );
+    const held = heldKeysOf(ledger);
     for (const target of [...[...regions].sort().map((region) => ({ region })), ...others])
-      for (const line of await sweepOrphans(ledger, target, ports, request)) emit(line);
+      for (const line of await sweepOrphans(ledger, target, ports, request, held)) emit(line);
   }
   return lines;
 }

@@ -62,15 +62,34 @@ export function orphanReason(orphan: OrphanKey): string {
 }
 
 /**
- * The campaign's orphans in one target (account and Region), found through the Resource Groups Tagging API by the campaign tag
- * (eventually consistent: a key tagged moments ago may show only later). Keys in any state, pending deletion
- * included: the caller decides what a deleted one means.
+ * The KMS key ids a ledger's records hold, read in one pass over the ledger the first time they are asked for and
+ * shared by every target a sweep looks at.
+ */
+export type HeldKeys = () => Promise<Set<string>>;
+
+export function heldKeysOf(ledger: Ledger): HeldKeys {
+  let held: Promise<Set<string>> | undefined;
+  return () => {
+    held ??= (async () => {
+      const ids = new Set<string>();
+      for await (const record of ledger.records()) if (record.kmsKeyId) ids.add(record.kmsKeyId);
+      return ids;
+    })();
+    return held;
+  };
+}
+
+/**
+ * The campaign's orphans in one target (account and Region), found through the Resource Groups Tagging API by the
+ * campaign tag (eventually consistent: a key tagged moments ago may show only later). Keys in any state, pending
+ * deletion included: the caller decides what a deleted one means.
  */
 export async function findOrphans(
   ledger: Ledger,
   kms: Pick<KmsPort, "findKeysByTag">,
   target: KmsTarget,
   prefix: string,
+  heldKeys: HeldKeys = heldKeysOf(ledger),
 ): Promise<OrphanKey[]> {
   const { region, account } = target;
   const candidates: OrphanKey[] = [];
@@ -83,13 +102,6 @@ export async function findOrphans(
   if (candidates.length === 0) return [];
   // A key another record of the ledger holds is tracked, whatever its tag says (a ledger edited by hand, two
   // records swapped): `abandon --orphans` would destroy a key in use. Only keys no record holds are orphans.
-  const held = await keysHeldByLedger(ledger);
+  const held = await heldKeys();
   return candidates.filter((candidate) => !held.has(candidate.keyId));
-}
-
-/** Every KMS key id the ledger's records hold (one pass over the ledger, in batches). */
-async function keysHeldByLedger(ledger: Ledger): Promise<Set<string>> {
-  const held = new Set<string>();
-  for await (const record of ledger.records()) if (record.kmsKeyId) held.add(record.kmsKeyId);
-  return held;
 }

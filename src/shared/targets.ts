@@ -44,3 +44,11 @@ export function describeTarget(target: KmsTarget | string): string {
   const { account, region } = toTarget(target);
   return account === undefined ? region : `account ${account}, ${region}`;
 }
+
+/**
+ * The account an ARN names: its fifth field (AWS General Reference, "Amazon Resource Names (ARNs)":
+ * `arn:partition:service:region:account-id:resource`); undefined when it has none.
+ */
+export function accountOfArn(arn: string): string | undefined {
+  return arn.split(":")[4] || undefined;
+}

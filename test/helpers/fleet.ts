@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { formatManifestCsv } from "../../src/manifest/read.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
+import type { MigrationRecord } from "../../src/shared/migration.js";
 import { generateKey } from "../../src/testkit/sample-key-generation.js";
 import type { SampleKey } from "../../src/testkit/sample-keys.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
@@ -64,6 +65,23 @@ export function manifestFor(keys: SampleKey[], region = "us-east-1"): string {
 export function testLedger(prefix: string) {
   const redis = new Redis(TEST_REDIS_URL);
   return { redis, ledger: new Ledger(redis, prefix) };
+}
+
+/** Every ledger record of the campaign under `prefix`, in enqueue order. */
+export async function ledgerRecords(prefix: string): Promise<MigrationRecord[]> {
+  const { redis, ledger } = testLedger(prefix);
+  try {
+    const all: MigrationRecord[] = [];
+    for await (const record of ledger.records()) all.push(record);
+    return all;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The campaign's ledger records by their source label. */
+export async function recordsByLabel(prefix: string): Promise<Map<string, MigrationRecord>> {
+  return new Map((await ledgerRecords(prefix)).map((record) => [record.source.label ?? "", record]));
 }
 
 /** Polls until `done` is true or the time is up. */

@@ -16,7 +16,7 @@ import type { MigrationRecord } from "../../src/shared/migration.js";
 import { wrapKeyMaterial } from "../../src/testkit/wrap-key-material.js";
 import { PROVENANCE_TAGS } from "../../src/workers/phases/index.js";
 import { runCli } from "../helpers/cli.js";
-import { addMixedKeys, cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { addMixedKeys, cliEnvironment, recordsByLabel } from "../helpers/fleet.js";
 import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";
 import { deletePrefix, randomPrefix, TEST_REDIS_URL } from "../helpers/redis.js";
@@ -54,13 +54,7 @@ afterAll(async () => {
   await token?.cleanup();
 });
 
-async function records(): Promise<Map<string, MigrationRecord>> {
-  const { redis, ledger } = testLedger(prefix);
-  const all = new Map<string, MigrationRecord>();
-  for await (const record of ledger.records()) all.set(record.source.label ?? "", record);
-  redis.disconnect();
-  return all;
-}
+const records = () => recordsByLabel(prefix);
 
 const keyState = async (keyId: string) =>
   (await client.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState;

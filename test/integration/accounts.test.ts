@@ -5,11 +5,10 @@ import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { describe, expect, it } from "vitest";
 import { createFleetMetrics } from "../../src/campaign/fleet-metrics.js";
 import { ledgerKey } from "../../src/shared/ledger/index.js";
-import type { MigrationRecord } from "../../src/shared/migration.js";
 import { PhaseQueues } from "../../src/shared/queues.js";
 import { runCli } from "../helpers/cli.js";
 import { withEmulator, withRedisPrefix, withToken } from "../helpers/fixtures.js";
-import { cliEnvironment, testLedger } from "../helpers/fleet.js";
+import { cliEnvironment, ledgerRecords, testLedger } from "../helpers/fleet.js";
 import type { KmsEmulator } from "../helpers/kms-emulator.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";
 
@@ -19,14 +18,6 @@ const REFUSED = "555555555555";
 const REGIONS = ["us-east-1", "eu-west-1"];
 const KEYS = ["sample-ec-p256", "sample-hmac-256"] as const;
 const role = (account: string) => `arn:aws:iam::${account}:role/hsm2kms-import`;
-
-async function records(prefix: string): Promise<MigrationRecord[]> {
-  const { redis, ledger } = testLedger(prefix);
-  const all: MigrationRecord[] = [];
-  for await (const record of ledger.records()) all.push(record);
-  redis.disconnect();
-  return all;
-}
 
 /** Every key id of `account` in `region`, listed with the account's own credentials (its role). */
 async function keysOfAccount(emulator: KmsEmulator, account: string, region: string): Promise<string[]> {
@@ -83,7 +74,7 @@ describe("a manifest over several accounts (HSM2KMS_ACCOUNTS_FILE)", () => {
             const run = await runCli(["migrate", manifest, "--out", report], env);
             expect(run.code, run.output).toBe(1); // the refused account's two keys
 
-            const all = await records(prefix);
+            const all = await ledgerRecords(prefix);
             expect(all).toHaveLength(14);
             const failed = all.filter((record) => record.status === "failed");
             expect(

@@ -14,7 +14,7 @@ import type { MigrationRecord } from "../../src/shared/migration.js";
 import { renewBullPrefix, renewQueueName } from "../../src/shared/queues.js";
 import { runCli } from "../helpers/cli.js";
 import { withWorkerProcesses } from "../helpers/fixtures.js";
-import { addMixedKeys, cliEnvironment, testLedger, waitFor } from "../helpers/fleet.js";
+import { addMixedKeys, cliEnvironment, recordsByLabel, testLedger, waitFor } from "../helpers/fleet.js";
 import { type KmsEmulator, startKmsEmulator } from "../helpers/kms-emulator.js";
 import { TEST_CREDENTIALS } from "../helpers/pipeline.js";
 import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
@@ -84,13 +84,7 @@ afterAll(async () => {
   await token?.cleanup();
 });
 
-async function records(): Promise<Map<string, MigrationRecord>> {
-  const { redis, ledger } = testLedger(prefix);
-  const all = new Map<string, MigrationRecord>();
-  for await (const record of ledger.records()) all.set(record.source.label ?? "", record);
-  redis.disconnect();
-  return all;
-}
+const records = () => recordsByLabel(prefix);
 
 /** ECDSA keys: the hash that fits the curve. */
 const SIGNING: Record<string, "ECDSA_SHA_256" | "ECDSA_SHA_384"> = {

@@ -1,4 +1,5 @@
 import type { MigrationRecord } from "../../shared/migration.js";
+import { accountOfArn } from "../../shared/targets.js";
 import { sha256Hex } from "./signatures.js";
 import {
   type EvidenceRecord,
@@ -54,7 +55,7 @@ export function evidenceRecord(
       keyArn: record.kmsKeyArn,
       keyId: record.kmsKeyId,
       // The ARN names the account the key is in (arn:aws:kms:<region>:<account>:key/<id>).
-      account: record.account ?? record.kmsKeyArn.split(":")[4] ?? "",
+      account: record.account ?? accountOfArn(record.kmsKeyArn) ?? "",
       region: record.region,
       keySpec: source.keySpec,
       keyUsage: source.keyUsage,

@@ -2,6 +2,7 @@ import { deferred, fatal, isMigrationError, notVisible } from "../../shared/erro
 import type { KmsKeyInfo, KmsPort } from "../../shared/kms/types.js";
 import { LedgerConflictError } from "../../shared/ledger/index.js";
 import { describeSource, type MigrationRecord, type SourceKeyFacts } from "../../shared/migration.js";
+import { accountOfArn } from "../../shared/targets.js";
 import { ensureAlias } from "./alias.js";
 import type { Phase, PhaseContext } from "./context.js";
 import { paramsPhase } from "./params.js";
@@ -207,7 +208,7 @@ export const create: Phase = async (ctx, record) => {
   }
   // A role of the key's account acts in that account only (IAM); an ARN naming another one means the wrong role
   // or endpoint: stop before material goes into a key the manifest did not ask for.
-  const keyAccount = key.arn.split(":")[4];
+  const keyAccount = accountOfArn(key.arn);
   if (record.account !== undefined && keyAccount !== record.account)
     throw fatal(
       "KMS_KEY_WRONG_ACCOUNT",

@@ -75,8 +75,8 @@ async function expectOneKmsKeyPerSourceKey(
 describe("the fleet", () => {
   let keys: SampleKey[];
 
-  it("two worker processes migrate 24 mixed keys at AWS's default quotas; one is SIGKILLed mid-run; nothing is lost or duplicated", async () => {
-    keys = await addMixedKeys(token.env, "fleet", 24, 2);
+  it("two worker processes migrate 16 mixed keys at AWS's default quotas; one is SIGKILLed mid-run; nothing is lost or duplicated", async () => {
+    keys = await addMixedKeys(token.env, "fleet", 16, 2);
     const objectsBefore = (await listTokenObjects(token.env)).length;
     const emulator = await startKmsEmulator({ acceptKwpZeroPadding: true });
     emulators.push(emulator);
@@ -87,23 +87,23 @@ describe("the fleet", () => {
     await writeFile(manifest, manifestFor(keys));
 
     const enqueued = await runCli(["enqueue", manifest], env);
-    expect(enqueued.output).toContain("24 rows accepted (24 queued, 0 already known), 0 rejected");
+    expect(enqueued.output).toContain("16 rows accepted (16 queued, 0 already known), 0 rejected");
     expect(enqueued.code).toBe(0);
 
     const doomed = spawnCli(["worker"], env);
     const survivor = spawnCli(["worker"], env);
     workers.push(doomed, survivor);
-    await waitFor(async () => (await countFinished(prefix)).migrated >= 10, 90_000, "10 keys migrated");
+    await waitFor(async () => (await countFinished(prefix)).migrated >= 6, 90_000, "6 keys migrated");
     doomed.child.kill("SIGKILL");
     expect(await doomed.exited).toBe("SIGKILL");
 
     await waitFor(
       async () => {
         const { migrated, failed } = await countFinished(prefix);
-        return migrated + failed === 24;
+        return migrated + failed === 16;
       },
       150_000,
-      "all 24 keys finished",
+      "all 16 keys finished",
     );
     survivor.child.kill("SIGTERM");
     expect(await survivor.exited).toBe(0);
@@ -126,7 +126,7 @@ describe("the fleet", () => {
 
     // Re-enqueueing the same manifest, or an overlapping one, adds nothing already known.
     const again = await runCli(["enqueue", manifest], env);
-    expect(again.output).toContain("24 rows accepted (0 queued, 24 already known), 0 rejected");
+    expect(again.output).toContain("16 rows accepted (0 queued, 16 already known), 0 rejected");
     const extra = await addMixedKeys(token.env, "fleet-extra", 2);
     const overlapping = join(token.dir, "overlapping.csv");
     await writeFile(overlapping, manifestFor([...keys.slice(0, 5), ...extra]));

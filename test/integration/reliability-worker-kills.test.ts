@@ -16,7 +16,7 @@ import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js"
 import { reliabilityBench } from "../helpers/reliability-bench.js";
 
 const seed = chaosSeed("worker kills");
-const trials = chaosTrials(4);
+const trials = chaosTrials(3);
 const figures = new Figures(`worker processes SIGKILLed at random points (seed ${seed})`);
 const bench = reliabilityBench({ keys: { mixed: { label: "kill", count: 6 } }, figures });
 

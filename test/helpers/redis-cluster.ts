@@ -14,6 +14,12 @@ export interface LocalRedisCluster {
   url: string;
   /** Kills one node (SIGKILL), as a crashed master. */
   kill(port: number): void;
+  /**
+   * Waits until the replicas of the master on `port` hold everything it had written when asked. Replication
+   * is asynchronous: a master killed before its replica caught up loses its last writes, which Redis Cluster
+   * documents; a test that means a clean failover waits for this first.
+   */
+  replicated(port: number): Promise<void>;
   /** The port of the master serving the slot of `key`. */
   masterFor(key: string): Promise<number>;
   stop(): Promise<void>;
@@ -26,6 +32,25 @@ async function clusterState(port: number): Promise<string> {
   } catch {
     return "down";
   }
+}
+
+async function info(port: number, section: string): Promise<Map<string, string>> {
+  const { stdout } = await run("redis-cli", ["-p", String(port), "info", section]);
+  return new Map(
+    stdout
+      .split(/\r?\n/)
+      .filter((line) => line.includes(":"))
+      .map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1)]),
+  );
+}
+
+/** A replica has finished its first full synchronisation and follows its master's stream. */
+async function replicaInSync(port: number): Promise<boolean> {
+  const replication = await info(port, "replication");
+  return (
+    replication.get("role") !== "slave" ||
+    (replication.get("master_link_status") === "up" && replication.get("master_sync_in_progress") === "0")
+  );
 }
 
 async function connectedReplicas(port: number): Promise<number> {
@@ -70,6 +95,9 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
           "",
           "--appendonly",
           "no",
+          // A replica's first synchronisation starts at once (Redis waits 5 s by default to batch replicas).
+          "--repl-diskless-sync-delay",
+          "0",
           "--dir",
           nodeDir,
         ],
@@ -117,6 +145,24 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
       tries++
     )
       await sleep(200);
+    // "connected" above is the cluster bus. Until a replica's first full synchronisation ends it holds
+    // nothing, and with a validity factor of 0 it would still be promoted: a failover then loses everything.
+    for (let tries = 0; tries < 150 && !(await Promise.all(ports.map(replicaInSync))).every(Boolean); tries++)
+      await sleep(200);
+    const replicated = async (port: number) => {
+      const target = Number((await info(port, "replication")).get("master_repl_offset"));
+      // INFO's "slave0:ip=...,offset=N,..." lines: what each replica has acknowledged.
+      const acknowledged = async () =>
+        [...(await info(port, "replication")).entries()]
+          .filter(([name]) => /^slave\d+$/.test(name))
+          .map(([, value]) => Number(/offset=(\d+)/.exec(value)?.[1] ?? -1));
+      for (let tries = 0; tries < 100; tries++) {
+        const offsets = await acknowledged();
+        if (offsets.length > 0 && offsets.every((offset) => offset >= target)) return;
+        await sleep(50);
+      }
+      throw new Error(`the replicas of 127.0.0.1:${port} did not reach its replication offset ${target}`);
+    };
     const masterFor = async (key: string) => {
       const { stdout: slot } = await run("redis-cli", ["-p", String(ports[0]), "cluster", "keyslot", key]);
       const { stdout: nodesText } = await run("redis-cli", ["-p", String(ports[0]), "cluster", "nodes"]);
@@ -135,6 +181,7 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
       ports,
       url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
       kill: (port) => nodes[ports.indexOf(port)]?.kill("SIGKILL"),
+      replicated,
       masterFor,
       stop,
     };

@@ -1,14 +1,15 @@
 import { cp, mkdir, rm } from "node:fs/promises";
-import { basename, dirname, join, sep } from "node:path";
+import { join, sep } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, CLI_ENTRY, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 
 /**
- * The Docker image does not ship src/testkit (.dockerignore). The same CLI the other tests spawn, copied
- * without its testkit (inside the repository, so that node_modules still resolves): every other command
- * still loads, and the commands that need the testkit exit 2 saying why.
+ * The Docker image does not ship src/testkit (.dockerignore). bin/hsm2kms.js with src/ copied without its
+ * testkit (inside the repository, so that node_modules still resolves; run through tsx, as no dist/ is
+ * copied): every other command still loads, and the commands that need the testkit exit 2 saying why. (The
+ * CLI the other tests spawn is one bundle, with no testkit folder to leave out.)
  */
 let entry: string;
 let copy: string;
@@ -16,19 +17,13 @@ let copy: string;
 beforeAll(async () => {
   copy = join(ROOT, ".tmp", `no-testkit-${process.pid}-${Date.now()}`);
   await mkdir(copy, { recursive: true });
-  // bin/hsm2kms.js (through tsx) sits one folder below src/'s parent; the transpiled entry beside it.
-  const base = CLI_ENTRY === BIN ? ROOT : dirname(CLI_ENTRY);
-  const parts =
-    CLI_ENTRY === BIN
-      ? ["bin", "src", "package.json", "tsconfig.json"]
-      : [basename(CLI_ENTRY), "src", "package.json"];
-  const testkit = join(base, "src", "testkit");
-  for (const part of parts)
-    await cp(join(base, part), join(copy, part), {
+  const testkit = join(ROOT, "src", "testkit");
+  for (const part of ["bin", "src", "package.json", "tsconfig.json"])
+    await cp(join(ROOT, part), join(copy, part), {
       recursive: true,
       filter: (source) => source !== testkit && !source.startsWith(testkit + sep),
     });
-  entry = CLI_ENTRY === BIN ? join(copy, "bin", "hsm2kms.js") : join(copy, basename(CLI_ENTRY));
+  entry = join(copy, "bin", "hsm2kms.js");
 });
 
 afterAll(async () => {

@@ -1,9 +1,10 @@
-import { Queue, Worker } from "bullmq";
+import { DelayedError, Queue, Worker } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../shared/config.js";
+import { formatDuration } from "../shared/durations.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
-import { phaseLimiter, renewBullPrefix, renewQueueName } from "../shared/queues.js";
+import { bullPrefix, phaseLimiter, queueName, renewBullPrefix, renewQueueName } from "../shared/queues.js";
 import type { RedisConnection } from "../shared/redis.js";
 import { describeTarget, type KmsTarget, targetName, targetOf } from "../shared/targets.js";
 import { paramsPhase } from "../workers/phases/params.js";
@@ -39,6 +40,30 @@ export async function nextScheduledRenewal(
   }
 }
 
+/**
+ * Whether a key's renewal waits for the migration: a renewal spends one GetParametersForImport, as each key of
+ * the migration does, and both are paced at that quota by limiters of their own (a BullMQ limiter guards one
+ * queue), so running together in one account and Region they would ask KMS for twice it. While the migration has
+ * that work queued there, a renewal waits unless its material expires within half of HSM2KMS_RENEW_BEFORE (7 of
+ * the default 14 days): a renewal already under way (its claim in the ledger) and an urgent one run at once.
+ */
+export function renewalYields(
+  record: MigrationRecord | undefined,
+  migrationBusy: boolean,
+  nowMs: number,
+  beforeMs: number,
+): boolean {
+  if (!migrationBusy || !record || record.renewalClaim) return false;
+  const validTo = Date.parse(record.request.expiresAt ?? "");
+  return Number.isFinite(validTo) && validTo - nowMs > beforeMs / 2;
+}
+
+/** How long a renewal that yields to the migration waits before it looks again. */
+const RENEWAL_YIELD_MS = 60_000;
+
+/** How long one reading of a migration's queued GetParametersForImport work stands for the renewals of its target. */
+const MIGRATION_BUSY_TTL_MS = 5_000;
+
 export interface RenewalScheduleOptions {
   config: Config;
   connection: RedisConnection;
@@ -47,6 +72,8 @@ export interface RenewalScheduleOptions {
   deps: Omit<RenewalDeps, "ledger">;
   logger: Logger;
   onError: (source: string) => (error: Error) => void;
+  /** How long a renewal that yields to the migration waits. @defaultValue 60 s */
+  yieldMs?: number;
 }
 
 export interface RenewalSchedule {
@@ -141,14 +168,50 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
   sweeper.on("error", options.onError(renewQueueName()));
   workers.set(renewQueueName(), sweeper);
 
-  // One GetParametersForImport per renewal: paced as the migration paces that operation, per account and Region.
-  const limiter = phaseLimiter(paramsPhase(config), config.kmsQuotas, config.paramsOnHsmHost);
+  // One GetParametersForImport per renewal: paced as the migration paces that operation, per account and Region,
+  // and out of its way while it has that work queued (renewalYields).
+  const phase = paramsPhase(config);
+  const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
+  const yieldMs = options.yieldMs ?? RENEWAL_YIELD_MS;
+  const paramsQueues = new Map<string, Queue>();
+  const busyReadings = new Map<string, { at: number; busy: Promise<boolean> }>();
+  const migrationBusy = (target: KmsTarget): Promise<boolean> => {
+    const name = targetName(target);
+    const reading = busyReadings.get(name);
+    if (reading && Date.now() - reading.at < MIGRATION_BUSY_TTL_MS) return reading.busy;
+    let queue = paramsQueues.get(name);
+    if (!queue) {
+      queue = new Queue(queueName(phase, target), { connection, prefix: bullPrefix(prefix, phase, target) });
+      queue.on("error", options.onError(queueName(phase, target)));
+      paramsQueues.set(name, queue);
+    }
+    const busy = queue
+      .getJobCounts("wait", "active", "delayed", "prioritized", "waiting-children")
+      .then((counts) => Object.values(counts).some((count) => count > 0));
+    busy.catch(() => busyReadings.delete(name));
+    busyReadings.set(name, { at: Date.now(), busy });
+    return busy;
+  };
+  const yielding = new Set<string>();
   const serve = (target: KmsTarget) => {
     const name = targetName(target);
     if (workers.has(name)) return;
     const worker = new Worker<RenewJobData>(
       renewQueueName(target),
-      async (job) => {
+      async (job, token) => {
+        const stored = await ledger.get(job.data.migrationId);
+        const now = options.deps.context.now().getTime();
+        if (renewalYields(stored?.record, await migrationBusy(target), now, config.renewBeforeMs)) {
+          if (!yielding.has(name))
+            logger.info(
+              { target: name },
+              `scheduled renewal: waiting while the migration in ${describeTarget(target)} uses the GetParametersForImport quota (material expiring within ${formatDuration(config.renewBeforeMs / 2)} renews at once)`,
+            );
+          yielding.add(name);
+          await job.moveToDelayed(Date.now() + yieldMs, token);
+          throw new DelayedError();
+        }
+        yielding.delete(name);
         const line = await renewKey(
           { ...options.deps, ledger },
           job.data.migrationId,
@@ -173,7 +236,9 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
     serve,
     close: async (force = false) => {
       await Promise.all([...workers.values()].map((worker) => worker.close(force)));
-      await Promise.all([sweepQueue, ...keyQueues.values()].map((queue) => queue.close()));
+      await Promise.all(
+        [sweepQueue, ...keyQueues.values(), ...paramsQueues.values()].map((queue) => queue.close()),
+      );
     },
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { selectPhases } from "../../src/cli/commands/worker.js";
-import { dueForRenewal, renewSchedulerId } from "../../src/lifecycle/renew-schedule.js";
+import { dueForRenewal, renewalYields, renewSchedulerId } from "../../src/lifecycle/renew-schedule.js";
 import { loadConfig } from "../../src/shared/config.js";
 import { ConfigError } from "../../src/shared/errors.js";
 import { type MigrationRecord, newMigrationRecord, PHASES } from "../../src/shared/migration.js";
@@ -91,5 +91,19 @@ describe("what a scheduled run finds due", () => {
       false,
     );
     expect(dueForRenewal(migrated(day, { kmsKeyId: undefined }), now, 14 * day)).toBe(false);
+  });
+
+  it("yields to a migration using the quota in its Region, unless the material expires within half the window or a renewal is under way", () => {
+    const claim = {
+      holder: "job-x",
+      validTo: new Date(now + 90 * day).toISOString(),
+      until: new Date(now + 60_000).toISOString(),
+    };
+    expect(renewalYields(migrated(10 * day), true, now, 14 * day)).toBe(true);
+    expect(renewalYields(migrated(10 * day), false, now, 14 * day)).toBe(false);
+    expect(renewalYields(migrated(7 * day - 1), true, now, 14 * day)).toBe(false);
+    expect(renewalYields(migrated(-day), true, now, 14 * day)).toBe(false);
+    expect(renewalYields(migrated(10 * day, { renewalClaim: claim }), true, now, 14 * day)).toBe(false);
+    expect(renewalYields(undefined, true, now, 14 * day)).toBe(false);
   });
 });

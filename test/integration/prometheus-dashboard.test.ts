@@ -194,6 +194,21 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
     expect(queries.length).toBeGreaterThanOrEqual(20);
   });
 
+  it("filters every series that carries an account label by the account variable, as it filters Regions", () => {
+    // The metrics with an `account` label (src/shared/metrics.ts, src/campaign/fleet-metrics.ts).
+    const withAccount =
+      /^hsm2kms_(fleet_keys|fleet_failures|phase_duration_seconds\w*|kms_requests_total|kms_request_duration_seconds\w*|kms_throttled_total|kms_quota_requests_per_second|import_token_refreshes_total|queue_jobs)$/;
+    let checked = 0;
+    for (const { where, expr } of queries)
+      for (const [, metric, matchers] of expr.matchAll(/(\w+)\{([^}]*)\}/g))
+        if (withAccount.test(metric ?? "")) {
+          checked++;
+          expect(matchers, `${where}: ${metric}`).toContain('account=~"$account"');
+          expect(matchers, `${where}: ${metric}`).toContain('region=~"$region"');
+        }
+    expect(checked).toBeGreaterThanOrEqual(15);
+  });
+
   it("gives every panel a unit and thresholds", () => {
     const panels = dashboard.panels as Array<{
       title: string;

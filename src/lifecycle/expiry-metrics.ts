@@ -1,7 +1,11 @@
 import { Gauge, type Registry } from "prom-client";
 import type { Ledger } from "../shared/ledger/index.js";
+import { parseTargetName, targetName, targetOf } from "../shared/targets.js";
 
-/** What the expiry gauges read, per Region: the earliest ValidTo and the failed renewals. */
+/**
+ * What the expiry gauges read, per target (`targetName`: the Region, or `<account>-<region>` for another
+ * account's keys): the earliest ValidTo and the failed renewals.
+ */
 export interface MaterialExpiry {
   earliestValidToMs: Map<string, number>;
   renewalFailures: Map<string, number>;
@@ -14,20 +18,25 @@ export async function readMaterialExpiry(ledger: Ledger): Promise<MaterialExpiry
   for await (const record of ledger.records()) {
     if (record.status !== "migrated" || record.abandonedAt || !record.request.expiresAt) continue;
     const validTo = Date.parse(record.request.expiresAt);
-    const earliest = earliestValidToMs.get(record.region);
-    if (earliest === undefined || validTo < earliest) earliestValidToMs.set(record.region, validTo);
-    renewalFailures.set(
-      record.region,
-      (renewalFailures.get(record.region) ?? 0) + (record.renewalError ? 1 : 0),
-    );
+    const target = targetName(targetOf(record));
+    const earliest = earliestValidToMs.get(target);
+    if (earliest === undefined || validTo < earliest) earliestValidToMs.set(target, validTo);
+    renewalFailures.set(target, (renewalFailures.get(target) ?? 0) + (record.renewalError ? 1 : 0));
   }
   return { earliestValidToMs, renewalFailures };
 }
 
+/** A gauge's labels for a target: `account` only on another account's series, as on every hsm2kms metric. */
+function targetLabels(name: string): { region: string; account?: string } {
+  const { region, account } = parseTargetName(name);
+  return account === undefined ? { region } : { region, account };
+}
+
 /**
- * `hsm2kms_key_material_expires_seconds{region}` (the earliest ValidTo, Unix seconds, of migrated material that
- * expires; a successful renewal moves it on) and `hsm2kms_key_material_renewal_failures{region}` (keys whose
- * last renewal failed), read from the ledger at scrape time. A scan of the ledger: its result is kept for
+ * `hsm2kms_key_material_expires_seconds{region,account}` (the earliest ValidTo, Unix seconds, of migrated
+ * material that expires; a successful renewal moves it on) and
+ * `hsm2kms_key_material_renewal_failures{region,account}` (keys whose last renewal failed), read from the ledger
+ * at scrape time; `account` only on another account's keys. A scan of the ledger: its result is kept for
  * `cacheMs` (or until the count of migrated keys changes) so that frequent scrapes of a large campaign do not
  * repeat it.
  */
@@ -43,26 +52,26 @@ export function registerExpiryGauges(registry: Registry, ledger: Ledger, cacheMs
       throw error;
     });
   };
-  const expires: Gauge<"region"> = new Gauge({
+  const expires: Gauge<"region" | "account"> = new Gauge({
     name: "hsm2kms_key_material_expires_seconds",
-    help: "Earliest ValidTo (Unix seconds) of imported key material that expires, per Region (hsm2kms renew moves it on)",
-    labelNames: ["region"],
+    help: "Earliest ValidTo (Unix seconds) of imported key material that expires, per Region and account (hsm2kms renew moves it on)",
+    labelNames: ["region", "account"],
     registers: [registry],
     async collect() {
       const { earliestValidToMs } = await read();
       expires.reset();
-      for (const [region, ms] of earliestValidToMs) expires.set({ region }, Math.floor(ms / 1000));
+      for (const [target, ms] of earliestValidToMs) expires.set(targetLabels(target), Math.floor(ms / 1000));
     },
   });
-  const failures: Gauge<"region"> = new Gauge({
+  const failures: Gauge<"region" | "account"> = new Gauge({
     name: "hsm2kms_key_material_renewal_failures",
-    help: "Migrated keys with expiring material whose last hsm2kms renew failed, per Region",
-    labelNames: ["region"],
+    help: "Migrated keys with expiring material whose last hsm2kms renew failed, per Region and account",
+    labelNames: ["region", "account"],
     registers: [registry],
     async collect() {
       const { renewalFailures } = await read();
       failures.reset();
-      for (const [region, count] of renewalFailures) failures.set({ region }, count);
+      for (const [target, count] of renewalFailures) failures.set(targetLabels(target), count);
     },
   });
 }

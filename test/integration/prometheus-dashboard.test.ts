@@ -195,9 +195,10 @@ describe("the Grafana dashboard against a real Prometheus scraping a migration",
   });
 
   it("filters every series that carries an account label by the account variable, as it filters Regions", () => {
-    // The metrics with an `account` label (src/shared/metrics.ts, src/campaign/fleet-metrics.ts).
+    // The metrics with an `account` label (src/shared/metrics.ts, src/campaign/fleet-metrics.ts,
+    // src/lifecycle/expiry-metrics.ts).
     const withAccount =
-      /^hsm2kms_(fleet_keys|fleet_failures|phase_duration_seconds\w*|kms_requests_total|kms_request_duration_seconds\w*|kms_throttled_total|kms_quota_requests_per_second|import_token_refreshes_total|queue_jobs)$/;
+      /^hsm2kms_(fleet_keys|fleet_failures|phase_duration_seconds\w*|kms_requests_total|kms_request_duration_seconds\w*|kms_throttled_total|kms_quota_requests_per_second|import_token_refreshes_total|queue_jobs|key_material_expires_seconds|key_material_renewal_failures)$/;
     let checked = 0;
     for (const { where, expr } of queries)
       for (const [, metric, matchers] of expr.matchAll(/(\w+)\{([^}]*)\}/g))

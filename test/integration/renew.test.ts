@@ -344,6 +344,14 @@ describe("keeping expiring material alive", () => {
         });
         const expiry = await collectExpiringMaterial(ledger, { beforeMs: 10 * 60_000 });
         expect(expiry).toMatchObject({ renewalFailures: 2, urgentFailures: 2 });
+        // The gauges keep the other account's failure in a series of its own, the caller's own without the label.
+        const registry = new Registry();
+        registerExpiryGauges(registry, ledger);
+        const text = await registry.metrics();
+        expect(text).toContain(
+          `hsm2kms_key_material_renewal_failures{region="us-east-1",account="${OTHER_ACCOUNT}"} 1`,
+        );
+        expect(text).toContain('hsm2kms_key_material_renewal_failures{region="us-east-1"} 1');
       } finally {
         redis.disconnect();
       }

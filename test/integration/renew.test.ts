@@ -268,7 +268,7 @@ describe("keeping expiring material alive", () => {
       }),
     ]);
     expect(statusText.output).toMatch(
-      /expiring material: 4 keys, 1 due for renewal, 0 expired; soonest ValidTo /,
+      /expiring material: 4 keys, 1 due for renewal, 0 expired; soonest ValidTo .*, next renewal due now \(was /,
     );
     expect(statusText.output).toContain("failed renewals: 1 (1 URGENT)");
     expect(statusText.output).toMatch(/ {2}URGENT source key label "renew-3".*: SOURCE_KEY_NOT_FOUND: /);

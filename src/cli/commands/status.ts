@@ -66,7 +66,8 @@ function expiryLines(status: StatusReport): string[] {
     : "NO scheduled renewal (no worker serves renew: run one on an HSM host, or hsm2kms renew)";
   const lines = [
     "",
-    `expiring material: ${expiry.keys} keys, ${expiry.due} due for renewal, ${expiry.expired} expired; soonest ValidTo ${expiry.soonestValidTo} (${expiry.soonestKey}), next renewal ${expiry.nextRenewal}; ${schedule}`,
+    // The soonest key is due whenever any is: its next renewal is then already past.
+    `expiring material: ${expiry.keys} ${expiry.keys === 1 ? "key" : "keys"}, ${expiry.due} due for renewal, ${expiry.expired} expired; soonest ValidTo ${expiry.soonestValidTo} (${expiry.soonestKey}), next renewal ${expiry.due > 0 ? `due now (was ${expiry.nextRenewal})` : expiry.nextRenewal}; ${schedule}`,
   ];
   if (expiry.renewalFailures > 0) {
     lines.push(`failed renewals: ${expiry.renewalFailures} (${expiry.urgentFailures} URGENT)`);
@@ -107,8 +108,11 @@ export function formatStatus(status: StatusReport, paramsQuota: number): string 
       : `since the first key finished ${seconds(status.rateSeconds)} ago`;
   lines.push(
     "",
-    `rate ${status.keysPerMinute.toFixed(1)} keys/min ${basis}; ${status.remaining} remaining; ETA ${eta}` +
-      ` (at best ${seconds(status.quotaFloorSeconds)} at ${paramsQuota} GetParametersForImport/s per ${status.byTarget.some((target) => target.account !== null) ? "account and Region" : "Region"})`,
+    status.remaining === 0
+      ? // Finished: the rate over the whole run (the live rate would keep falling as time passes).
+        `every key has finished${status.elapsedSeconds ? `: ${status.total} in ${seconds(status.elapsedSeconds)}, ${((status.total * 60) / status.elapsedSeconds).toFixed(1)} keys/min overall` : ""}`
+      : `rate ${status.keysPerMinute.toFixed(1)} keys/min ${basis}; ${status.remaining} remaining; ETA ${eta}` +
+          ` (at best ${seconds(status.quotaFloorSeconds)} at ${paramsQuota} GetParametersForImport/s per ${status.byTarget.some((target) => target.account !== null) ? "account and Region" : "Region"})`,
   );
   if (status.failures.length > 0) {
     lines.push("", "failures by reason:");

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { formatDuration } from "../shared/durations.js";
 import { toMigrationError } from "../shared/errors.js";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
@@ -52,6 +53,15 @@ export interface RenewalDeps {
   ledger: Ledger;
   context: Omit<PhaseContext, "checkpoint">;
   limits: RetryLimits;
+}
+
+/**
+ * What a renewal adds to its line when the new ValidTo is itself within the renewal window: every run would
+ * renew the key again (a key imported for a shorter period than HSM2KMS_RENEW_BEFORE, renewed for that period).
+ */
+function dueAgainNote(newValidTo: Date, now: Date, beforeMs: number): string {
+  if (newValidTo.getTime() - now.getTime() > beforeMs) return "";
+  return `; the new ValidTo is within the renewal window (${formatDuration(beforeMs)}), so every run renews it again: renew for longer than that (--renew-for, HSM2KMS_RENEW_FOR), or shorten the window (--before, HSM2KMS_RENEW_BEFORE)`;
 }
 
 /** A migrated key whose material expires: what renewals look after. */
@@ -243,9 +253,10 @@ export async function renewKey(
         newValidTo: newValidTo.toISOString(),
         result: "would-renew",
         urgent: expired,
-        detail: expired
-          ? "the material has EXPIRED: the key is unusable until it is renewed"
-          : `expires ${base.validTo}`,
+        detail:
+          (expired
+            ? "the material has EXPIRED: the key is unusable until it is renewed"
+            : `expires ${base.validTo}`) + dueAgainNote(newValidTo, now, request.beforeMs),
       };
     const renewalClaim = {
       holder,
@@ -282,7 +293,7 @@ async function finish(
       nextRenewal: new Date(newValidTo.getTime() - request.beforeMs).toISOString(),
       result: "renewed",
       urgent: false,
-      detail: `same HSM key imported again, valid to ${newValidTo.toISOString()}, verified`,
+      detail: `same HSM key imported again, valid to ${newValidTo.toISOString()}, verified${dueAgainNote(newValidTo, deps.context.now(), request.beforeMs)}`,
     };
   const now = deps.context.now();
   const renewalError = { code: outcome.code, message: outcome.message, at: now.toISOString() };

@@ -157,8 +157,18 @@ describe("keeping expiring material alive", () => {
       validTo: new Date(Date.now() + 3_600_000).toISOString(),
       until,
     });
-    const dry = await runCli(["renew", "--dry-run", "--before", "10m"], env);
+    const [dry, longer] = await Promise.all([
+      runCli(["renew", "--dry-run", "--before", "10m"], env),
+      runCli(["renew", "--dry-run", "--before", "10m", "--renew-for", "1h"], env),
+    ]);
     await setClaim(undefined);
+    // Renewed for their last period (5 minutes) inside a 10-minute window: every run would renew them again, and
+    // the lines say so; renewed for an hour, they would not.
+    expect(dry.output).toContain(
+      "the new ValidTo is within the renewal window (10m00s), so every run renews it again: renew for longer than that (--renew-for, HSM2KMS_RENEW_FOR)",
+    );
+    expect(longer.code, longer.output).toBe(0);
+    expect(longer.output).not.toContain("every run renews it again");
     expect(dry.code, dry.output).toBe(0);
     expect(dry.output).toContain(
       "renew: dry run: 3 keys due (expiring within 10m), 0 not due, 1 being renewed by another host, 0 urgent",

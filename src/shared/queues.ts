@@ -153,6 +153,13 @@ export class PhaseQueues {
     );
   }
 
+  /** Whether the job of the record's current phase (this generation) has already completed. */
+  async completedFor(record: MigrationRecord): Promise<boolean> {
+    if (record.phase === "done") return false;
+    const job = await this.queue(record.phase, targetOf(record)).getJob(phaseJobId(record, record.phase));
+    return job ? await job.isCompleted() : false;
+  }
+
   /** Adds the current-phase jobs of many records, grouped per queue, with addBulk. */
   async addManyFor(records: MigrationRecord[]): Promise<void> {
     const groups = new Map<string, MigrationRecord[]>();

@@ -54,6 +54,30 @@ export function createPhaseProcessor(phase: PhaseName, queueTarget: KmsTarget | 
         throw Worker.RateLimitError();
       }
     }
+    /**
+     * Adds the job of the record's phase when it is missing. When that job has already completed while the
+     * ledger still has the key in its phase, a save was lost after its job finished: Redis replicates
+     * asynchronously, so a failover to a replica without the last writes loses them, while the job the save
+     * had handed over to lives in another hash slot and survives. The key then starts a new generation of jobs
+     * at that phase, as a token refresh does, and the phase runs again, as after a worker killed before the
+     * save; its jobs of the old generation are stale from then on.
+     */
+    const resume = async (current: MigrationRecord, currentRev: number) => {
+      if (!(await queues.completedFor(current))) return queues.addFor(current);
+      const next = { ...current, generation: current.generation + 1, updatedAt: context.now().toISOString() };
+      try {
+        await ledger.save(next, currentRev);
+      } catch (error) {
+        // Someone moved the key on meanwhile: its own handover added what comes next.
+        if (error instanceof LedgerConflictError) return;
+        throw error;
+      }
+      context.logger.warn(
+        { migrationId: current.id, phase: current.phase, generation: next.generation },
+        "the ledger has this key in a phase whose job already completed (a save lost in a Redis failover): running the phase again",
+      );
+      await queues.addFor(next);
+    };
     const stored =
       handovers?.take(job.data.migrationId, phase, job.data.generation) ??
       (await ledger.get(job.data.migrationId));
@@ -66,9 +90,9 @@ export function createPhaseProcessor(phase: PhaseName, queueTarget: KmsTarget | 
     }
     let { record, rev } = stored;
     if (!isCurrent(record, phase, job)) {
-      // A stale or repeated job (e.g. our handover was saved but the job add was lost): make sure the job of
-      // the record's real phase exists, then finish.
-      if (record.status === "queued" || record.status === "in_progress") await queues.addFor(record);
+      // A stale or repeated job (e.g. our handover was saved but the job add was lost, or the save was lost
+      // and this job survived): make sure the job of the record's real phase runs, then finish.
+      if (record.status === "queued" || record.status === "in_progress") await resume(record, rev);
       ended("skip", started);
       return;
     }

@@ -192,7 +192,9 @@ describe("a manifest over several accounts (HSM2KMS_ACCOUNTS_FILE)", () => {
             expect(text.output).toMatch(
               new RegExp(`^${REFUSED}\\s+us-east-1\\s+1\\s+0\\s+1\\s+0\\s+100%`, "m"),
             );
-            expect(text.output).toContain("GetParametersForImport/s per account and Region");
+            // Finished: the whole run's rate (while keys remain, the quota's basis is per account and Region:
+            // test/unit/status-format.test.ts).
+            expect(text.output).toContain("every key has finished: 14 in ");
 
             // A ledger written before the per-target counters (a campaign in flight during an upgrade): its records
             // join them once, at their next save or when status first counts them, never twice.

@@ -47,6 +47,9 @@ describe("hsm2kms status, as people read it", () => {
     expect(formatStatus(report(4), 1)).toMatch(
       /rate 0\.5 keys\/min over the last 5 min; 4 remaining; ETA 1m00s \(at best 4\.0s at 1 GetParametersForImport\/s per Region\)/,
     );
+    const elsewhere = report(4);
+    elsewhere.byTarget.push({ ...elsewhere.byTarget[0]!, account: "222222222222" });
+    expect(formatStatus(elsewhere, 1)).toContain("GetParametersForImport/s per account and Region)");
     const done = formatStatus(report(0), 1);
     expect(done).toContain("every key has finished: 14 in 7m00s, 2.0 keys/min overall");
     expect(done).not.toMatch(/ETA|remaining/);

@@ -22,9 +22,13 @@ import { VISIBILITY_WAIT_BUDGET } from "./outcomes.js";
 import { phaseConcurrency } from "./pacing.js";
 import { createPhaseProcessor } from "./processor.js";
 import { phaseSettingsOf, retryLimitsOf } from "./settings.js";
+import { StrandedKeys } from "./stranded.js";
 
 /** How long forcing the workers closed, then closing the queues, may take after the deadline. */
 const FORCED_CLOSE_MS = 1000;
+
+/** How often a long-running worker whose queues are all empty looks for keys no job runs (StrandedKeys). */
+const STRANDED_CHECK_MS = 60_000;
 
 export interface FleetOptions {
   config: Config;
@@ -271,6 +275,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     if (reading.kind === "lost") await giveUp(reading.error);
   };
 
+  // Keys no job runs (a save or a job lost in a Redis failover): restarted when this worker's queues are empty.
+  const stranded = new StrandedKeys(ledger, queues, logger);
+  const resumeStranded = () => stranded.resume(new Set(served.keys()), () => new Date());
+  let lastStrandedCheck = performance.now();
+
   for (const target of await bounded(discoverTargets())) serve(target);
   const stopped = (async () => {
     let idleChecks = 0;
@@ -287,10 +296,17 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         for (const target of await bounded(discoverTargets())) serve(target);
         // Redis answered: an outage that ended without a reconnect (a slow or paused server) is over.
         outage.recovered();
-        if (!options.untilIdle) continue;
         // A phase ended since the last look: not idle, known without asking every queue (a round trip each).
         const busy = performance.now() - lastPhaseEnded < pollMs;
+        if (!options.untilIdle) {
+          if (busy || performance.now() - lastStrandedCheck < STRANDED_CHECK_MS) continue;
+          lastStrandedCheck = performance.now();
+          if (await bounded(isIdle())) await bounded(resumeStranded());
+          continue;
+        }
         idleChecks = !busy && (await bounded(isIdle())) ? idleChecks + 1 : 0;
+        // Idle, but the ledger may hold keys that no job runs: run them before calling the campaign done here.
+        if (idleChecks >= 2 && (await bounded(resumeStranded())) > 0) idleChecks = 0;
         if (idleChecks >= 2) await close();
       } catch (error) {
         idleChecks = 0;

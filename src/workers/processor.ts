@@ -10,6 +10,7 @@ import { type AfterError, decideAfterError, type RetryLimits } from "./outcomes.
 import { paramsHoldMs } from "./params-gate.js";
 import { PHASE_FUNCTIONS, type PhaseContext } from "./phases/index.js";
 import { retryLogLine } from "./retry-log.js";
+import { restartPhase } from "./stranded.js";
 import { applyDecision, applyOutcome, beginRecord, type Schedule } from "./transitions.js";
 
 export interface ProcessorDeps {
@@ -55,28 +56,19 @@ export function createPhaseProcessor(phase: PhaseName, queueTarget: KmsTarget | 
       }
     }
     /**
-     * Adds the job of the record's phase when it is missing. When that job has already completed while the
-     * ledger still has the key in its phase, a save was lost after its job finished: Redis replicates
-     * asynchronously, so a failover to a replica without the last writes loses them, while the job the save
-     * had handed over to lives in another hash slot and survives. The key then starts a new generation of jobs
-     * at that phase, as a token refresh does, and the phase runs again, as after a worker killed before the
-     * save; its jobs of the old generation are stale from then on.
+     * Adds the job of the record's phase when it is missing; when that job has already completed while the
+     * ledger still has the key in its phase (its save was lost, see restartPhase), runs the phase again.
      */
     const resume = async (current: MigrationRecord, currentRev: number) => {
       if (!(await queues.completedFor(current))) return queues.addFor(current);
-      const next = { ...current, generation: current.generation + 1, updatedAt: context.now().toISOString() };
-      try {
-        await ledger.save(next, currentRev);
-      } catch (error) {
-        // Someone moved the key on meanwhile: its own handover added what comes next.
-        if (error instanceof LedgerConflictError) return;
-        throw error;
-      }
-      context.logger.warn(
-        { migrationId: current.id, phase: current.phase, generation: next.generation },
-        "the ledger has this key in a phase whose job already completed (a save lost in a Redis failover): running the phase again",
+      await restartPhase(
+        ledger,
+        queues,
+        { record: current, rev: currentRev },
+        context.now(),
+        context.logger,
+        "the ledger has this key in a phase whose job already completed (a save lost in a Redis failover)",
       );
-      await queues.addFor(next);
     };
     const stored =
       handovers?.take(job.data.migrationId, phase, job.data.generation) ??

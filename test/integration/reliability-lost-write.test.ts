@@ -34,8 +34,9 @@ afterAll(async () => {
 
 describe("a ledger write lost in a Redis failover", () => {
   it("a save lost after its job completed: the phase runs again (create adopts its key, import finds it Enabled), every key verified, none stuck", async () => {
-    // Key A loses import's save; key B loses create's save and its checkpoint of the new key's id.
-    const keys = await addMixedKeys(token.env, "lost", 2);
+    // Key A loses import's save; key B loses create's save and its checkpoint of the new key's id; key C loses
+    // verify's (its last), which leaves no job at all.
+    const keys = await addMixedKeys(token.env, "lost", 3);
     const manifest = join(token.dir, "lost.csv");
     await writeFile(manifest, manifestFor(keys));
     const env = cliEnvironment(token.env, emulator.url, prefix);
@@ -54,7 +55,7 @@ describe("a ledger write lost in a Redis failover", () => {
       const ids = new Map<string, string>();
       for await (const record of ledger.records()) ids.set(record.source.label ?? "", record.id);
       const stored = async (label: string) => (await ledger.get(ids.get(label) ?? "")) ?? expect.fail(label);
-      const [a, b] = ["lost-0", "lost-1"];
+      const [a, b, c] = ["lost-0", "lost-1", "lost-2"];
 
       // Both keys wait for create: what B's ledger held before create's outcome was saved.
       await work("preflight");
@@ -74,6 +75,8 @@ describe("a ledger write lost in a Redis failover", () => {
       await work("import");
       const aImported = await stored(a);
       expect(aImported.record.phase).toBe("verify");
+      const cBeforeVerify = (await stored(c)).record;
+      expect(cBeforeVerify.phase).toBe("verify");
       // The failover loses A's import: back to import's checkpoint (the import had started).
       await ledger.save(
         {
@@ -101,8 +104,24 @@ describe("a ledger write lost in a Redis failover", () => {
         expect(after.kmsKeyId, label).toBe(kmsKeyId);
       }
       // One key each; A's repeat imported nothing (KMS showed it Enabled), B imported once, in its new generation.
-      expect(calls("CreateKey")).toBe(2);
-      expect(calls("ImportKeyMaterial")).toBe(2);
+      expect(calls("CreateKey")).toBe(3);
+      expect(calls("ImportKeyMaterial")).toBe(3);
+
+      // C's last save lost: migrated in KMS, in progress at verify in the ledger, and no job anywhere. The
+      // worker, idle, finds it and runs verify again instead of exiting with the key stuck.
+      const cMigrated = await stored(c);
+      expect(cMigrated.record.status).toBe("migrated");
+      await ledger.save({ ...cBeforeVerify, status: "in_progress" }, cMigrated.rev);
+      await work();
+      expect(outputs.at(-1)).toContain(
+        "no job runs this key: its phase's queue is empty (a save or a job lost, as in a Redis failover): running the phase again",
+      );
+      const cAfter = (await stored(c)).record;
+      expect(cAfter.status, JSON.stringify(cAfter.error ?? {})).toBe("migrated");
+      expect(cAfter.verified).toBe("true");
+      expect(cAfter.kmsKeyId).toBe(cMigrated.record.kmsKeyId);
+      expect(calls("CreateKey")).toBe(3);
+      expect(calls("ImportKeyMaterial")).toBe(3);
     } finally {
       redis.disconnect();
     }

@@ -4,7 +4,7 @@ import type { Config } from "../shared/config.js";
 import { formatDuration } from "../shared/durations.js";
 import type { Ledger } from "../shared/ledger/index.js";
 import type { MigrationRecord } from "../shared/migration.js";
-import { bullPrefix, phaseLimiter, queueName, renewBullPrefix, renewQueueName } from "../shared/queues.js";
+import { type PhaseQueues, phaseLimiter, renewBullPrefix, renewQueueName } from "../shared/queues.js";
 import type { RedisConnection } from "../shared/redis.js";
 import { describeTarget, type KmsTarget, targetName, targetOf } from "../shared/targets.js";
 import { paramsPhase } from "../workers/phases/params.js";
@@ -68,6 +68,8 @@ export interface RenewalScheduleOptions {
   config: Config;
   connection: RedisConnection;
   ledger: Ledger;
+  /** The migration's phase queues (whose GetParametersForImport work renewals make way for). */
+  queues: PhaseQueues;
   /** The phases' context on this HSM host (its HSM share for wrap), their retry caps. */
   deps: Omit<RenewalDeps, "ledger">;
   logger: Logger;
@@ -173,21 +175,12 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
   const phase = paramsPhase(config);
   const limiter = phaseLimiter(phase, config.kmsQuotas, config.paramsOnHsmHost);
   const yieldMs = options.yieldMs ?? RENEWAL_YIELD_MS;
-  const paramsQueues = new Map<string, Queue>();
   const busyReadings = new Map<string, { at: number; busy: Promise<boolean> }>();
   const migrationBusy = (target: KmsTarget): Promise<boolean> => {
     const name = targetName(target);
     const reading = busyReadings.get(name);
     if (reading && Date.now() - reading.at < MIGRATION_BUSY_TTL_MS) return reading.busy;
-    let queue = paramsQueues.get(name);
-    if (!queue) {
-      queue = new Queue(queueName(phase, target), { connection, prefix: bullPrefix(prefix, phase, target) });
-      queue.on("error", options.onError(queueName(phase, target)));
-      paramsQueues.set(name, queue);
-    }
-    const busy = queue
-      .getJobCounts("wait", "active", "delayed", "prioritized", "waiting-children")
-      .then((counts) => Object.values(counts).some((count) => count > 0));
+    const busy = options.queues.hasJobs(phase, target);
     busy.catch(() => busyReadings.delete(name));
     busyReadings.set(name, { at: Date.now(), busy });
     return busy;
@@ -199,9 +192,11 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
     const worker = new Worker<RenewJobData>(
       renewQueueName(target),
       async (job, token) => {
-        const stored = await ledger.get(job.data.migrationId);
+        // The record is read only while the migration is busy there (renewKey reads it anyway).
+        const busy = await migrationBusy(target);
+        const record = busy ? (await ledger.get(job.data.migrationId))?.record : undefined;
         const now = options.deps.context.now().getTime();
-        if (renewalYields(stored?.record, await migrationBusy(target), now, config.renewBeforeMs)) {
+        if (renewalYields(record, busy, now, config.renewBeforeMs)) {
           if (!yielding.has(name))
             logger.info(
               { target: name },
@@ -236,9 +231,7 @@ export async function startRenewalSchedule(options: RenewalScheduleOptions): Pro
     serve,
     close: async (force = false) => {
       await Promise.all([...workers.values()].map((worker) => worker.close(force)));
-      await Promise.all(
-        [sweepQueue, ...keyQueues.values(), ...paramsQueues.values()].map((queue) => queue.close()),
-      );
+      await Promise.all([sweepQueue, ...keyQueues.values()].map((queue) => queue.close()));
     },
   };
 }

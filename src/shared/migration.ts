@@ -111,7 +111,10 @@ export interface MigrationRecord {
   /** Attempts spent in the current phase (reset by every handover). */
   phaseAttempts: number;
   tokenRefreshes: number;
-  /** Bumped by every token refresh and manual retry: part of job ids, so a phase can run again. */
+  /**
+   * Bumped by every token refresh, manual retry and restart of a stranded key: part of job ids, so a phase can run
+   * again.
+   */
   generation: number;
   /**
    * For a replica of a multi-Region key: the migration id of its primary (same source key, another
@@ -205,6 +208,11 @@ export function newMigrationRecord(
     createdAt: at,
     updatedAt: at,
   };
+}
+
+/** Queued or in progress: a key some phase job should be running (not migrated, failed or abandoned yet). */
+export function isInFlight(record: Pick<MigrationRecord, "status">): boolean {
+  return record.status === "queued" || record.status === "in_progress";
 }
 
 /** How a key is named in messages: its label and id, as the manifest gave them. */

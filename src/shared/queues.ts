@@ -153,6 +153,18 @@ export class PhaseQueues {
     );
   }
 
+  /** Whether a phase's queue for a target holds any job still to run (waiting, running, delayed), fleet-wide. */
+  async hasJobs(phase: PhaseName, target: KmsTarget | string): Promise<boolean> {
+    const counts = await this.queue(phase, target).getJobCounts(
+      "waiting",
+      "active",
+      "delayed",
+      "prioritized",
+      "waiting-children",
+    );
+    return Object.values(counts).some((count) => count > 0);
+  }
+
   /** Whether the job of the record's current phase (this generation) has already completed. */
   async completedFor(record: MigrationRecord): Promise<boolean> {
     if (record.phase === "done") return false;

@@ -1,7 +1,7 @@
 import type { Job } from "bullmq";
 import type { Logger } from "pino";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
-import { describeSource, type PhaseName } from "../shared/migration.js";
+import { describeSource, isInFlight, type PhaseName } from "../shared/migration.js";
 import type { PhaseJobData } from "../shared/queues.js";
 import type { WorkerEvents } from "./events.js";
 import { giveUp } from "./transitions.js";
@@ -25,8 +25,7 @@ export async function failAbandonedJob(
     const stored = await deps.ledger.get(job.data.migrationId);
     if (!stored) return;
     const { record, rev } = stored;
-    const waiting = record.status === "queued" || record.status === "in_progress";
-    if (!waiting || record.phase !== phase || record.generation !== job.data.generation) return;
+    if (!isInFlight(record) || record.phase !== phase || record.generation !== job.data.generation) return;
     const message = `${describeSource(record.source)}: the queue gave up the ${phase} job (${error.message}): the workers running it stopped too many times (crash, kill or lost lock); fix the cause, then run \`hsm2kms retry --failed\``;
     const now = new Date();
     const failed = giveUp(record, phase, "WORKER_LOST", message, now).record;

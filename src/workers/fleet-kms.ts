@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
-import { AccountCredentials, credentialsForAccount } from "../shared/account-credentials.js";
 import type { Config } from "../shared/config.js";
-import { createKmsAdapter, type KmsPortCache, kmsPortCache } from "../shared/kms/index.js";
+import { accountPortCache } from "../shared/kms/account-ports.js";
+import { createKmsAdapter, type KmsPortCache } from "../shared/kms/index.js";
 import type { WorkerEvents } from "./events.js";
 import { requestPacesOf } from "./pacing.js";
 
@@ -21,21 +21,11 @@ export interface FleetKmsOptions {
  * requests and resource-quota holds as fleet events.
  */
 export function fleetKmsPorts({ config, logger, events, kmsCredentials }: FleetKmsOptions): KmsPortCache {
-  const accountCredentials = config.accounts
-    ? new AccountCredentials(config.accounts, {
-        region: config.region ?? "us-east-1",
-        endpoint: config.kmsEndpoint,
-        baseCredentials: kmsCredentials,
-      })
-    : undefined;
   const pace = requestPacesOf(config);
-  const ports = kmsPortCache((region, account) =>
+  return accountPortCache({ ...config, credentials: kmsCredentials }, (settings) =>
     createKmsAdapter({
-      region,
-      account,
+      ...settings,
       pace,
-      endpoint: config.kmsEndpoint,
-      credentials: credentialsForAccount(accountCredentials, account, kmsCredentials),
       onRequest: (event) => events.emit("kms:request", event),
       onResourceQuota: (event) => {
         // Once per hold and process: the adapter itself stops sending CreateKey into that Region.
@@ -49,11 +39,4 @@ export function fleetKmsPorts({ config, logger, events, kmsCredentials }: FleetK
       },
     }),
   );
-  return {
-    portFor: (region, account) => ports.portFor(region, account),
-    close: () => {
-      ports.close();
-      accountCredentials?.destroy();
-    },
-  };
 }

@@ -153,6 +153,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         config,
         connection,
         ledger,
+        queues,
         deps: { context: contextFor("wrap"), limits },
         logger,
         onError,
@@ -215,12 +216,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
 
   const isIdle = async (): Promise<boolean> => {
-    for (const { phase, target } of served.values()) {
-      const counts = await queues
-        .queue(phase, target)
-        .getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
-      if (Object.values(counts).some((count) => count > 0)) return false;
-    }
+    for (const { phase, target } of served.values()) if (await queues.hasJobs(phase, target)) return false;
     return true;
   };
 

@@ -1,5 +1,5 @@
 import type { StoredRecord } from "../shared/ledger/index.js";
-import type { MigrationRecord, PhaseName } from "../shared/migration.js";
+import { isInFlight, type MigrationRecord, type PhaseName } from "../shared/migration.js";
 
 /** Records kept at most, and for how long: enough for the keys in flight between phases of one process. */
 const MAX_ENTRIES = 2000;
@@ -47,8 +47,7 @@ export class HandoverCache {
     if (!entry) return undefined;
     this.entries.delete(id);
     const { record } = entry.stored;
-    const live = record.status === "queued" || record.status === "in_progress";
-    if (!live || record.phase !== phase || record.generation !== generation) return undefined;
+    if (!isInFlight(record) || record.phase !== phase || record.generation !== generation) return undefined;
     return this.now() - entry.at <= this.maxAgeMs ? entry.stored : undefined;
   }
 

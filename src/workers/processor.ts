@@ -1,7 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import { type MigrationError, toMigrationError } from "../shared/errors.js";
 import { type Ledger, LedgerConflictError } from "../shared/ledger/index.js";
-import type { MigrationRecord, PhaseName } from "../shared/migration.js";
+import { isInFlight, type MigrationRecord, type PhaseName } from "../shared/migration.js";
 import type { PhaseJobData, PhaseQueues } from "../shared/queues.js";
 import { type KmsTarget, toTarget } from "../shared/targets.js";
 import type { WorkerEvents } from "./events.js";
@@ -28,8 +28,7 @@ export interface ProcessorDeps {
 }
 
 function isCurrent(record: MigrationRecord, phase: PhaseName, job: Job<PhaseJobData>): boolean {
-  const live = record.status === "queued" || record.status === "in_progress";
-  return live && record.phase === phase && record.generation === job.data.generation;
+  return isInFlight(record) && record.phase === phase && record.generation === job.data.generation;
 }
 
 /**
@@ -55,21 +54,6 @@ export function createPhaseProcessor(phase: PhaseName, queueTarget: KmsTarget | 
         throw Worker.RateLimitError();
       }
     }
-    /**
-     * Adds the job of the record's phase when it is missing; when that job has already completed while the
-     * ledger still has the key in its phase (its save was lost, see restartPhase), runs the phase again.
-     */
-    const resume = async (current: MigrationRecord, currentRev: number) => {
-      if (!(await queues.completedFor(current))) return queues.addFor(current);
-      await restartPhase(
-        ledger,
-        queues,
-        { record: current, rev: currentRev },
-        context.now(),
-        context.logger,
-        "the ledger has this key in a phase whose job already completed (a save lost in a Redis failover)",
-      );
-    };
     const stored =
       handovers?.take(job.data.migrationId, phase, job.data.generation) ??
       (await ledger.get(job.data.migrationId));
@@ -83,8 +67,21 @@ export function createPhaseProcessor(phase: PhaseName, queueTarget: KmsTarget | 
     let { record, rev } = stored;
     if (!isCurrent(record, phase, job)) {
       // A stale or repeated job (e.g. our handover was saved but the job add was lost, or the save was lost
-      // and this job survived): make sure the job of the record's real phase runs, then finish.
-      if (record.status === "queued" || record.status === "in_progress") await resume(record, rev);
+      // and this job survived): make sure the job of the record's real phase runs, then finish. When that job
+      // has already completed while the ledger still has the key in its phase, its save was lost: the phase
+      // runs again (restartPhase).
+      if (isInFlight(record)) {
+        if (!(await queues.completedFor(record))) await queues.addFor(record);
+        else
+          await restartPhase(
+            ledger,
+            queues,
+            { record, rev },
+            context.now(),
+            context.logger,
+            "the ledger has this key in a phase whose job already completed (a save lost in a Redis failover)",
+          );
+      }
       ended("skip", started);
       return;
     }

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { type Ledger, LedgerConflictError, type StoredRecord } from "../shared/ledger/index.js";
-import type { MigrationRecord, PhaseName } from "../shared/migration.js";
+import { isInFlight, type MigrationRecord, type PhaseName } from "../shared/migration.js";
 import { type PhaseQueues, queueName } from "../shared/queues.js";
 import { targetOf } from "../shared/targets.js";
 
@@ -89,5 +89,5 @@ export class StrandedKeys {
 }
 
 function isLive(record: MigrationRecord): record is MigrationRecord & { phase: PhaseName } {
-  return (record.status === "queued" || record.status === "in_progress") && record.phase !== "done";
+  return isInFlight(record) && record.phase !== "done";
 }

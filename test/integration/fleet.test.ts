@@ -10,6 +10,7 @@ import {
   addMixedKeys,
   cliEnvironment,
   kmsKeysByMigration,
+  ledgerRecords,
   manifestFor,
   testLedger,
   waitFor,
@@ -37,17 +38,6 @@ afterAll(async () => {
 
 function environment(emulator: KmsEmulator, prefix: string): Record<string, string> {
   return cliEnvironment(token.env, emulator.url, prefix, { HSM2KMS_JOB_LOCK: "4s" });
-}
-
-async function records(prefix: string): Promise<MigrationRecord[]> {
-  const { redis, ledger } = testLedger(prefix);
-  try {
-    const all: MigrationRecord[] = [];
-    for await (const record of ledger.records()) all.push(record);
-    return all;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 async function countFinished(prefix: string): Promise<{ migrated: number; failed: number }> {
@@ -108,7 +98,7 @@ describe("the fleet", () => {
     survivor.child.kill("SIGTERM");
     expect(await survivor.exited).toBe(0);
 
-    const all = await records(prefix);
+    const all = await ledgerRecords(prefix);
     expect(
       all
         .filter((record) => record.status !== "migrated")
@@ -148,13 +138,13 @@ describe("the fleet", () => {
 
     const early = await runCli(["worker", "--phases", "preflight,create,params", "--until-idle"], env);
     expect(early.code, early.output).toBe(0);
-    const waiting = await records(prefix);
+    const waiting = await ledgerRecords(prefix);
     expect(waiting.map((record) => record.phase)).toEqual(Array(batch.length).fill("wrap"));
     await sleep(3500);
 
     const rest = await runCli(["worker", "--until-idle"], env);
     expect(rest.code, rest.output).toBe(0);
-    const done = await records(prefix);
+    const done = await ledgerRecords(prefix);
     expect(done.map((record) => record.status)).toEqual(Array(batch.length).fill("migrated"));
     expect(done.every((record) => record.tokenRefreshes >= 1)).toBe(true);
     expect(emulator.stats().regions["us-east-1"]?.["GetParametersForImport"]?.calls).toBe(2 * batch.length);

@@ -5,7 +5,7 @@ import { loadConfig } from "../../src/shared/config.js";
 import { Ledger } from "../../src/shared/ledger/index.js";
 import { silentLogger } from "../../src/shared/logger.js";
 import { type MigrationRecord, newMigrationRecord } from "../../src/shared/migration.js";
-import { bullPrefix, queueName, renewBullPrefix, renewQueueName } from "../../src/shared/queues.js";
+import { PhaseQueues, renewBullPrefix, renewQueueName } from "../../src/shared/queues.js";
 import { createRedisConnection, type RedisConnection } from "../../src/shared/redis.js";
 import { waitFor } from "../helpers/fleet.js";
 import { randomPrefix, TEST_REDIS_URL, wipeCampaign } from "../helpers/redis.js";
@@ -42,10 +42,12 @@ describe("the scheduled renewal and a migration in the same account and Region",
     const prefix = randomPrefix("renew-yield");
     const connection: RedisConnection = createRedisConnection(TEST_REDIS_URL);
     const queues: Queue[] = [];
+    const phaseQueues = new PhaseQueues(connection, prefix);
     let schedule: RenewalSchedule | undefined;
     cleanup = async () => {
       await schedule?.close(true);
       await Promise.all(queues.map((queue) => queue.close()));
+      await phaseQueues.close();
       connection.disconnect();
       await wipeCampaign(prefix);
     };
@@ -58,12 +60,9 @@ describe("the scheduled renewal and a migration in the same account and Region",
     for (const record of [calm, urgent]) expect(await ledger.create(record)).toBe(true);
 
     // The migration's params queue in the Region holds a key waiting for GetParametersForImport.
-    const params = new Queue(queueName("params", REGION), {
-      connection,
-      prefix: bullPrefix(prefix, "params", REGION),
-    });
-    queues.push(params);
-    const waiting = await params.add("params", { migrationId: "k-migrating", generation: 0 });
+    const waiting = await phaseQueues
+      .queue("params", REGION)
+      .add("params", { migrationId: "k-migrating", generation: 0 });
 
     // What each renewal asks KMS first: DescribeKey. Answering with an error ends the renewal there.
     const described: string[] = [];
@@ -77,6 +76,7 @@ describe("the scheduled renewal and a migration in the same account and Region",
       config,
       connection,
       ledger,
+      queues: phaseQueues,
       deps: {
         context: { kms, now: () => new Date() } as never,
         limits: {} as never,
